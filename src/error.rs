@@ -1,0 +1,94 @@
+//! One error type for the whole tool, each variant mapped to a documented exit
+//! code (see `docs/exit-codes.md`), so scripts can tell "fix your input" from
+//! "this cannot be combined" from "the disk is full".
+
+use std::path::{Path, PathBuf};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: file not found", path.display())]
+    Missing { path: PathBuf },
+
+    #[error("{}: cannot read: {source}", path.display())]
+    Unreadable { path: PathBuf, source: std::io::Error },
+
+    #[error("{}: not a netCDF or HDF5 file (starts with {magic:?}); padocc reads netCDF-3 (CDF-1/2/5), netCDF-4 and HDF5", path.display())]
+    UnknownFormat { path: PathBuf, magic: String },
+
+    #[error("{}: corrupt or truncated: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+
+    #[error("{}: variable '{var}': {reason}", path.display())]
+    Unsupported { path: PathBuf, var: String, reason: String },
+
+    /// The files are each fine but cannot form one dataset as asked.
+    #[error("{0}")]
+    Incompatible(String),
+
+    #[error("{}: cannot write output: {source}", path.display())]
+    Output { path: PathBuf, source: std::io::Error },
+
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// Exit codes, stable across releases.
+pub mod exit {
+    pub const OK: i32 = 0;
+    /// An internal error (a bug): please report it.
+    pub const INTERNAL: i32 = 1;
+    /// Bad command line (clap uses 2 as well).
+    pub const USAGE: i32 = 2;
+    /// An input file is missing, unreadable, corrupt or of an unknown format.
+    pub const INPUT: i32 = 3;
+    /// The inputs cannot be combined as asked (mismatched variables, duplicates...).
+    pub const INCOMPATIBLE: i32 = 4;
+    /// A feature of the input that references cannot express (unknown filter...).
+    pub const UNSUPPORTED: i32 = 5;
+    /// The output could not be written.
+    pub const OUTPUT: i32 = 6;
+    /// Stopped by a signal (128 + SIGINT).
+    pub const INTERRUPTED: i32 = 130;
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Missing { .. }
+            | Error::Unreadable { .. }
+            | Error::UnknownFormat { .. }
+            | Error::Corrupt { .. } => exit::INPUT,
+            Error::Unsupported { .. } => exit::UNSUPPORTED,
+            Error::Incompatible(_) => exit::INCOMPATIBLE,
+            Error::Output { .. } => exit::OUTPUT,
+            Error::Usage(_) => exit::USAGE,
+            Error::Interrupted => exit::INTERRUPTED,
+        }
+    }
+
+    pub fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
+        Error::Corrupt { path: path.to_path_buf(), reason: reason.into() }
+    }
+
+    pub fn unsupported(path: &Path, var: &str, reason: impl Into<String>) -> Error {
+        Error::Unsupported { path: path.to_path_buf(), var: var.to_string(), reason: reason.into() }
+    }
+
+    /// Classify an I/O error on an input file.
+    pub fn input_io(path: &Path, e: std::io::Error) -> Error {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Missing { path: path.to_path_buf() }
+        } else {
+            Error::Unreadable { path: path.to_path_buf(), source: e }
+        }
+    }
+
+    pub fn output(path: &Path, e: std::io::Error) -> Error {
+        Error::Output { path: path.to_path_buf(), source: e }
+    }
+}

@@ -1,0 +1,93 @@
+//! Source readers: one netCDF/HDF5 file in, one `VirtualDataset` out (all chunk
+//! references pointing at file 0).
+
+pub mod classic;
+pub mod ncapi;
+pub mod netcdf3;
+pub mod netcdf4;
+
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::model::VirtualDataset;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// netCDF classic, 64-bit offset or 64-bit data (CDF-1, CDF-2, CDF-5).
+    Classic(u8),
+    /// HDF5, which includes netCDF-4.
+    Hdf5,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Classic(1) => "netCDF-3 classic (CDF-1)",
+            Format::Classic(2) => "netCDF-3 64-bit offset (CDF-2)",
+            Format::Classic(_) => "netCDF-3 64-bit data (CDF-5)",
+            Format::Hdf5 => "netCDF-4/HDF5",
+        }
+    }
+}
+
+const HDF5_MAGIC: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
+
+/// Identify a file by its first bytes. The HDF5 superblock may follow a user
+/// block of 512, 1024, 2048... bytes.
+pub fn detect(path: &Path) -> Result<Format> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::input_io(path, e))?;
+    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(Error::Unreadable { path: path.to_path_buf(), source: std::io::Error::other("is a directory") });
+    }
+    let mut head = [0u8; 8];
+    let n = read_full(&mut f, &mut head).map_err(|e| Error::input_io(path, e))?;
+    if n >= 4 && &head[..3] == b"CDF" && matches!(head[3], 1 | 2 | 5) {
+        return Ok(Format::Classic(head[3]));
+    }
+    if n == 8 && &head == HDF5_MAGIC {
+        return Ok(Format::Hdf5);
+    }
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut at = 512u64;
+    while at + 8 <= len {
+        use std::io::{Seek, SeekFrom};
+        f.seek(SeekFrom::Start(at)).map_err(|e| Error::input_io(path, e))?;
+        let mut m = [0u8; 8];
+        if read_full(&mut f, &mut m).map_err(|e| Error::input_io(path, e))? == 8 && &m == HDF5_MAGIC {
+            return Ok(Format::Hdf5);
+        }
+        at *= 2;
+    }
+    if n == 0 {
+        return Err(Error::corrupt(path, "the file is empty"));
+    }
+    Err(Error::UnknownFormat { path: path.to_path_buf(), magic: String::from_utf8_lossy(&head[..n]).into_owned() })
+}
+
+fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// Read one source file's structure and chunk references.
+pub fn read_file(path: &Path) -> Result<VirtualDataset> {
+    match detect(path)? {
+        Format::Classic(_) => classic::read(path),
+        Format::Hdf5 => netcdf4::read(path),
+    }
+}
+
+/// Every value of a root-group numeric variable as f64, read through netCDF-C
+/// (which reads every format padocc supports). Used for coordinates: small.
+pub fn read_values(path: &Path, var: &str, shape: &[u64]) -> Result<Vec<f64>> {
+    let f = ncapi::NcFile::open(path).map_err(|e| Error::corrupt(path, e))?;
+    let id = ncapi::var_id(f.ncid, var).map_err(|e| Error::corrupt(path, format!("variable '{var}': {e}")))?;
+    ncapi::get_all_f64(f.ncid, id, shape).map_err(|e| Error::corrupt(path, format!("variable '{var}': {e}")))
+}

@@ -1,0 +1,144 @@
+//! kerchunk Parquet references in fsspec's `LazyReferenceMapper` layout:
+//! `OUT/.zmetadata` holds every metadata key and `record_size`; each variable's
+//! chunk references are in `OUT/<var>/refs.<n>.parq`, `record_size` rows per
+//! file in C order of the chunk grid, columns `path`, `offset`, `size`, `raw`.
+//! One record file is built at a time, so memory stays bounded.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+use parquet::schema::types::Type;
+
+use super::metadata_entries;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::model::{ChunkData, VirtualDataset};
+
+pub const DEFAULT_RECORD_SIZE: u64 = 100_000;
+
+const SCHEMA: &str = "message schema {
+    optional binary path (STRING);
+    required int64 offset;
+    required int64 size;
+    optional binary raw;
+}";
+
+pub fn write(vds: &VirtualDataset, out: &Path, record_size: u64) -> Result<()> {
+    let record_size = record_size.max(1);
+    fsutil::write_dir_atomic(out, |dir| {
+        let mut meta = String::from("{\"metadata\": {");
+        for (i, (key, text)) in metadata_entries(&vds.root).iter().enumerate() {
+            if i > 0 {
+                meta.push_str(", ");
+            }
+            super::json_str(&mut meta, key);
+            meta.push_str(": ");
+            meta.push_str(text);
+        }
+        meta.push_str(&format!("}}, \"record_size\": {record_size}}}"));
+        fsutil::write_new_file(&dir.join(".zmetadata"), meta.as_bytes())?;
+
+        let schema = Arc::new(parse_message_type(SCHEMA).expect("static schema parses"));
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .set_statistics_enabled(EnabledStatistics::None)
+                .build(),
+        );
+        let paths: Vec<ByteArray> =
+            vds.files.iter().map(|p| ByteArray::from(p.to_string_lossy().as_bytes().to_vec())).collect();
+        for g in vds.groups() {
+            for v in &g.vars {
+                let n = v.n_chunks();
+                if n == 0 {
+                    continue;
+                }
+                let vdir = dir.join(format!("{}{}", g.key_prefix(), v.name));
+                std::fs::create_dir_all(&vdir).map_err(|e| Error::output(&vdir, e))?;
+                let missing = v.missing_chunk.as_ref().map(|b| ByteArray::from(b.clone()));
+                let mut rec = Record::default();
+                for rno in 0..n.div_ceil(record_size) {
+                    rec.clear();
+                    let lo = rno * record_size;
+                    let hi = (lo + record_size).min(n);
+                    for i in lo..hi {
+                        match &v.data {
+                            ChunkData::Refs(refs) => {
+                                let r = refs[i as usize];
+                                if r.is_missing() {
+                                    rec.push(None, 0, 0, missing.clone());
+                                } else {
+                                    rec.push(Some(paths[r.file as usize].clone()), r.offset as i64, r.size as i64, None);
+                                }
+                            }
+                            ChunkData::Inline(chunks) => {
+                                let raw = chunks.get(i as usize).map(|c| ByteArray::from(c.clone()));
+                                rec.push(None, 0, 0, raw);
+                            }
+                        }
+                    }
+                    let file = vdir.join(format!("refs.{rno}.parq"));
+                    rec.write(&file, schema.clone(), props.clone())?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+#[derive(Default)]
+struct Record {
+    paths: Vec<ByteArray>,
+    path_def: Vec<i16>,
+    offsets: Vec<i64>,
+    sizes: Vec<i64>,
+    raws: Vec<ByteArray>,
+    raw_def: Vec<i16>,
+}
+
+impl Record {
+    fn clear(&mut self) {
+        self.paths.clear();
+        self.path_def.clear();
+        self.offsets.clear();
+        self.sizes.clear();
+        self.raws.clear();
+        self.raw_def.clear();
+    }
+
+    fn push(&mut self, path: Option<ByteArray>, offset: i64, size: i64, raw: Option<ByteArray>) {
+        self.path_def.push(i16::from(path.is_some()));
+        self.paths.extend(path);
+        self.offsets.push(offset);
+        self.sizes.push(size);
+        self.raw_def.push(i16::from(raw.is_some()));
+        self.raws.extend(raw);
+    }
+
+    fn write(&self, file: &Path, schema: Arc<Type>, props: Arc<WriterProperties>) -> Result<()> {
+        let err = |e: parquet::errors::ParquetError| Error::output(file, std::io::Error::other(e.to_string()));
+        let f = std::fs::File::create(file).map_err(|e| Error::output(file, e))?;
+        let mut w = SerializedFileWriter::new(f, schema, props).map_err(err)?;
+        let mut rg = w.next_row_group().map_err(err)?;
+        let mut col = rg.next_column().map_err(err)?.expect("path column");
+        col.typed::<ByteArrayType>().write_batch(&self.paths, Some(&self.path_def), None).map_err(err)?;
+        col.close().map_err(err)?;
+        let mut col = rg.next_column().map_err(err)?.expect("offset column");
+        col.typed::<Int64Type>().write_batch(&self.offsets, None, None).map_err(err)?;
+        col.close().map_err(err)?;
+        let mut col = rg.next_column().map_err(err)?.expect("size column");
+        col.typed::<Int64Type>().write_batch(&self.sizes, None, None).map_err(err)?;
+        col.close().map_err(err)?;
+        let mut col = rg.next_column().map_err(err)?.expect("raw column");
+        col.typed::<ByteArrayType>().write_batch(&self.raws, Some(&self.raw_def), None).map_err(err)?;
+        col.close().map_err(err)?;
+        rg.close().map_err(err)?;
+        let f = w.into_inner().map_err(err)?;
+        f.sync_all().map_err(|e| Error::output(file, e))
+    }
+}
