@@ -251,7 +251,7 @@ pub fn ravel(coords: &[u64], grid: &[u64]) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]

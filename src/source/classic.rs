@@ -20,11 +20,17 @@ pub fn read(path: &Path) -> Result<VirtualDataset> {
     Ok(VirtualDataset { files: vec![path.to_path_buf()], root: to_group(&header) })
 }
 
+/// netCDF-C ends names at the first NUL byte (C strings); some writers count
+/// the terminator in the name length.
+fn c_name(s: &str) -> String {
+    s.split('\0').next().unwrap_or_default().to_string()
+}
+
 pub fn to_group(h: &Header) -> Group {
     let dims = h
         .dims
         .iter()
-        .map(|d| (d.name.clone(), if d.len == 0 { h.numrecs } else { d.len }, d.len == 0))
+        .map(|d| (c_name(&d.name), if d.len == 0 { h.numrecs } else { d.len }, d.len == 0))
         .collect();
     let stride = h.record_stride();
     let vars = h
@@ -32,7 +38,7 @@ pub fn to_group(h: &Header) -> Group {
         .iter()
         .map(|v| {
             let shape = h.shape(v);
-            let dims: Vec<String> = v.dimids.iter().map(|&i| h.dims[i].name.clone()).collect();
+            let dims: Vec<String> = v.dimids.iter().map(|&i| c_name(&h.dims[i].name)).collect();
             let mut attrs = convert_attrs(&v.attrs);
             let fill_value = fill_from(attrs.remove("_FillValue"), v.nc_type);
             let one = h.data_len(v);
@@ -51,7 +57,7 @@ pub fn to_group(h: &Header) -> Group {
                 (shape.clone(), refs)
             };
             Variable {
-                name: v.name.clone(),
+                name: c_name(&v.name),
                 dims,
                 shape,
                 chunks,
@@ -70,7 +76,7 @@ pub fn to_group(h: &Header) -> Group {
 }
 
 fn convert_attrs(attrs: &[netcdf3::Attr]) -> Attrs {
-    Attrs(attrs.iter().map(|a| (a.name.clone(), convert(&a.value))).collect())
+    Attrs(attrs.iter().map(|a| (c_name(&a.name), convert(&a.value))).collect())
 }
 
 /// netCDF-3 attributes keep their types: numbers stay numbers (kerchunk turns

@@ -224,7 +224,11 @@ pub fn decode_native(xtype: nc::nc_type, raw: &[u8]) -> AttrValue {
         };
     }
     match xtype {
-        nc::NC_CHAR => AttrValue::Str(String::from_utf8_lossy(raw).into_owned()),
+        // Fixed-length HDF5 strings are often NUL-padded; netCDF4-python drops the padding.
+        nc::NC_CHAR => {
+            let end = raw.iter().rposition(|c| *c != 0).map_or(0, |i| i + 1);
+            AttrValue::Str(String::from_utf8_lossy(&raw[..end]).into_owned())
+        }
         nc::NC_BYTE => nums!(i8, Ints, i64),
         nc::NC_UBYTE => nums!(u8, UInts, u64),
         nc::NC_SHORT => nums!(i16, Ints, i64),

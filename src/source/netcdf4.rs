@@ -86,11 +86,11 @@ fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: &::hdf5::Group) -> Resu
         });
     }
 
-    // netCDF-C renames a variable whose name clashes with a dimension that is not
-    // its coordinate; the HDF5 dataset then carries this prefix.
+    // A variable named like a dimension it is not the coordinate of is stored
+    // under this prefix, while the plain name holds the dimension scale.
     let ds = h5g
-        .dataset(&name)
-        .or_else(|_| h5g.dataset(&format!("_nc4_non_coord_{name}")))
+        .dataset(&format!("_nc4_non_coord_{name}"))
+        .or_else(|_| h5g.dataset(&name))
         .map_err(|e| bad(format!("no HDF5 dataset behind it ({e})")))?;
     let h5type = ds.dtype().map_err(|e| bad(e.to_string()))?;
     let desc = h5type.to_descriptor().map_err(|e| Error::unsupported(path, &name, format!("HDF5 type not supported: {e}")))?;

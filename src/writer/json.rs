@@ -51,12 +51,13 @@ pub fn render<W: Write>(vds: &VirtualDataset, w: &mut W) -> std::io::Result<()> 
             let grid = v.chunk_grid();
             let missing = v.missing_chunk.as_ref().map(|b| format!("\"base64:{}\"", b64.encode(b)));
             let mut key = String::with_capacity(64);
+            // The name is escaped once; the chunk index part never needs escaping.
+            let mut quoted = String::new();
+            json_str(&mut quoted, &format!("{prefix}{}/", v.name));
+            let quoted = &quoted[..quoted.len() - 1];
             let start_key = |key: &mut String, i: u64| {
                 key.clear();
-                key.push('"');
-                key.push_str(&prefix);
-                key.push_str(&v.name);
-                key.push('/');
+                key.push_str(quoted);
                 chunk_key(key, i, &grid);
                 key.push_str("\": ");
             };

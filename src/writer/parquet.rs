@@ -21,6 +21,11 @@ use crate::model::{ChunkData, VirtualDataset};
 
 pub const DEFAULT_RECORD_SIZE: u64 = 100_000;
 
+/// Column types for pandas readers: without this, fastparquet (fsspec's default
+/// engine) reads the int64 columns as nullable integers and hands out floats as
+/// byte offsets, which then fail as file positions.
+const PANDAS_METADATA: &str = r#"{"column_indexes": [{"field_name": null, "metadata": null, "name": null, "numpy_type": "str", "pandas_type": "mixed-integer"}], "columns": [{"field_name": "path", "metadata": null, "name": "path", "numpy_type": "object", "pandas_type": "unicode"}, {"field_name": "offset", "metadata": null, "name": "offset", "numpy_type": "int64", "pandas_type": "int64"}, {"field_name": "size", "metadata": null, "name": "size", "numpy_type": "int64", "pandas_type": "int64"}, {"field_name": "raw", "metadata": null, "name": "raw", "numpy_type": "object", "pandas_type": "bytes"}], "creator": {"library": "padocc", "version": "0"}, "index_columns": [], "pandas_version": "2.2.0", "partition_columns": []}"#;
+
 const SCHEMA: &str = "message schema {
     optional binary path (STRING);
     required int64 offset;
@@ -48,6 +53,10 @@ pub fn write(vds: &VirtualDataset, out: &Path, record_size: u64) -> Result<()> {
             WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
                 .set_statistics_enabled(EnabledStatistics::None)
+                .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+                    "pandas".to_string(),
+                    PANDAS_METADATA.to_string(),
+                )]))
                 .build(),
         );
         let paths: Vec<ByteArray> =
