@@ -358,17 +358,24 @@ profile() {
         > "$BENCH_DIR/profile-full.txt" 2>&1 || true
     callgrind_annotate --inclusive=no --auto=no --threshold=100 "$raw" \
         > "$BENCH_DIR/profile-self.txt" 2>&1 || true
-    # function lines look like "1,234,567 (12.34%)  file:function [object]";
-    # print the first 15 after the "file:function" header (no pipe into head:
-    # under pipefail a SIGPIPE would abort the script)
-    # and drop the source-file part ("path/x.rs:") to keep the lines readable
+    # Function lines look like "1,234,567 (12.34%)  file:function [object]".
+    # Print the first 15 after the "file:function" header, dropping the
+    # source-file part, listing each function once (inlined copies repeat it)
+    # and skipping runtime/rayon plumbing frames that wrap everything
+    # (std::rt, main, thread start, rayon join/bridge closures). awk stops by
+    # itself: no pipe into head, as a SIGPIPE would abort us under pipefail.
     local top15='/file:function/ {on=1; getline; next}
-        on && NF && n < 15 { sub(/\)  [^:]*:/, ")  "); print; n++ }'
+        on && NF && n < 15 {
+            sub(/\)  [^:]*:/, ")  "); name = $0
+            sub(/^ *[0-9,]+ \( *[0-9.]+%\)  /, "", name); sub(/ \[[^]]*\]$/, "", name)
+            if (name in seen) next; seen[name] = 1
+            if (name ~ /^(main|\(below main\)|0x[0-9a-f]+|start_thread|__libc_start|std::rt::|std::sys::|core::ops::function::|rayon_core::|rayon::iter::plumbing::|<std::sys::thread|<rayon_core::|<alloc::vec::Vec<T,A> as alloc::vec::spec_extend|core::ops::function::impls)/) next
+            print; n++ }'
     {
         echo "callgrind: ours on ${#files[@]} many-chunks files (RAYON_NUM_THREADS=1)"
         grep -m1 -E 'PROGRAM TOTALS' "$BENCH_DIR/profile-full.txt" || true
         echo
-        echo "top 15 functions by INCLUSIVE cost (Ir):"
+        echo "top 15 functions by INCLUSIVE cost (Ir; runtime/rayon wrapper frames omitted):"
         awk "$top15" "$BENCH_DIR/profile-full.txt"
         echo
         echo "top 15 functions by SELF cost (Ir):"
