@@ -31,6 +31,7 @@
 #   BENCH_VZ=1             also time VirtualiZarr         [off: slow]
 #   BENCH_PROFILE=1        callgrind profile (see 4.)     [off]
 #   BENCH_PROFILE_FILES    files in the profiled subset   [2]
+#   BENCH_PROFILE_ONLY=1   only the profile: no timings, results.json untouched
 #   BENCH_REUSE_BASELINES=1  reuse $BENCH_DIR/results/<c>/kerchunk.json if it
 #                          exists instead of re-timing kerchunk   [off]
 #   BENCH_SKIP_BASELINES=1 do not time kerchunk at all    [off]
@@ -61,6 +62,7 @@ BENCH_REPS=${BENCH_REPS:-3}
 BENCH_VZ=${BENCH_VZ:-0}
 BENCH_PROFILE=${BENCH_PROFILE:-0}
 BENCH_PROFILE_FILES=${BENCH_PROFILE_FILES:-2}
+BENCH_PROFILE_ONLY=${BENCH_PROFILE_ONLY:-0}
 BENCH_REUSE_BASELINES=${BENCH_REUSE_BASELINES:-0}
 BENCH_SKIP_BASELINES=${BENCH_SKIP_BASELINES:-0}
 BENCH_CMIP_ARGS=${BENCH_CMIP_ARGS:-}
@@ -95,6 +97,20 @@ check_prereqs() {
         [[ -x /usr/bin/time ]] || die "could not install /usr/bin/time (apt-get install time)"
     fi
     [[ "$BENCH_REPS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPS must be a positive integer"
+}
+
+# Timings are only meaningful on a quiet machine: warn (do not stop) when a
+# build or anything else is already busy, and keep the load in the results.
+check_quiet() {
+    local load busy
+    load=$(cut -d' ' -f1-3 /proc/loadavg)
+    busy=$(ps -eo comm= | grep -cxE 'cargo|rustc|cc1|cc1plus|ld|make' || true)
+    printf '%s\t%s\n' "$1" "$load" >> "$RESULTS/load.tsv"
+    if [[ $busy -gt 0 ]]; then
+        log "WARNING: $busy compiler/build process(es) running (load $load): timings will be inflated"
+    elif awk -v l="${load%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
+        log "WARNING: load average $load on $(nproc) cores: timings may be inflated"
+    fi
 }
 
 # ---------------------------------------------------------------- data
@@ -207,7 +223,9 @@ def r2(x, n=2):
 def ratio(a, b):
     return round(a / b, 2) if a and b else None
 
-out = {"host": {"nproc": ncores}, "collections": []}
+load_p = os.path.join(bench_dir, "results", "load.tsv")
+loads = dict(l.rstrip("\n").split("\t") for l in open(load_p)) if os.path.exists(load_p) else {}
+out = {"host": {"nproc": ncores, "loadavg_1_5_15": loads}, "collections": []}
 for c in colls:
     info_p = os.path.join(bench_dir, c, "BENCH_INFO.json")
     info = json.load(open(info_p)) if os.path.exists(info_p) else {}
@@ -389,15 +407,22 @@ profile() {
 main() {
     check_prereqs
     mkdir -p "$BENCH_DIR" "$RESULTS"
-    : > "$RUNS_TSV"
     log "binary $PADOCC_BIN; refenv $REFENV; tools $TOOLS; data $BENCH_DIR; $(nproc) cores"
+    if [[ "$BENCH_PROFILE_ONLY" == 1 ]]; then    # just the callgrind profile
+        profile
+        return
+    fi
     local c
     for c in $BENCH_COLLECTIONS; do build_collection "$c"; done
+    : > "$RUNS_TSV"
+    : > "$RESULTS/load.tsv"
     for c in $BENCH_COLLECTIONS; do
         mkdir -p "$RESULTS/$c"
+        check_quiet "before-$c"
         bench_ours "$c"
         bench_kerchunk "$c"
     done
+    check_quiet end
     report
     if [[ "$BENCH_PROFILE" == 1 ]]; then profile; fi
 }
