@@ -141,7 +141,7 @@ pub fn combine(parts: Vec<VirtualDataset>, opts: &Options) -> Result<VirtualData
         }
     }
     let root = Group { path: String::new(), attrs: first.attrs.clone(), dims: dims_out, vars, groups: first.groups.clone() };
-    Ok(VirtualDataset { files, root })
+    Ok(VirtualDataset { files, root, coords: Vec::new() })
 }
 
 /// The unlimited dimension of the first file, else `time`.
@@ -176,7 +176,10 @@ fn tile_by_coords(parts: &[VirtualDataset], files: &[PathBuf], dims: Vec<String>
                     files[f].display()
                 ))
             })?;
-            let vals = source::read_values(&files[f], d, &v.shape)?;
+            let vals = match p.coord(d) {
+                Some(v) => v.to_vec(),
+                None => source::read_values(&files[f], d, &v.shape)?,
+            };
             let first = vals.first().copied().unwrap_or(f64::NAN);
             starts.push((first, v.shape[0], f));
         }
@@ -229,7 +232,10 @@ impl CoordValues {
             let v = p.root.var(d).ok_or_else(|| {
                 Error::Incompatible(format!("{}: coordinate variable '{d}' is missing", files[f].display()))
             })?;
-            raw.push(source::read_values(&files[f], d, &v.shape)?);
+            raw.push(match p.coord(d) {
+                Some(v) => v.to_vec(),
+                None => source::read_values(&files[f], d, &v.shape)?,
+            });
             units.push(time_units(v).map_err(|e| Error::corrupt(&files[f], format!("variable '{d}': {e}")))?);
         }
         Ok(CoordValues { raw, units })
@@ -646,23 +652,29 @@ fn combine_var(
     for (i, &(ax, _)) in axes.iter().enumerate() {
         grid[ax] = owners[i].len() as u64;
     }
+    // Dense lookup from a tile (block index along each concat axis) to its
+    // holder's references: no hashing per reference.
+    let nblocks: Vec<u64> = axes.iter().map(|&(_, t)| tiling.block_lens[t].len() as u64).collect();
+    let mut tile_refs: Vec<Option<(&[ChunkRef], Vec<u64>)>> = vec![None; nblocks.iter().product::<u64>() as usize];
+    for (key, f) in &tiles {
+        let key: Vec<u64> = key.iter().map(|b| *b as u64).collect();
+        if let ChunkData::Refs(fr) = &per_file[f].data {
+            tile_refs[ravel(&key, &nblocks) as usize] = Some((fr.as_slice(), per_file[f].chunk_grid()));
+        }
+    }
     let n: u64 = grid.iter().product();
     let mut refs = Vec::with_capacity(n as usize);
     let mut coords = vec![0u64; grid.len()];
-    let mut key = vec![0usize; axes.len()];
-    let grids: HashMap<usize, Vec<u64>> = per_file.iter().map(|(f, v)| (*f, v.chunk_grid())).collect();
     for idx in 0..n {
         unravel(idx, &grid, &mut coords);
+        let mut tile = 0u64;
         for (i, &(ax, _)) in axes.iter().enumerate() {
             let (b, k) = owners[i][coords[ax] as usize];
-            key[i] = b;
+            tile = tile * nblocks[i] + b as u64;
             coords[ax] = k;
         }
-        let r = match tiles.get(&key) {
-            Some(f) => match &per_file[f].data {
-                ChunkData::Refs(fr) => fr.get(ravel(&coords, &grids[f]) as usize).copied().unwrap_or(ChunkRef::MISSING),
-                ChunkData::Inline(_) => ChunkRef::MISSING,
-            },
+        let r = match &tile_refs[tile as usize] {
+            Some((fr, fgrid)) => fr.get(ravel(&coords, fgrid) as usize).copied().unwrap_or(ChunkRef::MISSING),
             None => ChunkRef::MISSING,
         };
         refs.push(r);
@@ -732,7 +744,7 @@ mod tests {
     fn part(path: &str, v: Variable) -> VirtualDataset {
         VirtualDataset {
             files: vec![PathBuf::from(path)],
-            root: Group { dims: vec![("time".into(), v.shape[0], true), ("x".into(), 2, false)], vars: vec![v], ..Group::default() },
+            coords: vec![], root: Group { dims: vec![("time".into(), v.shape[0], true), ("x".into(), 2, false)], vars: vec![v], ..Group::default() },
         }
     }
 

@@ -219,6 +219,10 @@ pub struct VirtualDataset {
     /// Absolute paths; `ChunkRef::file` indexes into this.
     pub files: Vec<PathBuf>,
     pub root: Group,
+    /// Values of root coordinate variables (1-D, named like their dimension) the
+    /// combiner needs, read by the readers while the file is open: those along
+    /// an unlimited dimension and those asked for.
+    pub coords: Vec<(String, Vec<f64>)>,
 }
 
 impl VirtualDataset {
@@ -238,6 +242,10 @@ impl VirtualDataset {
                 ChunkData::Inline(c) => c.len() as u64,
             })
             .sum()
+    }
+
+    pub fn coord(&self, name: &str) -> Option<&[f64]> {
+        self.coords.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
     }
 
     pub fn n_vars(&self) -> usize {

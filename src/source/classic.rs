@@ -9,7 +9,7 @@ use super::netcdf3::{self, AttrValue as Nc3Attr, Header, NcType};
 use crate::error::{Error, Result};
 use crate::model::{AttrValue, Attrs, ChunkData, ChunkRef, FillValue, Group, Layout, Variable, VirtualDataset};
 
-pub fn read(path: &Path) -> Result<VirtualDataset> {
+pub fn read(path: &Path, want: &[String]) -> Result<VirtualDataset> {
     let file = std::fs::File::open(path).map_err(|e| Error::input_io(path, e))?;
     let len = file.metadata().map_err(|e| Error::input_io(path, e))?.len();
     // SAFETY: read-only map; a file truncated underneath us can SIGBUS, as for any
@@ -17,7 +17,43 @@ pub fn read(path: &Path) -> Result<VirtualDataset> {
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::input_io(path, e))?;
     let header = netcdf3::parse_header(&map, len).map_err(|e| Error::corrupt(path, e.to_string()))?;
     header.check_bounds(len).map_err(|e| Error::corrupt(path, e.to_string()))?;
-    Ok(VirtualDataset { files: vec![path.to_path_buf()], root: to_group(&header) })
+    let root = to_group(&header);
+    let mut coords = Vec::new();
+    for v in &root.vars {
+        let unlimited = root.dims.iter().any(|d| d.2 && v.dims.first() == Some(&d.0));
+        if super::wanted_coord(v, unlimited, want) {
+            coords.push((v.name.clone(), decode_values(&map, v)));
+        }
+    }
+    Ok(VirtualDataset { files: vec![path.to_path_buf()], root, coords })
+}
+
+/// Values of a numeric variable straight from its (big-endian, uncompressed)
+/// byte ranges; bounds were checked against the file length.
+fn decode_values(map: &[u8], v: &Variable) -> Vec<f64> {
+    let ChunkData::Refs(refs) = &v.data else { return vec![] };
+    let size = v.itemsize() as usize;
+    let mut out = Vec::new();
+    for r in refs {
+        let Some(bytes) = map.get(r.offset as usize..(r.offset + r.size) as usize) else { continue };
+        for el in bytes.chunks_exact(size) {
+            let x = match (&v.dtype[1..2], size) {
+                ("f", 4) => f64::from(f32::from_be_bytes(el.try_into().expect("4 bytes"))),
+                ("f", 8) => f64::from_be_bytes(el.try_into().expect("8 bytes")),
+                ("i", 1) => f64::from(el[0] as i8),
+                ("u", 1) => f64::from(el[0]),
+                ("i", 2) => f64::from(i16::from_be_bytes(el.try_into().expect("2 bytes"))),
+                ("u", 2) => f64::from(u16::from_be_bytes(el.try_into().expect("2 bytes"))),
+                ("i", 4) => f64::from(i32::from_be_bytes(el.try_into().expect("4 bytes"))),
+                ("u", 4) => f64::from(u32::from_be_bytes(el.try_into().expect("4 bytes"))),
+                ("i", 8) => i64::from_be_bytes(el.try_into().expect("8 bytes")) as f64,
+                ("u", 8) => u64::from_be_bytes(el.try_into().expect("8 bytes")) as f64,
+                _ => f64::NAN,
+            };
+            out.push(x);
+        }
+    }
+    out
 }
 
 /// netCDF-C ends names at the first NUL byte (C strings); some writers count

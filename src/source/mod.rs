@@ -76,12 +76,18 @@ fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// Read one source file's structure and chunk references.
-pub fn read_file(path: &Path) -> Result<VirtualDataset> {
+/// Read one source file's structure and chunk references, and the values of
+/// the coordinates named in `want` (and of any along an unlimited dimension).
+pub fn read_file(path: &Path, want: &[String]) -> Result<VirtualDataset> {
     match detect(path)? {
-        Format::Classic(_) => classic::read(path),
-        Format::Hdf5 => netcdf4::read(path),
+        Format::Classic(_) => classic::read(path, want),
+        Format::Hdf5 => netcdf4::read(path, want),
     }
+}
+
+/// Whether the combiner needs this root variable's values.
+pub(crate) fn wanted_coord(v: &crate::model::Variable, unlimited: bool, want: &[String]) -> bool {
+    v.dims.len() == 1 && v.dims[0] == v.name && (unlimited || want.contains(&v.name))
 }
 
 /// Every value of a root-group numeric variable as f64, read through netCDF-C

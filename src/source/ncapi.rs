@@ -33,12 +33,38 @@ fn buf_to_string(buf: &[c_char]) -> String {
     unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
 }
 
+extern "C" {
+    // Always compiled into netCDF-C (libdispatch/dfile.c); netcdf-sys only
+    // declares it for builds with mmap support.
+    fn nc_open_mem(path: *const c_char, mode: c_int, size: usize, memory: *mut std::ffi::c_void, ncidp: *mut c_int) -> c_int;
+}
+
 /// An open netCDF file (any format netCDF-C reads), closed on drop.
 pub struct NcFile {
     pub ncid: c_int,
+    // Must outlive the netCDF id when opened from memory.
+    _map: Option<memmap2::Mmap>,
 }
 
 impl NcFile {
+    /// Open a memory-mapped file. netCDF-C's `nc_open` reads a 4 MiB block just
+    /// to check the magic number; from memory it reads 8 bytes, and with
+    /// `NC_MEMIO_LOCKED` (which `nc_open_mem` sets) HDF5 works on the mapping
+    /// without copying it, touching only the pages it needs.
+    pub fn open_mapped(path: &Path, map: memmap2::Mmap) -> NcResult<NcFile> {
+        let cpath = CString::new(path.as_os_str().as_encoded_bytes())
+            .map_err(|_| "path contains a NUL byte".to_string())?;
+        let mut ncid = 0;
+        let _g = hdf5_sys::LOCK.lock();
+        // SAFETY: the mapping is kept alive in the returned NcFile; netCDF-C never
+        // writes to it (NC_NOWRITE) nor frees it (NC_MEMIO_LOCKED).
+        check(
+            unsafe { nc_open_mem(cpath.as_ptr(), nc::NC_NOWRITE, map.len(), map.as_ptr() as *mut _, &mut ncid) },
+            "nc_open_mem",
+        )?;
+        Ok(NcFile { ncid, _map: Some(map) })
+    }
+
     pub fn open(path: &Path) -> NcResult<NcFile> {
         let cpath = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| "path contains a NUL byte".to_string())?;
@@ -46,7 +72,7 @@ impl NcFile {
         let _g = hdf5_sys::LOCK.lock();
         // SAFETY: valid C string and out-pointer.
         check(unsafe { nc::nc_open(cpath.as_ptr(), nc::NC_NOWRITE, &mut ncid) }, "nc_open")?;
-        Ok(NcFile { ncid })
+        Ok(NcFile { ncid, _map: None })
     }
 }
 

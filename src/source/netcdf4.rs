@@ -21,12 +21,24 @@ use crate::model::{
     ravel, AttrValue, Attrs, ChunkData, ChunkRef, Codec, FillValue, Group, Layout, Variable, VirtualDataset,
 };
 
-pub fn read(path: &Path) -> Result<VirtualDataset> {
+pub fn read(path: &Path, want: &[String]) -> Result<VirtualDataset> {
+    let file = std::fs::File::open(path).map_err(|e| Error::input_io(path, e))?;
+    // SAFETY: read-only mapping of a source that must not change while read.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::input_io(path, e))?;
     let _lock = hdf5_sys::LOCK.lock();
-    let ncf = NcFile::open(path).map_err(|e| Error::corrupt(path, format!("netCDF-C cannot open it ({e})")))?;
+    let ncf = NcFile::open_mapped(path, map).map_err(|e| Error::corrupt(path, format!("netCDF-C cannot open it ({e})")))?;
     let h5 = ::hdf5::File::open(path).map_err(|e| Error::corrupt(path, format!("HDF5 cannot open it ({e})")))?;
     let root = read_group(path, ncf.ncid, &h5, "")?;
-    Ok(VirtualDataset { files: vec![path.to_path_buf()], root })
+    let mut coords = Vec::new();
+    for (varid, v) in ncapi::var_ids(ncf.ncid).map_err(|e| Error::corrupt(path, e))?.into_iter().zip(&root.vars) {
+        let unlimited = root.dims.iter().any(|d| d.2 && v.dims.first() == Some(&d.0));
+        if super::wanted_coord(v, unlimited, want) {
+            let vals = ncapi::get_all_f64(ncf.ncid, varid, &v.shape)
+                .map_err(|e| Error::corrupt(path, format!("variable '{}': {e}", v.name)))?;
+            coords.push((v.name.clone(), vals));
+        }
+    }
+    Ok(VirtualDataset { files: vec![path.to_path_buf()], root, coords })
 }
 
 fn read_group(path: &Path, ncid: c_int, h5g: &::hdf5::Group, gpath: &str) -> Result<Group> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 
-use super::{chunk_key, json_str, metadata_entries};
+use super::{json_str, metadata_entries, push_u64, ChunkKeys};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::model::{ChunkData, VirtualDataset};
@@ -28,21 +28,14 @@ pub fn render<W: Write>(vds: &VirtualDataset, w: &mut W) -> std::io::Result<()> 
     w.write_all(b"{\"version\": 1, \"refs\": {")?;
     let mut first = true;
     let mut line = String::with_capacity(256);
-    let mut entry = |w: &mut W, line: &str| -> std::io::Result<()> {
-        if !first {
-            w.write_all(b",\n")?;
-        } else {
-            w.write_all(b"\n")?;
-        }
-        first = false;
-        w.write_all(line.as_bytes())
-    };
     for (key, text) in metadata_entries(&vds.root) {
         line.clear();
         json_str(&mut line, &key);
         line.push_str(": ");
         json_str(&mut line, &text);
-        entry(w, &line)?;
+        w.write_all(if first { b"\n" } else { b",\n" })?;
+        first = false;
+        w.write_all(line.as_bytes())?;
     }
     let b64 = base64::engine::general_purpose::STANDARD;
     for g in vds.groups() {
@@ -50,45 +43,55 @@ pub fn render<W: Write>(vds: &VirtualDataset, w: &mut W) -> std::io::Result<()> 
         for v in &g.vars {
             let grid = v.chunk_grid();
             let missing = v.missing_chunk.as_ref().map(|b| format!("\"base64:{}\"", b64.encode(b)));
-            let mut key = String::with_capacity(64);
-            // The name is escaped once; the chunk index part never needs escaping.
+            // The name is escaped once; chunk indices never need escaping.
             let mut quoted = String::new();
             json_str(&mut quoted, &format!("{prefix}{}/", v.name));
-            let quoted = &quoted[..quoted.len() - 1];
-            let start_key = |key: &mut String, i: u64| {
-                key.clear();
-                key.push_str(quoted);
-                chunk_key(key, i, &grid);
-                key.push_str("\": ");
-            };
-            match &v.data {
-                ChunkData::Refs(refs) => {
-                    for (i, r) in refs.iter().enumerate() {
-                        start_key(&mut key, i as u64);
-                        line.clear();
-                        line.push_str(&key);
+            let quoted = quoted[..quoted.len() - 1].as_bytes();
+            let mut keys = ChunkKeys::new(&grid);
+            let mut buf: Vec<u8> = Vec::with_capacity(256);
+            let n = v.n_chunks();
+            for i in 0..n {
+                buf.clear();
+                buf.extend_from_slice(quoted);
+                keys.write(&mut buf);
+                buf.extend_from_slice(b"\": ");
+                keys.advance();
+                let ok = match &v.data {
+                    ChunkData::Refs(refs) => {
+                        let r = refs[i as usize];
                         if r.is_missing() {
                             match &missing {
-                                Some(m) => line.push_str(m),
-                                None => continue,
+                                Some(m) => {
+                                    buf.extend_from_slice(m.as_bytes());
+                                    true
+                                }
+                                None => false,
                             }
                         } else {
-                            use std::fmt::Write as _;
-                            let _ = write!(line, "[{}, {}, {}]", paths[r.file as usize], r.offset, r.size);
+                            buf.push(b'[');
+                            buf.extend_from_slice(paths[r.file as usize].as_bytes());
+                            buf.extend_from_slice(b", ");
+                            push_u64(&mut buf, r.offset);
+                            buf.extend_from_slice(b", ");
+                            push_u64(&mut buf, r.size);
+                            buf.push(b']');
+                            true
                         }
-                        entry(w, &line)?;
                     }
-                }
-                ChunkData::Inline(chunks) => {
-                    for (i, c) in chunks.iter().enumerate() {
-                        start_key(&mut key, i as u64);
-                        line.clear();
-                        line.push_str(&key);
-                        line.push_str("\"base64:");
-                        line.push_str(&b64.encode(c));
-                        line.push('"');
-                        entry(w, &line)?;
-                    }
+                    ChunkData::Inline(chunks) => match chunks.get(i as usize) {
+                        Some(c) => {
+                            buf.extend_from_slice(b"\"base64:");
+                            buf.extend_from_slice(b64.encode(c).as_bytes());
+                            buf.push(b'"');
+                            true
+                        }
+                        None => false,
+                    },
+                };
+                if ok {
+                    w.write_all(if first { b"\n" } else { b",\n" })?;
+                    first = false;
+                    w.write_all(&buf)?;
                 }
             }
         }

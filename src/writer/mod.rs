@@ -182,20 +182,52 @@ pub fn metadata_entries(root: &Group) -> Vec<(String, String)> {
     out
 }
 
-/// Chunk key suffix for chunk number `i` of a grid: `0.3.1`, or `0` for scalars.
-pub fn chunk_key(out: &mut String, mut i: u64, grid: &[u64]) {
-    if grid.is_empty() {
-        out.push('0');
-        return;
+/// Append the decimal digits of `x`.
+pub fn push_u64(out: &mut Vec<u8>, mut x: u64) {
+    let mut tmp = [0u8; 20];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
     }
-    let start = out.len();
-    for (k, g) in grid.iter().enumerate().rev() {
-        let c = i % g;
-        i /= g;
-        let s = c.to_string();
-        out.insert_str(start, &s);
-        if k > 0 {
-            out.insert(start, '.');
+    out.extend_from_slice(&tmp[i..]);
+}
+
+/// Chunk keys (`0.3.1`, or `0` for scalars) of a grid in C order, produced by
+/// an odometer rather than by dividing each index.
+pub struct ChunkKeys<'a> {
+    grid: &'a [u64],
+    coords: Vec<u64>,
+}
+
+impl<'a> ChunkKeys<'a> {
+    pub fn new(grid: &'a [u64]) -> ChunkKeys<'a> {
+        ChunkKeys { grid, coords: vec![0; grid.len()] }
+    }
+
+    pub fn write(&self, out: &mut Vec<u8>) {
+        if self.coords.is_empty() {
+            out.push(b'0');
+        }
+        for (i, c) in self.coords.iter().enumerate() {
+            if i > 0 {
+                out.push(b'.');
+            }
+            push_u64(out, *c);
+        }
+    }
+
+    pub fn advance(&mut self) {
+        for i in (0..self.coords.len()).rev() {
+            self.coords[i] += 1;
+            if self.coords[i] < self.grid[i] {
+                return;
+            }
+            self.coords[i] = 0;
         }
     }
 }
@@ -219,13 +251,22 @@ mod tests {
     }
 
     #[test]
-    fn chunk_keys() {
-        let mut s = String::from("v/");
-        chunk_key(&mut s, 7, &[2, 3, 2]);
-        assert_eq!(s, "v/1.0.1");
-        let mut s = String::new();
-        chunk_key(&mut s, 0, &[]);
-        assert_eq!(s, "0");
+    fn chunk_keys_count_in_c_order() {
+        let grid = [2, 3, 2];
+        let mut k = ChunkKeys::new(&grid);
+        for _ in 0..7 {
+            k.advance();
+        }
+        let mut s = Vec::new();
+        k.write(&mut s);
+        assert_eq!(s, b"1.0.1");
+        let mut s = Vec::new();
+        ChunkKeys::new(&[]).write(&mut s);
+        assert_eq!(s, b"0");
+        let mut s = Vec::new();
+        push_u64(&mut s, 0);
+        push_u64(&mut s, 18446744073709551615);
+        assert_eq!(s, b"018446744073709551615");
     }
 
     #[test]

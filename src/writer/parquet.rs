@@ -53,6 +53,9 @@ pub fn write(vds: &VirtualDataset, out: &Path, record_size: u64) -> Result<()> {
             WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
                 .set_statistics_enabled(EnabledStatistics::None)
+                // Offsets and sizes are nearly all distinct: a dictionary only adds bytes.
+                .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from("offset"), false)
+                .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from("size"), false)
                 .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
                     "pandas".to_string(),
                     PANDAS_METADATA.to_string(),
