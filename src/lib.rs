@@ -6,15 +6,27 @@
 //! - [`combine`]: merge many into one aggregation;
 //! - [`writer`]: serialise it as kerchunk JSON or Parquet;
 //! - [`cftime`]: CF calendars and time units;
-//! - [`refs`]: the `padocc refs` pipeline tying those together.
+//! - [`refs`]: the `padocc refs` pipeline tying those together;
+//! - [`workdir`], [`group`], [`project`]: padocc's working directory and state;
+//! - [`pipeline`]: the phases (scan, compute, validate, complete) and the local executor;
+//! - [`product`], [`validate`]: reading a product back and checking it against its sources;
+//! - [`cli`]: the command line.
 
 pub mod cftime;
+pub mod cli;
 pub mod codec;
 pub mod combine;
 pub mod error;
 pub mod fsutil;
+pub mod group;
 pub mod model;
+pub mod pipeline;
+pub mod product;
 pub mod progress;
+pub mod project;
 pub mod refs;
 pub mod source;
+pub mod status;
+pub mod validate;
+pub mod workdir;
 pub mod writer;

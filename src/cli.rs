@@ -1,0 +1,673 @@
+//! The command line: padocc 1.5.1's commands and flags (plus `refs`), parsed
+//! with clap and dispatched to the library. Output goes through one layer with
+//! human and JSON modes (`--format`).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use crate::combine::{Dedupe, Options as CombineOptions};
+use crate::error::{exit, Error, Result};
+use crate::group::GroupDir;
+use crate::pipeline::{self, init, local, Options, Phase};
+use crate::project::{local_time, StatusRow};
+use crate::refs::{self, Request};
+use crate::workdir::{check_name, Workdir};
+use crate::writer::{parquet::DEFAULT_RECORD_SIZE, Kind};
+
+#[derive(Parser)]
+#[command(
+    name = "padocc",
+    version,
+    about = "Aggregate archives of netCDF/HDF5 datasets into cloud-friendly products (kerchunk references), validated against their sources.",
+    long_about = "Aggregate archives of netCDF/HDF5 datasets into cloud-friendly products (kerchunk references),\nvalidated against their sources.\n\nA working directory (-w or $WORKDIR) holds groups of projects; each project (one dataset, many files)\nmoves through the phases init -> scan -> compute -> validate -> complete. Typical session:\n\n  padocc init -G cmip6 -i datasets.csv        # one line per project: code,file pattern\n  padocc scan -G cmip6                         # sample files, find concat dims and sizes\n  padocc compute -G cmip6                      # build k1.0a.json (or .parquet) per project\n  padocc validate -G cmip6                     # compare every value with the sources\n  padocc complete -G cmip6 --completion_dir /published\n  padocc status -G cmip6\n\nOr, without a working directory:  padocc refs FILES... -o out.json",
+    after_help = "Exit codes: 0 ok, 1 some projects failed (phase commands) or internal error, 2 bad usage, 3 bad input file,\n4 files cannot be combined, 5 unsupported feature, 6 cannot write output, 130 interrupted. See docs/exit-codes.md."
+)]
+pub struct Cli {
+    /// Working directory (default: $WORKDIR). -w wins when both are set.
+    #[arg(short = 'w', long = "workdir", global = true)]
+    workdir: Option<PathBuf>,
+    /// More detail on stderr (-v, -vv).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Nothing on stderr but errors.
+    #[arg(short = 'q', long = "quiet", global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+enum OutFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Args, Clone, Copy, Default)]
+struct Fmt {
+    /// Output for people (human) or one JSON document on stdout for scripts (json).
+    #[arg(long = "format", value_enum, default_value_t = OutFormat::Human)]
+    format: OutFormat,
+}
+
+#[derive(Args, Clone)]
+struct Sel {
+    /// Group name.
+    #[arg(short = 'G', long = "groupID")]
+    group: String,
+    /// Subset of the group (a file in groups/<G>/proj_codes/).
+    #[arg(short = 'r', long = "repeat_id", default_value = "main")]
+    repeat_id: String,
+    /// Project(s): a code, an index, or a comma list of either.
+    #[arg(short = 'p', long = "proj_code")]
+    proj: Option<String>,
+}
+
+#[derive(Args, Clone)]
+struct PhaseArgs {
+    #[command(flatten)]
+    sel: Sel,
+    #[command(flatten)]
+    fmt: Fmt,
+    /// Redo the phase even where its result exists.
+    #[arg(short = 'f', long = "forceful")]
+    force: bool,
+    /// compute: make a new minor version (k1.1a) beside the existing product.
+    #[arg(short = 'n', long = "new_version")]
+    new_version: bool,
+    /// Cloud format: kerchunk (references), zarr or CFA (not built yet).
+    #[arg(short = 'C', long = "cloud-format")]
+    cloud_format: Option<String>,
+    /// Dimension(s) to concatenate along, overriding what scan found.
+    #[arg(long = "concat_dims", alias = "concat-dims", value_delimiter = ',')]
+    concat_dims: Vec<String>,
+    /// What to do with repeated or decreasing values along the concat dimension.
+    #[arg(long, value_enum)]
+    dedupe: Option<Dedupe>,
+    /// validate: compare only N blocks per variable instead of every value.
+    #[arg(long, default_value_t = 0)]
+    sample: usize,
+    /// Projects run at once (default: all cores).
+    #[arg(short = 'j', long = "jobs")]
+    jobs: Option<usize>,
+    /// padocc's bypass letters; accepted for compatibility (errors never stop a group run here).
+    #[arg(short = 'b', long = "bypass-errs", default_value = "D")]
+    _bypass: String,
+    /// Accepted for compatibility (padocc's `-T`).
+    #[arg(short = 'T', long = "thorough")]
+    thorough: bool,
+    /// Accepted for compatibility; padocc-rs has one aggregator.
+    #[arg(long = "aggregator")]
+    _aggregator: Option<String>,
+    /// Scheduler deployment is not built yet in this version: phases run here, on all cores.
+    #[arg(long = "parallel")]
+    parallel: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build one kerchunk reference set (JSON or Parquet) over a series of files.
+    ///
+    /// The result opens in xarray as open_mfdataset(files, combine="nested",
+    /// concat_dim=D, data_vars="minimal", coords="minimal", compat="override")
+    /// would: variables with the concat dimension are concatenated, everything
+    /// else comes from the first file. No data is copied.
+    ///
+    /// Examples:
+    ///   padocc refs data/*.nc -o out.json --concat-dim time
+    ///   padocc refs a.nc b.nc -o out.parquet
+    ///   padocc refs tiles/*.nc -o out.json --concat-dim time,lat,lon
+    #[command(verbatim_doc_comment)]
+    Refs {
+        /// Source files, in concatenation order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output: *.json gives kerchunk JSON, *.parquet or *.parq a Parquet reference directory.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Dimension(s) to concatenate along; several (comma-separated) tile files by coordinate values.
+        /// Default: the first file's unlimited dimension, else `time`.
+        #[arg(long, value_delimiter = ',')]
+        concat_dim: Vec<String>,
+        /// What to do when values along the concat dimension repeat or decrease.
+        #[arg(long, value_enum, default_value_t = Dedupe::Error)]
+        dedupe: Dedupe,
+        /// Product kind, overriding the extension.
+        #[arg(long = "format", value_enum)]
+        kind: Option<Kind>,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Parquet: references per record file.
+        #[arg(long, default_value_t = DEFAULT_RECORD_SIZE)]
+        record_size: u64,
+    },
+    /// Create an empty group.
+    New {
+        #[arg(short = 'G', long = "groupID")]
+        group: String,
+    },
+    /// Create (or update) a group's projects from a CSV: proj_code,pattern[,updates,removals[,var...]].
+    ///
+    /// A pattern is a glob or a .txt file listing paths. Re-running init updates
+    /// existing projects; every row is checked before anything is written.
+    #[command(verbatim_doc_comment)]
+    Init {
+        #[arg(short = 'G', long = "groupID")]
+        group: String,
+        #[command(flatten)]
+        fmt: Fmt,
+        /// The input CSV.
+        #[arg(short = 'i', long = "input_file", alias = "input")]
+        input: PathBuf,
+    },
+    /// Add projects to a group from a CSV (as init) or a JSON object/list with proj_code and pattern.
+    Add {
+        #[arg(short = 'G', long = "groupID")]
+        group: String,
+        #[command(flatten)]
+        fmt: Fmt,
+        #[arg(short = 'i', long = "input_file", alias = "input")]
+        input: PathBuf,
+        /// Also update projects that exist.
+        #[arg(short = 'f', long = "forceful")]
+        force: bool,
+    },
+    /// List the groups of the working directory.
+    List {
+        #[command(flatten)]
+        fmt: Fmt,
+    },
+    /// Sample each project's files: concat dims, chunks, product size and kind, time and memory estimates.
+    Scan(PhaseArgs),
+    /// Build each project's reference product (k<v>a.json or .parquet).
+    Compute(PhaseArgs),
+    /// Compare each product with its sources, every value by default (--sample N for a quick check).
+    Validate(PhaseArgs),
+    /// Copy validated products to a completion directory, with their reports.
+    Complete {
+        #[command(flatten)]
+        sel: Sel,
+        #[command(flatten)]
+        fmt: Fmt,
+        /// Where products go (data/) with their reports (reports/).
+        #[arg(long = "completion_dir", alias = "completion-dir")]
+        completion_dir: PathBuf,
+        /// Rewrite source paths starting with this prefix...
+        #[arg(long = "sub", requires = "replace")]
+        sub: Option<String>,
+        /// ...to this one (e.g. an https URL).
+        #[arg(long = "replace", requires = "sub")]
+        replace: Option<String>,
+        #[arg(long = "version_separator", default_value = "_")]
+        version_separator: String,
+        /// Complete even projects whose validation did not pass, or complete again.
+        #[arg(short = 'f', long = "forceful", alias = "force")]
+        force: bool,
+    },
+    /// Where every project of a group is, and what failed.
+    Status {
+        #[command(flatten)]
+        sel: Sel,
+        #[command(flatten)]
+        fmt: Fmt,
+        /// Print project IDs for statuses with fewer projects than this.
+        #[arg(short = 'D', long = "display_upto", default_value_t = 10)]
+        display_upto: usize,
+        /// Do not truncate long statuses.
+        #[arg(short = 'L', long = "long_display")]
+        long: bool,
+        /// Split validate statuses into success and error.
+        #[arg(short = 'S', long = "separate_errors")]
+        separate: bool,
+    },
+    /// Totals over a group: files, data, product sizes, formats, chunks.
+    Summarise {
+        #[command(flatten)]
+        sel: Sel,
+        #[command(flatten)]
+        fmt: Fmt,
+    },
+    /// Write a subset of a group (a repeat id) selected by phase and status, or by codes.
+    Repeat {
+        #[command(flatten)]
+        sel: Sel,
+        #[command(flatten)]
+        fmt: Fmt,
+        #[arg(long = "new_repeat")]
+        new_repeat: String,
+        /// Phase(s) to match: p1&p2 for several.
+        #[arg(long = "phase")]
+        phase: Option<String>,
+        /// Status to match: exact, its prefix before '-', 'Any', or '!x'.
+        #[arg(long = "status")]
+        status: Option<String>,
+    },
+    /// Append a status row to every project matching an old phase and status.
+    #[command(name = "update_status")]
+    UpdateStatus {
+        #[command(flatten)]
+        sel: Sel,
+        #[arg(long = "old_phase")]
+        old_phase: String,
+        #[arg(long = "old_status")]
+        old_status: String,
+        #[arg(long = "new_status")]
+        new_status: String,
+        #[arg(long = "new_phase")]
+        new_phase: Option<String>,
+    },
+    /// Print a project's phase log.
+    Logs {
+        #[command(flatten)]
+        sel: Sel,
+        #[arg(long = "log_phase")]
+        log_phase: String,
+    },
+    /// Print a project's validation reports.
+    Report {
+        #[command(flatten)]
+        sel: Sel,
+    },
+    /// Print a base-cfg/detail-cfg value (dotted paths allowed).
+    #[command(name = "check_attr")]
+    CheckAttr {
+        #[command(flatten)]
+        sel: Sel,
+        #[arg(long = "attr")]
+        attr: String,
+    },
+    /// Set a base-cfg/detail-cfg value (dotted paths allowed; True/False/None/numbers are converted).
+    #[command(name = "set_attr")]
+    SetAttr {
+        #[command(flatten)]
+        sel: Sel,
+        #[arg(long = "attr")]
+        attr: String,
+        #[arg(long = "value")]
+        value: String,
+    },
+}
+
+struct Out {
+    format: OutFormat,
+    quiet: bool,
+}
+
+impl Out {
+    fn info(&self, msg: &str) {
+        if !self.quiet && self.format == OutFormat::Human {
+            eprintln!("{msg}");
+        }
+    }
+    fn json(&self, v: &Value) {
+        println!("{}", serde_json::to_string_pretty(v).expect("JSON"));
+    }
+}
+
+/// Parse, run, and return the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let format = match &cli.command {
+        Command::Scan(a) | Command::Compute(a) | Command::Validate(a) => a.fmt.format,
+        Command::Init { fmt, .. }
+        | Command::Add { fmt, .. }
+        | Command::List { fmt }
+        | Command::Complete { fmt, .. }
+        | Command::Status { fmt, .. }
+        | Command::Summarise { fmt, .. }
+        | Command::Repeat { fmt, .. } => fmt.format,
+        Command::Refs { json: true, .. } => OutFormat::Json,
+        _ => OutFormat::Human,
+    };
+    let out = Out { format, quiet: cli.quiet };
+    // First Ctrl-C: stop starting projects and let those in flight stop at the
+    // next safe point (every write is atomic). Second: leave at once.
+    let _ = ctrlc::set_handler(|| {
+        if pipeline::INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(exit::INTERRUPTED);
+        }
+        eprintln!("\npadocc: interrupted: finishing the projects in flight (Ctrl-C again to leave now)");
+    });
+    match run(cli, &out) {
+        Ok(code) => code,
+        Err(e) => {
+            if out.format == OutFormat::Json {
+                out.json(&json!({"error": e.to_string(), "exit_code": e.exit_code()}));
+            }
+            eprintln!("padocc: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn group_of(cli_wd: &Option<PathBuf>, name: &str) -> Result<GroupDir> {
+    GroupDir::open(&Workdir::resolve(cli_wd.as_deref())?, name)
+}
+
+fn run(cli: Cli, out: &Out) -> Result<i32> {
+    let wd = cli.workdir.clone();
+    match cli.command {
+        Command::Refs { files, output, concat_dim, dedupe, kind, record_size, .. } => {
+            let req = Request { files, out: output, kind, combine: CombineOptions { concat_dims: concat_dim, dedupe }, record_size, quiet: cli.quiet };
+            let s = refs::run(&req)?;
+            match out.format {
+                OutFormat::Json => out.json(&serde_json::to_value(&s).expect("JSON")),
+                OutFormat::Human => out.info(&format!(
+                    "padocc refs: {} files, {} variables, {} references, {:.3} s -> {} ({})",
+                    s.files,
+                    s.variables,
+                    s.references,
+                    s.seconds,
+                    s.output.display(),
+                    s.kind
+                )),
+            }
+            Ok(exit::OK)
+        }
+        Command::New { group } => {
+            let g = GroupDir::create(&Workdir::resolve(wd.as_deref())?, &group)?;
+            out.info(&format!("created group '{group}' in {}", g.wd.root.display()));
+            Ok(exit::OK)
+        }
+        Command::Init { group, input, .. } => init_cmd(&wd, &group, &input, true, out),
+        Command::Add { group, input, force, .. } => init_cmd(&wd, &group, &input, force, out),
+        Command::List { .. } => {
+            let w = Workdir::resolve(wd.as_deref())?;
+            let groups = w.groups();
+            let mut rows = Vec::new();
+            for g in &groups {
+                let n = GroupDir::open(&w, g).and_then(|gd| gd.codes("main")).map(|c| c.len()).unwrap_or(0);
+                rows.push((g.clone(), n));
+            }
+            match out.format {
+                OutFormat::Json => out.json(&json!({"workdir": w.root, "groups": rows.iter().map(|(g, n)| json!({"group": g, "projects": n})).collect::<Vec<_>>()})),
+                OutFormat::Human => {
+                    println!("Groups in {}", w.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+                    for (g, n) in rows {
+                        println!(" > {g}: {}", if n == 0 { "(empty)".to_string() } else { n.to_string() });
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Scan(a) => phase_cmd(&wd, Phase::Scan, a, None, out, cli.quiet),
+        Command::Compute(a) => phase_cmd(&wd, Phase::Compute, a, None, out, cli.quiet),
+        Command::Validate(a) => phase_cmd(&wd, Phase::Validate, a, None, out, cli.quiet),
+        Command::Complete { sel, completion_dir, sub, replace, version_separator, force, fmt } => {
+            let opts = Options { completion_dir: Some(completion_dir), sub, replace, version_separator, force, ..Options::default() };
+            let a = PhaseArgs {
+                sel,
+                fmt,
+                force,
+                new_version: false,
+                cloud_format: None,
+                concat_dims: vec![],
+                dedupe: None,
+                sample: 0,
+                jobs: None,
+                _bypass: String::new(),
+                thorough: false,
+                _aggregator: None,
+                parallel: false,
+            };
+            phase_cmd(&wd, Phase::Complete, a, Some(opts), out, cli.quiet)
+        }
+        Command::Status { sel, display_upto, long, separate, .. } => {
+            let g = group_of(&wd, &sel.group)?;
+            let s = crate::status::collect(&g, &sel.repeat_id)?;
+            match out.format {
+                OutFormat::Json => out.json(&serde_json::to_value(&s).expect("JSON")),
+                OutFormat::Human => print!("{}", crate::status::render(&s, display_upto, long, separate)),
+            }
+            Ok(exit::OK)
+        }
+        Command::Summarise { sel, .. } => summarise(&wd, &sel, out),
+        Command::Repeat { sel, new_repeat, phase, status, .. } => {
+            let g = group_of(&wd, &sel.group)?;
+            check_name("repeat id", &new_repeat)?;
+            let codes: Vec<String> = match (&phase, &status, &sel.proj) {
+                (_, _, Some(_)) => g.select(&sel.repeat_id, sel.proj.as_deref())?.into_iter().map(|x| x.1).collect(),
+                (Some(ph), Some(st), None) => matching(&g, &sel.repeat_id, ph, st)?,
+                _ => return Err(Error::Usage("repeat needs --phase and --status, or -p codes".into())),
+            };
+            g.save_codes(&new_repeat, &codes)?;
+            out.info(&format!("wrote {} project(s) to repeat id '{new_repeat}'", codes.len()));
+            if out.format == OutFormat::Json {
+                out.json(&json!({"repeat_id": new_repeat, "projects": codes}));
+            }
+            Ok(exit::OK)
+        }
+        Command::UpdateStatus { sel, old_phase, old_status, new_status, new_phase } => {
+            let g = group_of(&wd, &sel.group)?;
+            let codes = matching(&g, &sel.repeat_id, &old_phase, &old_status)?;
+            let phase = new_phase.unwrap_or(old_phase);
+            for c in &codes {
+                g.record(c, &StatusRow { phase: phase.clone(), status: new_status.clone(), time: local_time(false), jobid: String::new() })?;
+            }
+            out.info(&format!("updated {} project(s)", codes.len()));
+            Ok(exit::OK)
+        }
+        Command::Logs { sel, log_phase } => {
+            let g = group_of(&wd, &sel.group)?;
+            check_name("phase", &log_phase)?;
+            for (i, code) in g.select(&sel.repeat_id, sel.proj.as_deref())? {
+                let p = g.project(&code);
+                let log = std::fs::read_to_string(p.path(&format!("phase_logs/{log_phase}.log"))).unwrap_or_default();
+                println!("{log}Project Code: {code} (ID {i})");
+                println!("Status: {:?}", p.last_status()?.map(|r| r.line()));
+                println!("Rerun with: padocc {log_phase} -G {} -p {code} -vv\n", g.name);
+            }
+            Ok(exit::OK)
+        }
+        Command::Report { sel } => {
+            let g = group_of(&wd, &sel.group)?;
+            let mut all = serde_json::Map::new();
+            for (_, code) in g.select(&sel.repeat_id, sel.proj.as_deref())? {
+                let p = g.project(&code);
+                let read = |f: &str| std::fs::read_to_string(p.path(f)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()).unwrap_or(Value::Null);
+                all.insert(code.clone(), json!({"data": read("data_report.json"), "metadata": read("metadata_report.json")}));
+            }
+            out.json(&Value::Object(all));
+            Ok(exit::OK)
+        }
+        Command::CheckAttr { sel, attr } => {
+            let g = group_of(&wd, &sel.group)?;
+            for (_, code) in g.select(&sel.repeat_id, sel.proj.as_deref())? {
+                let p = g.project(&code);
+                let v = lookup(&p.base()?, &attr).or_else(|| p.detail().ok().and_then(|d| lookup(&d, &attr)));
+                println!("{code} - {attr}: {}", v.map(|v| v.to_string()).unwrap_or_else(|| "(not set)".into()));
+            }
+            Ok(exit::OK)
+        }
+        Command::SetAttr { sel, attr, value } => {
+            let g = group_of(&wd, &sel.group)?;
+            let v = match value.as_str() {
+                "True" | "true" => json!(true),
+                "False" | "false" => json!(false),
+                "None" | "null" => Value::Null,
+                s => s.parse::<i64>().map(|i| json!(i)).or_else(|_| s.parse::<f64>().map(|f| json!(f))).unwrap_or_else(|_| json!(s)),
+            };
+            for (_, code) in g.select(&sel.repeat_id, sel.proj.as_deref())? {
+                let p = g.project(&code);
+                let top = attr.split('.').next().unwrap_or("");
+                let mut detail = p.detail()?;
+                if detail.contains_key(top) && !crate::project::base_defaults(&code).contains_key(top) {
+                    set_path(&mut detail, &attr, v.clone());
+                    p.save_detail(&detail)?;
+                } else {
+                    let mut base = p.base()?;
+                    set_path(&mut base, &attr, v.clone());
+                    p.save_base(&base)?;
+                }
+                out.info(&format!("{code} - {attr} = {v}"));
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn lookup(m: &serde_json::Map<String, Value>, path: &str) -> Option<Value> {
+    let mut parts = path.split('.');
+    let mut cur = m.get(parts.next()?)?;
+    for p in parts {
+        cur = cur.get(p)?;
+    }
+    Some(cur.clone())
+}
+
+fn set_path(m: &mut serde_json::Map<String, Value>, path: &str, v: Value) {
+    let parts: Vec<&str> = path.split('.').collect();
+    let mut cur = m;
+    for p in &parts[..parts.len() - 1] {
+        let e = cur.entry(p.to_string()).or_insert_with(|| json!({}));
+        if !e.is_object() {
+            *e = json!({});
+        }
+        cur = e.as_object_mut().expect("object");
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), v);
+}
+
+/// padocc's selector: phase `p1&p2` (union), status `s1&s2` (intersection) of
+/// `Any`, exact, prefix before the first '-', or `!x`.
+fn matching(g: &GroupDir, repeat_id: &str, phase: &str, status: &str) -> Result<Vec<String>> {
+    let codes = g.codes(repeat_id)?;
+    let cur = g.current_statuses(&codes)?;
+    let phases: Vec<&str> = phase.split('&').collect();
+    let conds: Vec<&str> = status.split('&').collect();
+    let one = |cond: &str, s: &str| -> bool {
+        let (neg, c) = match cond.strip_prefix('!') {
+            Some(c) => (true, c),
+            None => (false, cond),
+        };
+        let m = c == "Any" || s == c || s.split('-').next() == Some(c);
+        m != neg
+    };
+    Ok(codes
+        .into_iter()
+        .filter(|c| cur.get(c).is_some_and(|r| phases.contains(&r.phase.as_str()) && conds.iter().all(|k| one(k, &r.status))))
+        .collect())
+}
+
+fn init_cmd(wd: &Option<PathBuf>, group: &str, input: &std::path::Path, update: bool, out: &Out) -> Result<i32> {
+    let w = Workdir::resolve(wd.as_deref())?;
+    if input.extension().is_some_and(|e| e == "txt") {
+        return Err(Error::Usage("init takes a CSV (proj_code,pattern,...); a .txt file list belongs in a CSV's pattern column".into()));
+    }
+    let rows = init::rows_from_input(input)?;
+    let g = GroupDir::create(&w, group)?;
+    let s = init::apply(&g, &rows, update)?;
+    match out.format {
+        OutFormat::Json => out.json(&serde_json::to_value(&s).expect("JSON")),
+        OutFormat::Human => out.info(&format!(
+            "group '{group}': {} created, {} updated, {} unchanged ({} projects in all)",
+            s.created.len(),
+            s.updated.len(),
+            s.unchanged.len(),
+            g.codes("main")?.len()
+        )),
+    }
+    Ok(exit::OK)
+}
+
+fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Options>, out: &Out, quiet: bool) -> Result<i32> {
+    if a.parallel {
+        return Err(Error::Usage(
+            "--parallel (scheduler job arrays) is not built yet in this version; without it the phase runs here on all cores".into(),
+        ));
+    }
+    let g = group_of(wd, &a.sel.group)?;
+    let projects = g.select(&a.sel.repeat_id, a.sel.proj.as_deref())?;
+    let opts = Options {
+        force: a.force || a.thorough,
+        new_version: a.new_version,
+        cloud_format: a.cloud_format,
+        concat_dims: a.concat_dims,
+        dedupe: a.dedupe,
+        sample: a.sample,
+        ..base.unwrap_or_default()
+    };
+    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let human = out.format == OutFormat::Human && !out.quiet;
+    let t0 = std::time::Instant::now();
+    let on_done = |o: &pipeline::Outcome| {
+        if human && !o.ok {
+            let msg = o.message.clone().unwrap_or_default();
+            eprintln!("{}{} [{}]: {} - {msg}", if std::io::stderr().is_terminal() { "\r" } else { "" }, o.code, o.index, o.status);
+        }
+    };
+    let results = local::run(&g, &projects, phase, &opts, jobs, quiet || out.format == OutFormat::Json, &on_done);
+    let done: Vec<&pipeline::Outcome> = results.iter().flatten().collect();
+    let failed = done.iter().filter(|o| !o.ok).count();
+    let skipped = done.iter().filter(|o| o.skipped).count();
+    let interrupted = pipeline::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed);
+    match out.format {
+        OutFormat::Json => out.json(&json!({
+            "group": g.name, "phase": phase, "projects": projects.len(), "ran": done.len(), "failed": failed,
+            "skipped": skipped, "interrupted": interrupted, "seconds": t0.elapsed().as_secs_f64(), "results": done,
+        })),
+        OutFormat::Human => {
+            let mut hist: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+            for o in &done {
+                *hist.entry(if o.skipped { "Skipped" } else { o.status.as_str() }).or_default() += 1;
+            }
+            let parts: Vec<String> = hist.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+            out.info(&format!(
+                "{} {}: {} project(s) in {:.2} s - {}{}",
+                g.name,
+                phase.name(),
+                done.len(),
+                t0.elapsed().as_secs_f64(),
+                parts.join(", "),
+                if failed > 0 { format!(" (see `padocc status -G {}`)", g.name) } else { String::new() }
+            ));
+        }
+    }
+    Ok(if interrupted {
+        exit::INTERRUPTED
+    } else if failed > 0 {
+        exit::INTERNAL
+    } else {
+        exit::OK
+    })
+}
+
+fn summarise(wd: &Option<PathBuf>, sel: &Sel, out: &Out) -> Result<i32> {
+    let g = group_of(wd, &sel.group)?;
+    let codes = g.select(&sel.repeat_id, sel.proj.as_deref())?;
+    let (mut files, mut src, mut cloud, mut chunks, mut n) = (0u64, 0f64, 0f64, 0f64, 0usize);
+    let mut types = std::collections::BTreeSet::new();
+    let mut drivers = std::collections::BTreeSet::new();
+    for (_, c) in &codes {
+        let d = g.project(c).detail()?;
+        let Some(s) = d.get("source_data").and_then(Value::as_str).and_then(crate::project::parse_size) else { continue };
+        n += 1;
+        src += s;
+        cloud += d.get("cloud_data").and_then(Value::as_str).and_then(crate::project::parse_size).unwrap_or(0.0);
+        files += d.get("num_files").and_then(Value::as_u64).unwrap_or(0);
+        chunks += d.get("chunk_info").and_then(|c| c.get("total_chunks")).and_then(Value::as_str).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+        if let Some(t) = d.get("type").and_then(Value::as_str) {
+            types.insert(t.to_string());
+        }
+        if let Some(t) = d.get("driver").and_then(Value::as_str) {
+            drivers.insert(t.to_string());
+        }
+    }
+    let avg = |x: f64| if n == 0 { 0.0 } else { x / n as f64 };
+    match out.format {
+        OutFormat::Json => out.json(&json!({"group": g.name, "projects": n, "source_files": files, "source_bytes": src, "cloud_bytes": cloud, "total_chunks": chunks, "file_types": types, "drivers": drivers})),
+        OutFormat::Human => {
+            println!("Summary Report: {}\nProject Codes Assessed: {n}\n", g.name);
+            println!("Source Files: {files} [Avg. {:.2} per project]", avg(files as f64));
+            println!("Source Data: {} [Avg. {} per project]", crate::project::format_size(src), crate::project::format_size(avg(src)));
+            println!("Cloud Data: {} [Avg. {} per project]\n", crate::project::format_size(cloud), crate::project::format_size(avg(cloud)));
+            println!("Source Formats: {:?}\nFile Types: {:?}\n", drivers, types);
+            println!("Total Chunks: {chunks:.2} [Avg. {:.2} per project]", avg(chunks));
+        }
+    }
+    Ok(exit::OK)
+}

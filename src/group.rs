@@ -1,0 +1,255 @@
+//! A group of projects: `groups/<G>/` (codesets, datasets.csv, faultlist) and
+//! the status index.
+//!
+//! Status index: padocc reads one `status_log.csv` per project, which takes
+//! minutes for 100 000 projects on a parallel filesystem. Every status row padocc
+//! writes here also goes into an append-only journal under `groups/<G>/status/`,
+//! one file per writing process (so no two processes ever write one file, and
+//! nothing relies on locks over NFS). `status` reads the journals, newest row per
+//! project wins; projects absent from them (a workdir made by padocc 1.5.1) fall
+//! back to their `status_log.csv`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::project::{append_line, Project, StatusRow};
+use crate::workdir::{check_name, Workdir};
+
+#[derive(Debug, Clone)]
+pub struct GroupDir {
+    pub wd: Workdir,
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+impl GroupDir {
+    pub fn open(wd: &Workdir, name: &str) -> Result<GroupDir> {
+        check_name("group", name)?;
+        let dir = wd.group_dir(name);
+        if !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "group '{name}' does not exist in {}: create it with `padocc init -G {name} -i datasets.csv` (or `padocc new -G {name}`)",
+                wd.root.display()
+            )));
+        }
+        Ok(GroupDir { wd: wd.clone(), name: name.to_string(), dir })
+    }
+
+    /// Create the group's directories and an empty `datasets.csv` (idempotent).
+    pub fn create(wd: &Workdir, name: &str) -> Result<GroupDir> {
+        check_name("group", name)?;
+        let dir = wd.group_dir(name);
+        for d in [dir.join("proj_codes"), dir.join("status"), wd.root.join("in_progress").join(name)] {
+            std::fs::create_dir_all(&d).map_err(|e| Error::output(&d, e))?;
+        }
+        let csv = dir.join("datasets.csv");
+        if !csv.exists() {
+            fsutil::write_file_atomic(&csv, |_| Ok(()))?;
+        }
+        Ok(GroupDir { wd: wd.clone(), name: name.to_string(), dir })
+    }
+
+    pub fn project(&self, code: &str) -> Project {
+        Project::new(&self.name, code, self.wd.project_dir(&self.name, code))
+    }
+
+    fn codes_path(&self, repeat_id: &str) -> PathBuf {
+        self.dir.join("proj_codes").join(format!("{repeat_id}.txt"))
+    }
+
+    pub fn codes(&self, repeat_id: &str) -> Result<Vec<String>> {
+        check_name("repeat id", repeat_id)?;
+        let p = self.codes_path(repeat_id);
+        match std::fs::read_to_string(&p) {
+            Ok(t) => Ok(t.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if repeat_id == "main" {
+                    Ok(vec![])
+                } else {
+                    Err(Error::Usage(format!("group '{}' has no repeat id '{repeat_id}' ({} is missing)", self.name, p.display())))
+                }
+            }
+            Err(e) => Err(Error::input_io(&p, e)),
+        }
+    }
+
+    /// Codes one per line, no trailing newline, as padocc writes them.
+    pub fn save_codes(&self, repeat_id: &str, codes: &[String]) -> Result<()> {
+        check_name("repeat id", repeat_id)?;
+        let p = self.codes_path(repeat_id);
+        let text = codes.join("\n");
+        fsutil::write_file_atomic(&p, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&p, e)))
+    }
+
+    pub fn repeat_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(self.dir.join("proj_codes"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".txt").map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    /// Resolve `-p` against a codeset: a code, an index, or a comma list of either.
+    pub fn select(&self, repeat_id: &str, sel: Option<&str>) -> Result<Vec<(usize, String)>> {
+        let codes = self.codes(repeat_id)?;
+        let Some(sel) = sel else {
+            return Ok(codes.into_iter().enumerate().collect());
+        };
+        let mut out = Vec::new();
+        for part in sel.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if let Some(i) = codes.iter().position(|c| c == part) {
+                out.push((i, part.to_string()));
+            } else if let Ok(i) = part.parse::<usize>() {
+                let code = codes.get(i).ok_or_else(|| {
+                    Error::Usage(format!("index {i} is out of range: '{repeat_id}' of group '{}' has {} projects", self.name, codes.len()))
+                })?;
+                out.push((i, code.clone()));
+            } else {
+                return Err(Error::Usage(format!(
+                    "unknown project '{part}' in group '{}' (repeat id '{repeat_id}'); `padocc status -G {}` lists them",
+                    self.name, self.name
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn faultlist(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.dir.join("faultlist.csv"))
+            .map(|t| {
+                t.lines()
+                    .filter_map(|l| l.split_once(',').map(|(a, b)| (a.trim().to_string(), b.trim().to_string())))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Record a status: a row in the project's `status_log.csv` and in this
+    /// process's journal.
+    pub fn record(&self, code: &str, row: &StatusRow) -> Result<()> {
+        self.project(code).append_status(row)?;
+        journal_append(&self.dir.join("status"), code, row)
+    }
+
+    /// The current (last) status of every project that has one.
+    pub fn current_statuses(&self, codes: &[String]) -> Result<HashMap<String, StatusRow>> {
+        let mut newest: HashMap<String, (u128, StatusRow)> = HashMap::with_capacity(codes.len());
+        let dir = self.dir.join("status");
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.filter_map(|e| e.ok()) {
+                let path = e.path();
+                if path.extension().is_none_or(|x| x != "jnl") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).map_err(|e| Error::input_io(&path, e))?;
+                for line in text.lines() {
+                    // A line cut by a kill has fewer fields: skip it (the project's own
+                    // status_log.csv keeps the truth).
+                    let f: Vec<&str> = line.split('\t').collect();
+                    if f.len() != 6 {
+                        continue;
+                    }
+                    let Ok(ns) = f[0].parse::<u128>() else { continue };
+                    let row = StatusRow { phase: f[2].into(), status: f[3].into(), time: f[4].into(), jobid: f[5].into() };
+                    match newest.get_mut(f[1]) {
+                        Some(slot) if slot.0 > ns => {}
+                        Some(slot) => *slot = (ns, row),
+                        None => {
+                            newest.insert(f[1].to_string(), (ns, row));
+                        }
+                    }
+                }
+            }
+        }
+        let mut out: HashMap<String, StatusRow> = newest.into_iter().map(|(k, v)| (k, v.1)).collect();
+        for c in codes {
+            if !out.contains_key(c) {
+                if let Some(r) = self.project(c).last_status()? {
+                    out.insert(c.clone(), r);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// This process's journal file per status directory.
+static JOURNALS: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+
+fn journal_append(status_dir: &std::path::Path, code: &str, row: &StatusRow) -> Result<()> {
+    std::fs::create_dir_all(status_dir).map_err(|e| Error::output(status_dir, e))?;
+    let file = {
+        let mut j = JOURNALS.lock().unwrap_or_else(|e| e.into_inner());
+        match j.iter().find(|(d, _)| d == status_dir) {
+            Some((_, f)) => f.clone(),
+            None => {
+                let host = hostname();
+                let start = now_ns();
+                let f = status_dir.join(format!("{host}-{}-{start}.jnl", std::process::id()));
+                j.push((status_dir.to_path_buf(), f.clone()));
+                f
+            }
+        }
+    };
+    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+    let line = format!("{}\t{}\t{}\t{}\t{}\t{}", now_ns(), code, clean(&row.phase), clean(&row.status), clean(&row.time), clean(&row.jobid));
+    append_line(&file, &line)
+}
+
+pub fn now_ns() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "host".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.').collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn journal_newest_row_wins_and_torn_lines_are_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let wd = Workdir { root: d.path().to_path_buf() };
+        let g = GroupDir::create(&wd, "g").unwrap();
+        for c in ["a", "b"] {
+            std::fs::create_dir_all(g.project(c).dir).unwrap();
+        }
+        let row = |p: &str, s: &str| StatusRow { phase: p.into(), status: s.into(), time: "t".into(), jobid: String::new() };
+        g.record("a", &row("init", "Success")).unwrap();
+        g.record("a", &row("scan", "Success")).unwrap();
+        g.record("b", &row("init", "Success")).unwrap();
+        std::fs::write(g.dir.join("status/other.jnl"), "12\tb\tscan\tSucc").unwrap();
+        let s = g.current_statuses(&["a".into(), "b".into()]).unwrap();
+        assert_eq!(s["a"].phase, "scan");
+        assert_eq!(s["b"].phase, "init");
+    }
+
+    #[test]
+    fn selection_by_code_index_and_list() {
+        let d = tempfile::tempdir().unwrap();
+        let wd = Workdir { root: d.path().to_path_buf() };
+        let g = GroupDir::create(&wd, "g").unwrap();
+        g.save_codes("main", &["x".into(), "y".into(), "z".into()]).unwrap();
+        assert_eq!(g.select("main", Some("y")).unwrap(), vec![(1, "y".to_string())]);
+        assert_eq!(g.select("main", Some("0,2")).unwrap().len(), 2);
+        assert!(g.select("main", Some("7")).is_err());
+        assert!(g.select("main", Some("nope")).is_err());
+    }
+}

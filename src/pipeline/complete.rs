@@ -1,0 +1,111 @@
+//! complete: copy a validated product to `--completion_dir` under padocc's
+//! names (`data/<proj>_<k><rev>.json`, `reports/<proj>_<rev>_report.json`).
+//!
+//! A project whose validation did not pass is refused unless `-f`; paths inside
+//! the product are rewritten only when `--sub` and `--replace` are given
+//! (padocc 1.5.1 always rewrites them to https://dap.ceda.ac.uk/).
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use serde_json::{json, Map, Value};
+
+use super::{Done, Options};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::project::Project;
+
+pub fn run(p: &Project, opts: &Options) -> Result<Done> {
+    let dir = opts.completion_dir.as_ref().ok_or_else(|| Error::Usage("complete needs --completion_dir DIR".into()))?;
+    let rows = p.status_rows()?;
+    if !opts.force {
+        if rows.last().is_some_and(|r| r.phase == "complete" && r.status == "Success") {
+            return Ok(Done::skipped("already complete (use -f to complete it again)"));
+        }
+        match rows.iter().rev().find(|r| r.phase == "validate") {
+            None => return Err(Error::Usage(format!("project '{}' has not been validated: run validate first (or complete -f)", p.code))),
+            Some(r) if !(r.status.contains("Success") || r.status.contains("Warn")) => {
+                return Err(Error::Usage(format!("project '{}' failed validation ({}): fix it, or complete -f to publish anyway", p.code, r.status)))
+            }
+            _ => {}
+        }
+    }
+    let base = p.base()?;
+    let (stem, product) = p.product(&base);
+    if !product.exists() {
+        return Err(Error::Usage(format!("no product at {}: run compute first", product.display())));
+    }
+    let version = base.get("version_no").and_then(Value::as_str).unwrap_or("1.0");
+    let remote = opts.sub.is_some() && opts.replace.is_some();
+    let id = stem.chars().next().unwrap_or('k');
+    let sep = if opts.version_separator.is_empty() { "_" } else { &opts.version_separator };
+    let name = format!("{}{sep}{id}{}{version}", p.code, if remote { "r" } else { "" });
+    let data = dir.join("data");
+    let reports = dir.join("reports");
+    for d in [&data, &reports] {
+        std::fs::create_dir_all(d).map_err(|e| Error::output(d, e))?;
+    }
+    let ext = product.extension().and_then(|e| e.to_str()).unwrap_or("json");
+    let dest = data.join(format!("{name}.{ext}"));
+    if product.is_dir() {
+        if remote {
+            return Err(Error::Unsupported {
+                path: product.clone(),
+                var: String::new(),
+                reason: "rewriting paths in Parquet references is not built yet; complete without --sub/--replace".into(),
+            });
+        }
+        fsutil::write_dir_atomic(&dest, |tmp| copy_dir(&product, tmp))?;
+    } else {
+        let (sub, rep) = (opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""));
+        copy_rewriting(&product, &dest, if remote { Some((sub, rep)) } else { None })?;
+    }
+    let mut report = Map::new();
+    for (k, f) in [("metadata", "metadata_report.json"), ("data", "data_report.json")] {
+        if let Ok(t) = std::fs::read_to_string(p.path(f)) {
+            report.insert(k.into(), serde_json::from_str(&t).map_err(|e| Error::corrupt(&p.path(f), e.to_string()))?);
+        }
+    }
+    let rpath = reports.join(format!("{}_{version}_report.json", p.code));
+    let text = serde_json::to_string_pretty(&Value::Object(report)).expect("JSON");
+    fsutil::write_file_atomic(&rpath, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&rpath, e)))?;
+    let _ = json!(null);
+    Ok(Done { status: "Success".into(), message: Some(format!("{}", dest.display())), skipped: false })
+}
+
+/// Copy a JSON product line by line, rewriting reference paths that start with
+/// `sub` (a reference is `["<path>", offset, size]`).
+fn copy_rewriting(src: &Path, dest: &Path, sub: Option<(&str, &str)>) -> Result<()> {
+    let quote = |s: &str| serde_json::to_string(s).expect("JSON string");
+    let pat = sub.map(|(s, r)| {
+        let (qs, qr) = (quote(s), quote(r));
+        (format!("[{}", &qs[..qs.len() - 1]), format!("[{}", &qr[..qr.len() - 1]))
+    });
+    let f = std::fs::File::open(src).map_err(|e| Error::input_io(src, e))?;
+    let reader = std::io::BufReader::new(f);
+    fsutil::write_file_atomic(dest, |w| {
+        for line in reader.split(b'\n') {
+            let line = line.map_err(|e| Error::input_io(src, e))?;
+            let out = match &pat {
+                Some((from, to)) => String::from_utf8_lossy(&line).replace(from.as_str(), to),
+                None => String::from_utf8_lossy(&line).into_owned(),
+            };
+            w.write_all(out.as_bytes()).and_then(|_| w.write_all(b"\n")).map_err(|e| Error::output(dest, e))?;
+        }
+        Ok(())
+    })
+}
+
+fn copy_dir(src: &Path, dst: &Path) -> Result<()> {
+    for e in std::fs::read_dir(src).map_err(|e| Error::input_io(src, e))? {
+        let e = e.map_err(|e| Error::input_io(src, e))?;
+        let to = dst.join(e.file_name());
+        if e.path().is_dir() {
+            std::fs::create_dir_all(&to).map_err(|x| Error::output(&to, x))?;
+            copy_dir(&e.path(), &to)?;
+        } else {
+            std::fs::copy(e.path(), &to).map_err(|x| Error::output(&to, x))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! compute: the reference product of a project (`k<v>a.json` or
+//! `k<v>a.parquet`) from all its files, with the concat dimension(s) scan found.
+//!
+//! An existing product is left alone (the phase is done) unless `-f` (redo it)
+//! or `-n` (a new minor version beside it); padocc 1.5.1 aborts the whole group
+//! on the first existing product.
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use super::{check_interrupted, Done, Options};
+use crate::combine::{Dedupe, Options as CombineOptions};
+use crate::error::{Error, Result};
+use crate::project::{format_size, Project};
+use crate::refs;
+use crate::writer::{self, parquet::DEFAULT_RECORD_SIZE};
+
+/// Concat dims and dedupe rule recorded by scan (or given now).
+pub fn combine_options(detail: &serde_json::Map<String, Value>, opts: &Options) -> CombineOptions {
+    let kw = detail.get("kwargs").and_then(|k| k.get("combine_kwargs"));
+    let recorded: Vec<String> = kw
+        .and_then(|k| k.get("concat_dims"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    let dedupe = opts.dedupe.unwrap_or_else(|| {
+        match detail.get("kwargs").and_then(|k| k.get("dedupe")).and_then(Value::as_str) {
+            Some("keep") => Dedupe::Keep,
+            Some("first") => Dedupe::First,
+            Some("last") => Dedupe::Last,
+            _ => Dedupe::Error,
+        }
+    });
+    CombineOptions { concat_dims: if opts.concat_dims.is_empty() { recorded } else { opts.concat_dims.clone() }, dedupe }
+}
+
+fn bump_minor(v: &str) -> String {
+    match v.split_once('.') {
+        Some((a, b)) => format!("{a}.{}", b.parse::<u64>().map(|x| x + 1).unwrap_or(1)),
+        None => format!("{v}.1"),
+    }
+}
+
+pub fn run(p: &Project, opts: &Options) -> Result<Done> {
+    let mut base = p.base()?;
+    if let Some(cf) = &opts.cloud_format {
+        let mut ov = base.get("override").and_then(Value::as_object).cloned().unwrap_or_default();
+        ov.insert("cloud_type".into(), json!(cf));
+        base.insert("override".into(), Value::Object(ov));
+    }
+    let (cloud, file_type) = p.format(&base);
+    if cloud != "kerchunk" {
+        return Err(Error::Unsupported {
+            path: p.dir.clone(),
+            var: String::new(),
+            reason: format!("cloud format '{cloud}' is not built yet in this version (kerchunk references are); use -C kerchunk"),
+        });
+    }
+    let (_, mut product) = p.product(&base);
+    if product.exists() {
+        if opts.new_version {
+            let old = base.get("version_no").and_then(Value::as_str).unwrap_or("1.0").to_string();
+            let last = p.last_status()?.map(|r| r.status).unwrap_or_default();
+            let mut hist = base.get("internal_history").and_then(Value::as_array).cloned().unwrap_or_default();
+            hist.push(json!(format!("{old}: {last} for padocc-rs")));
+            base.insert("internal_history".into(), Value::Array(hist));
+            base.insert("version_no".into(), json!(bump_minor(&old)));
+            product = p.product(&base).1;
+        } else if !opts.force {
+            return Ok(Done::skipped(format!("{} exists (use -f to redo it, -n for a new version)", product.display())));
+        }
+    }
+    check_interrupted()?;
+    let files = p.allfiles()?;
+    let mut detail = p.detail()?;
+    let copts = combine_options(&detail, opts);
+    let t0 = Instant::now();
+    let vds = refs::build(&files, &copts, true)?;
+    check_interrupted()?;
+    match file_type.as_str() {
+        "parq" | "parquet" => writer::parquet::write(&vds, &product, DEFAULT_RECORD_SIZE)?,
+        _ => writer::json::write(&vds, &product)?,
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let size = dir_size(&product);
+    let mut timings = detail.get("timings").and_then(Value::as_object).cloned().unwrap_or_default();
+    timings.insert("compute_actual".into(), json!(secs));
+    detail.insert("timings".into(), Value::Object(timings));
+    detail.insert("cloud_data".into(), json!(format_size(size as f64)));
+    detail.insert("references".into(), json!(vds.n_refs()));
+    detail.insert("virtual_concat".into(), json!(false));
+    detail.insert("source_fingerprint".into(), json!(files.iter().map(|f| fingerprint(f)).collect::<Vec<_>>()));
+    p.save_detail(&detail)?;
+    base.insert("kerchunk_aggregation".into(), json!(true));
+    p.save_base(&base)?;
+    Ok(Done { status: "Success".into(), message: Some(format!("{} references in {}", vds.n_refs(), product.display())), skipped: false })
+}
+
+/// What identifies a source's content cheaply: path, size, mtime (ns).
+pub fn fingerprint(f: &std::path::Path) -> Value {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(f) {
+        Ok(m) => json!([f, m.len(), m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128]),
+        Err(_) => json!([f, null, null]),
+    }
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    if p.is_file() {
+        return p.metadata().map(|m| m.len()).unwrap_or(0);
+    }
+    std::fs::read_dir(p).map(|rd| rd.filter_map(|e| e.ok()).map(|e| dir_size(&e.path())).sum()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn minor_versions() {
+        assert_eq!(super::bump_minor("1.0"), "1.1");
+        assert_eq!(super::bump_minor("1.9"), "1.10");
+    }
+}

@@ -1,0 +1,174 @@
+//! The padocc phases, each a function of one project, so that the same code
+//! runs in-process (`local`) or as a scheduler task.
+//!
+//! `run_project` records the outcome as a status row (project `status_log.csv`
+//! and the group journal) and appends a line to `phase_logs/<phase>.log`.
+
+pub mod complete;
+pub mod compute;
+pub mod init;
+pub mod local;
+pub mod scan;
+pub mod validate;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::combine::Dedupe;
+use crate::error::{Error, Result};
+use crate::group::GroupDir;
+use crate::project::{local_time, Project, StatusRow};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Scan,
+    Compute,
+    Validate,
+    Complete,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Scan => "scan",
+            Phase::Compute => "compute",
+            Phase::Validate => "validate",
+            Phase::Complete => "complete",
+        }
+    }
+}
+
+/// Everything a phase may be told by the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `-f`: redo even when the result exists.
+    pub force: bool,
+    /// `-n`: compute a new minor version beside the existing product.
+    pub new_version: bool,
+    /// `-C`: kerchunk, zarr or CFA.
+    pub cloud_format: Option<String>,
+    /// `--concat-dims`: overrides what scan found.
+    pub concat_dims: Vec<String>,
+    pub dedupe: Option<Dedupe>,
+    /// validate `--sample N`: compare N blocks per variable (0 = every value).
+    pub sample: usize,
+    pub completion_dir: Option<PathBuf>,
+    pub sub: Option<String>,
+    pub replace: Option<String>,
+    pub version_separator: String,
+    /// Job id for the status row (empty in-process: the index is used).
+    pub jobid: Option<String>,
+}
+
+/// What happened to one project in one phase.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub index: usize,
+    pub code: String,
+    pub phase: Phase,
+    pub status: String,
+    pub ok: bool,
+    /// Nothing needed doing (product present, already complete...).
+    pub skipped: bool,
+    pub message: Option<String>,
+    pub seconds: f64,
+}
+
+/// What a phase function returns on success.
+pub struct Done {
+    pub status: String,
+    pub message: Option<String>,
+    pub skipped: bool,
+}
+
+impl Done {
+    pub fn success() -> Done {
+        Done { status: "Success".into(), message: None, skipped: false }
+    }
+    pub fn skipped(why: impl Into<String>) -> Done {
+        Done { status: "Success".into(), message: Some(why.into()), skipped: true }
+    }
+}
+
+/// Status token of an error, in padocc's vocabulary where it has one.
+pub fn error_status(e: &Error) -> &'static str {
+    match e {
+        Error::Missing { .. } => "SourceNotFoundError",
+        Error::Incompatible(_) => "ConcatFatalError",
+        Error::Unreadable { .. } | Error::Corrupt { .. } | Error::UnknownFormat { .. } => "Failed-InputError",
+        Error::Unsupported { .. } => "Failed-Unsupported",
+        Error::Output { .. } => "Failed-OutputError",
+        Error::Usage(_) => "Failed-UsageError",
+        Error::Interrupted => "Interrupted",
+    }
+}
+
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+pub fn check_interrupted() -> Result<()> {
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        Err(Error::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+/// Run one phase for one project and record its outcome.
+pub fn run_project(group: &GroupDir, index: usize, code: &str, phase: Phase, opts: &Options) -> Outcome {
+    let t0 = Instant::now();
+    let project = group.project(code);
+    let result = if !project.exists() {
+        Err(Error::Usage(format!(
+            "project '{code}' has no directory {}; was it initialised (`padocc init`)?",
+            project.dir.display()
+        )))
+    } else {
+        match phase {
+            Phase::Scan => scan::run(&project, opts),
+            Phase::Compute => compute::run(&project, opts),
+            Phase::Validate => validate::run(&project, opts),
+            Phase::Complete => complete::run(&project, opts),
+        }
+    };
+    // A usage error (no product yet, not validated...) says nothing new about the
+    // project: it is reported but not recorded over the project's status.
+    let (status, message, skipped) = match result {
+        Ok(d) => (d.status, d.message, d.skipped),
+        Err(e @ Error::Usage(_)) => (error_status(&e).to_string(), Some(e.to_string()), true),
+        Err(e) => (error_status(&e).to_string(), Some(e.to_string()), false),
+    };
+    let ok = !(status.starts_with("Fatal") || status.starts_with("Failed") || status.ends_with("Error") || status == "Interrupted");
+    let seconds = t0.elapsed().as_secs_f64();
+    if project.exists() {
+        if !skipped {
+            let row = StatusRow {
+                phase: phase.name().into(),
+                status: status.clone(),
+                time: local_time(false),
+                jobid: opts.jobid.clone().unwrap_or_else(|| index.to_string()),
+            };
+            if let Err(e) = group.record(code, &row) {
+                return Outcome { index, code: code.into(), phase, status: "Failed-OutputError".into(), ok: false, skipped, message: Some(e.to_string()), seconds };
+            }
+        }
+        log_line(&project, phase, &status, message.as_deref(), seconds);
+    }
+    Outcome { index, code: code.into(), phase, status, ok, skipped, message, seconds }
+}
+
+/// One line per run in `phase_logs/<phase>.log` (kept across runs, unlike padocc).
+fn log_line(p: &Project, phase: Phase, status: &str, message: Option<&str>, seconds: f64) {
+    let dir = p.path("phase_logs");
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let line = format!(
+        "{} {} {status} ({seconds:.3} s){}",
+        local_time(true),
+        phase.name(),
+        message.map(|m| format!(": {}", m.replace('\n', " "))).unwrap_or_default()
+    );
+    let _ = crate::project::append_line(&dir.join(format!("{}.log", phase.name())), &line);
+}

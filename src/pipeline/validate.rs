@@ -1,0 +1,55 @@
+//! validate: every value of every variable of the product against the sources
+//! (or `--sample N` blocks per variable), plus the metadata; padocc's reports
+//! and status (`Success`, `Warn-...`, `Fatal-...`).
+
+use std::io::Write;
+
+use serde_json::{json, Value};
+
+use super::{check_interrupted, Done, Options};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::project::{local_time, Project};
+use crate::validate::{self, Options as ValidateOptions};
+
+pub fn run(p: &Project, opts: &Options) -> Result<Done> {
+    let mut base = p.base()?;
+    let (_, product) = p.product(&base);
+    if !product.exists() {
+        return Err(Error::Usage(format!("no product to validate at {}: run compute first", product.display())));
+    }
+    check_interrupted()?;
+    let files = p.allfiles()?;
+    let detail = p.detail()?;
+    let copts = super::compute::combine_options(&detail, opts);
+    let mut rep = validate::validate(&product, &files, &ValidateOptions { concat_dims: copts.concat_dims, sample: opts.sample, dedupe: copts.dedupe })?;
+    // References read a source's bytes as they are now: a source rewritten since
+    // compute reads "equal" through them, so compare what compute saw.
+    if let Some(fps) = detail.get("source_fingerprint").and_then(Value::as_array) {
+        for fp in fps {
+            let Some(path) = fp.get(0).and_then(Value::as_str) else { continue };
+            let now = super::compute::fingerprint(std::path::Path::new(path));
+            if &now != fp {
+                rep.source_changed(std::path::Path::new(path), format!("size/mtime then {} {}, now {} {}", fp[1], fp[2], now[1], now[2]));
+            }
+        }
+    }
+    for (name, section) in [("data_report.json", &rep.data), ("metadata_report.json", &rep.metadata)] {
+        let path = p.path(name);
+        if section.is_empty() {
+            let _ = std::fs::remove_file(&path);
+        } else {
+            let text = serde_json::to_string_pretty(section).expect("JSON");
+            fsutil::write_file_atomic(&path, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&path, e)))?;
+        }
+    }
+    base.insert("last_run".into(), json!(["validate", local_time(true)]));
+    p.save_base(&base)?;
+    let status = rep.status();
+    let sampled = if opts.sample > 0 { format!(" (sample of {} blocks per variable)", opts.sample) } else { String::new() };
+    let message = match rep.first_problem() {
+        Some(m) => m,
+        None => format!("{} values compared{sampled}", rep.values_compared),
+    };
+    Ok(Done { status, message: Some(message), skipped: false })
+}

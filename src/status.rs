@@ -1,0 +1,116 @@
+//! `padocc status`: padocc 1.5.1's layout (spec §5.3), plus the count per
+//! phase and the failures grouped by reason, from the group's status index.
+
+use std::collections::BTreeMap;
+
+use crate::error::Result;
+use crate::group::GroupDir;
+use crate::project::{StatusRow, PHASES};
+
+#[derive(Debug, serde::Serialize)]
+pub struct GroupStatus {
+    pub group: String,
+    pub total: usize,
+    /// phase -> status -> indices (into the repeat id's codeset).
+    pub phases: BTreeMap<String, BTreeMap<String, Vec<usize>>>,
+    /// Projects with no status at all.
+    pub no_status: Vec<usize>,
+    pub faultlist: Vec<(String, String)>,
+}
+
+pub fn collect(group: &GroupDir, repeat_id: &str) -> Result<GroupStatus> {
+    let codes = group.codes(repeat_id)?;
+    let current = group.current_statuses(&codes)?;
+    let mut phases: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
+    let mut no_status = Vec::new();
+    for (i, c) in codes.iter().enumerate() {
+        match current.get(c) {
+            Some(StatusRow { phase, status, .. }) => phases.entry(phase.clone()).or_default().entry(status.clone()).or_default().push(i),
+            None => no_status.push(i),
+        }
+    }
+    Ok(GroupStatus { group: group.name.clone(), total: codes.len(), phases, no_status, faultlist: group.faultlist() })
+}
+
+fn is_failure(status: &str) -> bool {
+    status.contains("Fatal") || status.contains("Failed") || status.ends_with("Error") || status == "Interrupted"
+}
+
+/// Render as padocc does, then our additions.
+pub fn render(s: &GroupStatus, display_upto: usize, long: bool, separate: bool) -> String {
+    let mut out = format!("Group: {}\n  Total Codes: {}\n\nPipeline Current:\n\n", s.group, s.total);
+    let pct = |n: usize| if s.total == 0 { 0.0 } else { n as f64 * 100.0 / s.total as f64 };
+    let order: Vec<&str> = PHASES.iter().copied().filter(|p| *p != "complete").collect();
+    for ph in order {
+        let Some(st) = s.phases.get(ph) else { continue };
+        let n: usize = st.values().map(Vec::len).sum();
+        out.push_str(&format!("   {ph:<10}: {n:<5} [{:<4}%] (Variety: {})\n", format!("{:.1}", pct(n)), st.len()));
+        let mut rows: Vec<(&String, &Vec<usize>)> = st.iter().collect();
+        rows.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+        let width = if long { rows.iter().map(|r| r.0.len()).max().unwrap_or(0) } else { rows.iter().map(|r| r.0.len()).max().unwrap_or(0).min(30) };
+        let line = |(status, ids): &(&String, &Vec<usize>)| {
+            let name = if status.len() > width { format!("{}...", &status[..width.saturating_sub(3)]) } else { status.to_string() };
+            let idtxt = if ids.len() < display_upto {
+                format!(" (IDs = {})", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))
+            } else {
+                String::new()
+            };
+            format!("    - {name:<width$}: {}{idtxt}\n", ids.len())
+        };
+        if separate && ph == "validate" {
+            let (good, bad): (Vec<&(&String, &Vec<usize>)>, Vec<_>) = rows.iter().partition(|r| r.0.contains("Warn") || r.0.contains("Success"));
+            let ng: usize = good.iter().map(|r| r.1.len()).sum();
+            out.push_str(&format!("\n  > Success ({:.1} %)\n", if n == 0 { 0.0 } else { ng as f64 * 100.0 / n as f64 }));
+            for r in &good {
+                out.push_str(&line(r));
+            }
+            out.push_str(&format!("\n  > Error ({:.1} %)\n", if n == 0 { 0.0 } else { (n - ng) as f64 * 100.0 / n as f64 }));
+            for r in &bad {
+                out.push_str(&line(r));
+            }
+        } else {
+            for r in &rows {
+                out.push_str(&line(r));
+            }
+        }
+        out.push('\n');
+    }
+    let complete: usize = s.phases.get("complete").map(|m| m.values().map(Vec::len).sum()).unwrap_or(0);
+    out.push_str(&format!("\nPipeline Complete:\n\n   complete  : {complete:<5} [{:<4}%]\n", format!("{:.1}", pct(complete))));
+
+    // Additions: where every project is, and what failed, grouped by reason.
+    out.push_str("\nBy phase (current):\n");
+    for ph in PHASES {
+        let n: usize = s.phases.get(ph).map(|m| m.values().map(Vec::len).sum()).unwrap_or(0);
+        if n > 0 {
+            out.push_str(&format!("   {ph:<10} {n}\n"));
+        }
+    }
+    if !s.no_status.is_empty() {
+        out.push_str(&format!("   {:<10} {}\n", "(none)", s.no_status.len()));
+    }
+    let mut failures: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (ph, st) in &s.phases {
+        for (status, ids) in st {
+            if is_failure(status) {
+                failures.entry(format!("{ph}: {status}")).or_default().extend(ids);
+            }
+        }
+    }
+    if !failures.is_empty() {
+        out.push_str("\nFailures by reason:\n");
+        for (reason, ids) in &failures {
+            let shown: Vec<String> = ids.iter().take(display_upto).map(|i| i.to_string()).collect();
+            let more = if ids.len() > display_upto { ",..." } else { "" };
+            out.push_str(&format!("   {reason}: {} (IDs = {}{more})\n", ids.len(), shown.join(",")));
+        }
+        out.push_str("   (details: padocc logs -G <group> --log_phase <phase> -p <ID>)\n");
+    }
+    if !s.faultlist.is_empty() {
+        out.push_str(&format!("\nFaultlist: {} project(s) set aside\n", s.faultlist.len()));
+        for (c, r) in s.faultlist.iter().take(display_upto) {
+            out.push_str(&format!("   {c}: {r}\n"));
+        }
+    }
+    out
+}

@@ -1,0 +1,637 @@
+//! Validation of a reference product against its sources, value by value.
+//!
+//! The product is read as a client reads it (`product.rs`: references, byte
+//! ranges, codecs); the sources are read independently through netCDF-C. The
+//! placement of each file in the aggregation is recomputed from the file order
+//! (nested) or the coordinate values (tiles), not taken from the product, so a
+//! swapped file, a shifted offset or a changed source shows up as a difference
+//! naming the variable.
+//!
+//! Reports follow padocc 1.5.1's `data_report.json` / `metadata_report.json`
+//! layout; the status is `Success`, `Warn-<key>` or `Fatal-<key>` with padocc's
+//! priority order.
+
+use std::ffi::c_int;
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use crate::cftime::{self, Calendar};
+use crate::error::{Error, Result};
+use crate::model::dtype_itemsize;
+use crate::product::{FileCache, Product, ProductVar};
+use crate::source::ncapi::{self, NcFile};
+
+/// Bytes of source data compared at once per variable.
+const BLOCK_BYTES: u64 = 64 << 20;
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Concat dims of the aggregation (empty: a single file or guessed).
+    pub concat_dims: Vec<String>,
+    /// Compare only this many blocks per variable (first, last and spread); 0 = all.
+    pub sample: usize,
+    /// How repeated values along a single concat dim were resolved.
+    pub dedupe: crate::combine::Dedupe,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Report {
+    pub metadata: Map<String, Value>,
+    pub data: Map<String, Value>,
+    /// Values compared, for the summary.
+    pub values_compared: u64,
+}
+
+impl Report {
+    fn add(section: &mut Map<String, Value>, path: &[&str], value: Value) {
+        let mut cur = section;
+        for (i, k) in path.iter().enumerate() {
+            if i + 1 == path.len() {
+                cur.insert(k.to_string(), value);
+                return;
+            }
+            cur = cur.entry(k.to_string()).or_insert_with(|| json!({})).as_object_mut().expect("object");
+        }
+    }
+    fn data_err(&mut self, key: &str, var: &str, value: Value) {
+        Self::add(&mut self.data, &["variables", key, var], value);
+    }
+    fn meta_err(&mut self, section: &str, parent: &str, name: &str, value: Value) {
+        Self::add(&mut self.metadata, &[section, parent, name], value);
+    }
+
+    /// padocc's classification order (first match wins), except that a
+    /// difference of dtype or attributes is Fatal: padocc only warns, because it
+    /// adds attributes itself; padocc-rs adds none, so any difference is a defect.
+    pub fn status(&self) -> String {
+        let vars = self.data.get("variables").and_then(Value::as_object);
+        let dims = self.data.get("dimensions").and_then(Value::as_object);
+        if self.data.contains_key("source_changed") {
+            return "Fatal-source_changed".into();
+        }
+        for key in ["size_errors", "dim_size_errors", "data_errors", "dim_errors", "dtype_errors"] {
+            if vars.is_some_and(|v| v.contains_key(key)) || dims.is_some_and(|d| d.contains_key(key)) {
+                return format!("Fatal-{key}");
+            }
+        }
+        if let Some(dv) = self.metadata.get("data_vars").and_then(Value::as_object) {
+            if let Some((name, _)) = dv.iter().next() {
+                return format!("Fatal-{name}_missing");
+            }
+        }
+        if let Some(attrs) = self.metadata.get("attributes").and_then(Value::as_object) {
+            for (parent, a) in attrs {
+                if let Some((name, v)) = a.as_object().and_then(|a| a.iter().next()) {
+                    let t = v.get("type").and_then(Value::as_str).unwrap_or("not_equal");
+                    return format!("Fatal-{parent}_{name}_{t}");
+                }
+            }
+        }
+        for key in ["growbox", "bypassed"] {
+            if vars.is_some_and(|v| v.contains_key(key)) {
+                return format!("Warn-{key}");
+            }
+        }
+        "Success".into()
+    }
+
+    /// The first problem in words, for logs and the status line.
+    pub fn first_problem(&self) -> Option<String> {
+        if let Some(Value::Object(m)) = self.data.get("source_changed") {
+            if let Some((f, d)) = m.iter().next() {
+                return Some(format!("source {f} changed since compute ({d}): recompute with -f"));
+            }
+        }
+        if let Some(vars) = self.data.get("variables").and_then(Value::as_object) {
+            for (key, v) in vars {
+                if let Some((var, detail)) = v.as_object().and_then(|m| m.iter().next()) {
+                    return Some(format!("{key} in variable '{var}': {detail}"));
+                }
+            }
+        }
+        if let Some(dv) = self.metadata.get("data_vars").and_then(Value::as_object) {
+            if let Some((name, d)) = dv.iter().next() {
+                return Some(format!("variable '{name}': {d}"));
+            }
+        }
+        if let Some(attrs) = self.metadata.get("attributes").and_then(Value::as_object) {
+            for (parent, a) in attrs {
+                if let Some((name, v)) = a.as_object().and_then(|a| a.iter().next()) {
+                    let what = if parent == "global" { "global attribute".to_string() } else { format!("attribute of variable '{parent}':") };
+                    return Some(format!("{what} '{name}': {v}"));
+                }
+            }
+        }
+        None
+    }
+
+    /// Record that a source no longer matches what compute saw.
+    pub fn source_changed(&mut self, file: &Path, detail: String) {
+        Self::add(&mut self.data, &["source_changed", &file.display().to_string()], json!(detail));
+    }
+}
+
+struct Source {
+    path: PathBuf,
+    nc: NcFile,
+}
+
+struct SourceVar {
+    varid: c_int,
+    dims: Vec<String>,
+    shape: Vec<u64>,
+    xtype: c_int,
+    size: usize,
+    attrs: Vec<(String, crate::model::AttrValue)>,
+}
+
+fn source_var(s: &Source, name: &str) -> Result<Option<SourceVar>> {
+    let Ok(varid) = ncapi::var_id(s.nc.ncid, name) else { return Ok(None) };
+    let bad = |e: String| Error::corrupt(&s.path, format!("variable '{name}': {e}"));
+    let info = ncapi::var_info(s.nc.ncid, varid).map_err(bad)?;
+    let mut dims = Vec::new();
+    let mut shape = Vec::new();
+    for d in &info.dimids {
+        let (n, l) = ncapi::dim(s.nc.ncid, *d).map_err(bad)?;
+        dims.push(n);
+        shape.push(l);
+    }
+    let (_, _, size) = ncapi::type_info(s.nc.ncid, info.xtype).map_err(bad)?;
+    let attrs = ncapi::attributes(s.nc.ncid, varid).map_err(bad)?;
+    Ok(Some(SourceVar { varid, dims, shape, xtype: info.xtype, size, attrs }))
+}
+
+fn open_source(path: &Path) -> Result<Source> {
+    // netCDF-C opens netCDF-3 only from a path (nc_open_mem is for HDF5 here).
+    if matches!(crate::source::detect(path)?, crate::source::Format::Classic(_)) {
+        let nc = NcFile::open(path).map_err(|e| Error::corrupt(path, e))?;
+        return Ok(Source { path: path.to_path_buf(), nc });
+    }
+    let file = std::fs::File::open(path).map_err(|e| Error::input_io(path, e))?;
+    // SAFETY: read-only mapping of a source file.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::input_io(path, e))?;
+    let nc = NcFile::open_mapped(path, map).map_err(|e| Error::corrupt(path, e))?;
+    Ok(Source { path: path.to_path_buf(), nc })
+}
+
+/// Compare `product` with `files` (in aggregation order).
+pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Result<Report> {
+    let product = Product::open(product_path)?;
+    let _lock = hdf5_sys::LOCK.lock();
+    let sources = files.iter().map(|f| open_source(f)).collect::<Result<Vec<_>>>()?;
+    let mut rep = Report::default();
+    let first = &sources[0];
+    let gattrs = ncapi::attributes(first.nc.ncid, netcdf_sys::NC_GLOBAL).map_err(|e| Error::corrupt(&first.path, e))?;
+    compare_attrs(&mut rep, "global", &gattrs, &product.attrs);
+
+    let src_names: Vec<String> = ncapi::var_ids(first.nc.ncid)
+        .map_err(|e| Error::corrupt(&first.path, e))?
+        .into_iter()
+        .filter_map(|id| ncapi::var_info(first.nc.ncid, id).ok().map(|i| i.name))
+        .collect();
+    for n in &src_names {
+        if product.var(n).is_none() {
+            rep.meta_err("data_vars", n, "type", json!("missing from product"));
+        }
+    }
+
+    let concat = if opts.concat_dims.is_empty() && sources.len() > 1 {
+        vec![guess_concat(first)?]
+    } else {
+        opts.concat_dims.clone()
+    };
+    let mut placement = Placement::compute(&sources, &concat)?;
+    if concat.len() == 1 && matches!(opts.dedupe, crate::combine::Dedupe::First | crate::combine::Dedupe::Last) {
+        placement.rows = dedupe_rows(&sources, &concat[0], opts.dedupe)?;
+    }
+    let mut cache = FileCache::default();
+    for pv in &product.vars {
+        let Some(sv0) = source_var(first, &pv.name)? else {
+            rep.meta_err("data_vars", &pv.name, "type", json!("not in the first source file"));
+            continue;
+        };
+        let attrs: Vec<_> = sv0.attrs.iter().filter(|(k, _)| k != "_FillValue").cloned().collect();
+        compare_attrs(&mut rep, &pv.name, &attrs, &pv.attrs);
+        if pv.dims != sv0.dims {
+            rep.data_err("dim_errors", &pv.name, json!({"product": pv.dims, "source": sv0.dims}));
+            continue;
+        }
+        let axes: Vec<(usize, usize)> = pv.dims.iter().enumerate().filter_map(|(i, d)| concat.iter().position(|c| c == d).map(|t| (i, t))).collect();
+        let mut expected = sv0.shape.clone();
+        for &(ax, t) in &axes {
+            expected[ax] = match (&placement.rows, t) {
+                (Some(rows), 0) => rows.len() as u64,
+                _ => placement.total[t],
+            };
+        }
+        if pv.shape != expected {
+            rep.data_err("size_errors", &pv.name, json!({"product": pv.shape, "source": expected}));
+            continue;
+        }
+        if pv.dtype == "|O" || sv0.xtype == netcdf_sys::NC_STRING {
+            compare_strings(&mut rep, &product, pv, first, &sv0, &mut cache)?;
+            continue;
+        }
+        let kind = pv.dtype.as_bytes().get(1).map(|b| *b as char);
+        let recoded_time = is_time(&pv.attrs) && axes.iter().any(|a| a.0 == 0);
+        if (dtype_itemsize(&pv.dtype) as usize != sv0.size || kind != nc_kind(first, sv0.xtype)) && !recoded_time {
+            rep.data_err("dtype_errors", &pv.name, json!({"product": pv.dtype, "source": format!("{} bytes", sv0.size)}));
+            continue;
+        }
+        // Files holding this variable's tiles: the first file per tile (compat="override").
+        let mut seen = std::collections::HashSet::new();
+        for (f, src) in sources.iter().enumerate() {
+            let key: Vec<usize> = axes.iter().map(|&(_, t)| placement.block[f][t]).collect();
+            if !seen.insert(key) {
+                continue;
+            }
+            let Some(sv) = source_var(src, &pv.name)? else { continue };
+            let mut origin = vec![0u64; sv.shape.len()];
+            for &(ax, t) in &axes {
+                origin[ax] = placement.offset[t][placement.block[f][t]];
+            }
+            let rows = sv.shape.first().copied().unwrap_or(1);
+            let segments = match (&placement.rows, axes.first()) {
+                // Deduplicated: runs of this file's rows, wherever they landed.
+                (Some(sel), Some(&(0, 0))) => runs(sel, f)
+                    .into_iter()
+                    .map(|(s0, n, p0)| {
+                        let mut o = origin.clone();
+                        o[0] = p0;
+                        (s0, n, o)
+                    })
+                    .collect(),
+                _ => vec![(0, rows, origin)],
+            };
+            compare_var(&mut rep, &product, pv, src, &sv, &segments, opts.sample, &mut cache)?;
+            if rep.data.get("variables").and_then(|v| v.get("data_errors")).and_then(|d| d.get(&pv.name)).is_some() {
+                break;
+            }
+        }
+    }
+    if let Some(d) = concat.first() {
+        if let Some(pv) = product.var(d) {
+            check_monotonic(&mut rep, &product, pv, &mut cache)?;
+        }
+    }
+    Ok(rep)
+}
+
+/// The numpy kind of a netCDF type (enums by their base type).
+fn nc_kind(s: &Source, xtype: c_int) -> Option<char> {
+    use netcdf_sys as nc;
+    let t = match ncapi::type_info(s.nc.ncid, xtype) {
+        Ok((class, base, _)) if class == nc::NC_ENUM => base,
+        _ => xtype,
+    };
+    Some(match t {
+        nc::NC_FLOAT | nc::NC_DOUBLE => 'f',
+        nc::NC_BYTE | nc::NC_SHORT | nc::NC_INT | nc::NC_INT64 => 'i',
+        nc::NC_UBYTE | nc::NC_USHORT | nc::NC_UINT | nc::NC_UINT64 => 'u',
+        nc::NC_CHAR => 'S',
+        _ => return None,
+    })
+}
+
+fn is_time(attrs: &Map<String, Value>) -> bool {
+    attrs.get("units").and_then(Value::as_str).is_some_and(|u| u.contains(" since "))
+}
+
+fn guess_concat(s: &Source) -> Result<String> {
+    let dims = ncapi::group_dims(s.nc.ncid).map_err(|e| Error::corrupt(&s.path, e))?;
+    Ok(dims.iter().find(|d| d.3).or_else(|| dims.iter().find(|d| d.1 == "time")).map(|d| d.1.clone()).unwrap_or_else(|| "time".into()))
+}
+
+/// Where each file sits along each concat dim.
+struct Placement {
+    /// With deduplication along a single concat dim: (file, row) of each
+    /// product row.
+    rows: Option<Vec<(usize, u64)>>,
+    /// Per file, per concat dim: its block index.
+    block: Vec<Vec<usize>>,
+    /// Per concat dim: offset of each block.
+    offset: Vec<Vec<u64>>,
+    total: Vec<u64>,
+}
+
+impl Placement {
+    fn compute(sources: &[Source], concat: &[String]) -> Result<Placement> {
+        let mut block = vec![vec![0usize; concat.len()]; sources.len()];
+        let mut offset = Vec::new();
+        let mut total = Vec::new();
+        for (t, d) in concat.iter().enumerate() {
+            let mut lens = Vec::new();
+            let mut firsts = Vec::new();
+            for s in sources {
+                let dims = ncapi::group_dims(s.nc.ncid).map_err(|e| Error::corrupt(&s.path, e))?;
+                let len = dims.iter().find(|x| &x.1 == d).map(|x| x.2).unwrap_or(0);
+                let first = match source_var(s, d)? {
+                    Some(sv) if concat.len() > 1 => {
+                        let v = ncapi::get_all_f64(s.nc.ncid, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&s.path, e))?;
+                        v.first().copied().unwrap_or(f64::NAN)
+                    }
+                    _ => 0.0,
+                };
+                lens.push(len);
+                firsts.push(first);
+            }
+            if concat.len() == 1 {
+                // Nested: file order is the order.
+                let mut off = Vec::new();
+                let mut acc = 0;
+                for (f, l) in lens.iter().enumerate() {
+                    block[f][t] = f;
+                    off.push(acc);
+                    acc += l;
+                }
+                offset.push(off);
+                total.push(acc);
+            } else {
+                let mut distinct: Vec<(f64, u64)> = Vec::new();
+                for (f, s) in firsts.iter().enumerate() {
+                    if !distinct.iter().any(|(x, _)| x == s) {
+                        distinct.push((*s, lens[f]));
+                    }
+                }
+                distinct.sort_by(|a, b| a.0.total_cmp(&b.0));
+                for (f, s) in firsts.iter().enumerate() {
+                    block[f][t] = distinct.iter().position(|(x, _)| x == s).unwrap_or(0);
+                }
+                let mut off = Vec::new();
+                let mut acc = 0;
+                for (_, l) in &distinct {
+                    off.push(acc);
+                    acc += l;
+                }
+                offset.push(off);
+                total.push(acc);
+            }
+        }
+        Ok(Placement { rows: None, block, offset, total })
+    }
+}
+
+/// The rows kept by `--dedupe first|last`, sorted by decoded value, computed
+/// from the sources themselves.
+fn dedupe_rows(sources: &[Source], d: &str, dedupe: crate::combine::Dedupe) -> Result<Option<Vec<(usize, u64)>>> {
+    let mut keys: Vec<(f64, usize, u64)> = Vec::new();
+    for (f, s) in sources.iter().enumerate() {
+        let Some(sv) = source_var(s, d)? else { return Ok(None) };
+        let vals = ncapi::get_all_f64(s.nc.ncid, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&s.path, e))?;
+        let units = sv.attrs.iter().find(|(k, _)| k == "units").and_then(|(_, v)| v.as_str().map(String::from));
+        let cal = sv.attrs.iter().find(|(k, _)| k == "calendar").and_then(|(_, v)| v.as_str().and_then(Calendar::parse)).unwrap_or(Calendar::Standard);
+        let u = units.as_deref().filter(|u| u.contains(" since ")).and_then(|u| cftime::parse_units(u, cal).ok());
+        for (i, x) in vals.iter().enumerate() {
+            let k = match &u {
+                Some(u) => cftime::decode(*x, u).map_or(f64::NAN, |us| us as f64),
+                None => *x,
+            };
+            keys.push((k, f, i as u64));
+        }
+    }
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by(|&a, &b| keys[a].0.total_cmp(&keys[b].0).then(a.cmp(&b)));
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && keys[order[j + 1]].0 == keys[order[i]].0 {
+            j += 1;
+        }
+        let pick = if dedupe == crate::combine::Dedupe::First { order[i] } else { order[j] };
+        out.push((keys[pick].1, keys[pick].2));
+        i = j + 1;
+    }
+    Ok(Some(out))
+}
+
+/// Runs of consecutive rows of file `f`: (first source row, length, first product row).
+fn runs(sel: &[(usize, u64)], f: usize) -> Vec<(u64, u64, u64)> {
+    let mut out: Vec<(u64, u64, u64)> = Vec::new();
+    for (p, &(file, row)) in sel.iter().enumerate() {
+        if file != f {
+            continue;
+        }
+        match out.last_mut() {
+            Some(r) if r.0 + r.1 == row && r.2 + r.1 == p as u64 => r.1 += 1,
+            _ => out.push((row, 1, p as u64)),
+        }
+    }
+    out
+}
+
+fn attr_json(v: &crate::model::AttrValue) -> Value {
+    let mut s = String::new();
+    crate::writer::attr_value_json(&mut s, v);
+    crate::product::json5ish(&s).unwrap_or(Value::Null)
+}
+
+fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            x == y || (x as f32) == (y as f32)
+        }
+        (Value::String(x), Value::String(y)) => x.trim_end_matches('\0') == y.trim_end_matches('\0'),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| values_equal(a, b)),
+        (Value::Array(x), other) | (other, Value::Array(x)) if x.len() == 1 => values_equal(&x[0], other),
+        (a, b) => a == b,
+    }
+}
+
+fn compare_attrs(rep: &mut Report, parent: &str, source: &[(String, crate::model::AttrValue)], product: &Map<String, Value>) {
+    for (k, v) in source {
+        match product.get(k) {
+            None => rep.meta_err("attributes", parent, k, json!({"type": "missing", "info": "missing from product"})),
+            Some(p) if !values_equal(&attr_json(v), p) => {
+                rep.meta_err("attributes", parent, k, json!({"type": "not_equal", "product": p, "source": attr_json(v)}))
+            }
+            _ => {}
+        }
+    }
+    for k in product.keys() {
+        if !source.iter().any(|(s, _)| s == k) {
+            rep.meta_err("attributes", parent, k, json!({"type": "missing", "info": "missing from source"}));
+        }
+    }
+}
+
+/// Native-endian f64 values of raw bytes in a numpy dtype.
+fn to_f64(bytes: &[u8], dtype: &str) -> Vec<f64> {
+    let big = dtype.starts_with('>');
+    let size = dtype_itemsize(dtype) as usize;
+    let kind = dtype.as_bytes().get(1).copied().unwrap_or(b'u');
+    bytes
+        .chunks_exact(size.max(1))
+        .map(|el| {
+            let mut b = [0u8; 8];
+            b[..size].copy_from_slice(el);
+            if big {
+                b[..size].reverse();
+            }
+            match (kind, size) {
+                (b'f', 4) => f64::from(f32::from_le_bytes(b[..4].try_into().expect("4"))),
+                (b'f', 8) => f64::from_le_bytes(b),
+                (b'i', 1) => f64::from(b[0] as i8),
+                (b'i', 2) => f64::from(i16::from_le_bytes(b[..2].try_into().expect("2"))),
+                (b'i', 4) => f64::from(i32::from_le_bytes(b[..4].try_into().expect("4"))),
+                (b'i', 8) => i64::from_le_bytes(b) as f64,
+                (b'u', 1) | (b'b', 1) => f64::from(b[0]),
+                (b'u', 2) => f64::from(u16::from_le_bytes(b[..2].try_into().expect("2"))),
+                (b'u', 4) => f64::from(u32::from_le_bytes(b[..4].try_into().expect("4"))),
+                (b'u', 8) => u64::from_le_bytes(b) as f64,
+                _ => f64::NAN,
+            }
+        })
+        .collect()
+}
+
+/// Compare one source file's variable with its place in the product, in blocks
+/// along the first axis.
+#[allow(clippy::too_many_arguments)]
+fn compare_var(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar, segments: &[(u64, u64, Vec<u64>)], sample: usize, cache: &mut FileCache) -> Result<()> {
+    for (row0, nrows, origin) in segments {
+        compare_segment(rep, product, pv, src, sv, *row0, *nrows, origin, sample, cache)?;
+        if rep.data.get("variables").and_then(|v| v.get("data_errors")).and_then(|d| d.get(&pv.name)).is_some() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Compare source rows `row0..row0+nrows` (first axis) with the product at
+/// `origin`, in blocks.
+#[allow(clippy::too_many_arguments)]
+fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar, row0: u64, nrows: u64, origin: &[u64], sample: usize, cache: &mut FileCache) -> Result<()> {
+    let isz = sv.size;
+    let src_units = sv.attrs.iter().find(|(k, _)| k == "units").and_then(|(_, v)| v.as_str().map(String::from));
+    let prod_units = pv.attrs.get("units").and_then(Value::as_str).map(String::from);
+    // A time variable re-encoded to the first file's units compares as instants.
+    let recoded = match (&src_units, &prod_units) {
+        (Some(s), Some(p)) if s != p && s.contains(" since ") => {
+            let cal = pv.attrs.get("calendar").and_then(Value::as_str).and_then(Calendar::parse).unwrap_or(Calendar::Standard);
+            Some((cftime::parse_units(s, cal).ok(), cftime::parse_units(p, cal).ok()))
+        }
+        _ => None,
+    };
+    let rows = if sv.shape.is_empty() { 1 } else { nrows.max(1) };
+    let row_bytes = (sv.shape.iter().skip(1).product::<u64>() * isz as u64).max(1);
+    let block_rows = (BLOCK_BYTES / row_bytes).clamp(1, rows);
+    let nblocks = rows.div_ceil(block_rows);
+    let blocks: Vec<u64> = if sample > 0 && (sample as u64) < nblocks {
+        let k = sample as u64;
+        (0..k).map(|i| if k == 1 { 0 } else { i * (nblocks - 1) / (k - 1) }).collect()
+    } else {
+        (0..nblocks).collect()
+    };
+    let big = pv.dtype.starts_with('>');
+    for b in blocks {
+        let r0 = b * block_rows;
+        let n = block_rows.min(rows - r0);
+        let (mut start, mut count) = (vec![0u64; sv.shape.len()], sv.shape.clone());
+        if !sv.shape.is_empty() {
+            start[0] = row0 + r0;
+            count[0] = n;
+        }
+        if sv.shape.contains(&0) {
+            return Ok(());
+        }
+        let src_bytes = ncapi::get_vara(src.nc.ncid, sv.varid, &start, &count, isz).map_err(|e| Error::corrupt(&src.path, format!("variable '{}': {e}", pv.name)))?;
+        let mut pstart: Vec<u64> = start.iter().zip(origin).map(|(s, o)| s + o).collect();
+        if !pstart.is_empty() {
+            pstart[0] = origin[0] + r0;
+        }
+        let mut prod_bytes = product.read_slab(pv, &pstart, &count, cache)?;
+        rep.values_compared += count.iter().product::<u64>();
+        if let Some((Some(from), Some(to))) = &recoded {
+            let s = to_f64(&src_bytes, &format!("<{}{}", &pv.dtype[1..2], isz));
+            let p = to_f64(&prod_bytes, &pv.dtype);
+            if let Some(i) = (0..s.len()).find(|&i| cftime::decode(s[i], from) != cftime::decode(p[i], to)) {
+                rep.data_err("data_errors", &pv.name, json!({"type": "not_equal", "file": src.path, "index": index_of(i as u64, &count, &pstart), "source": s[i], "product": p[i], "note": "compared as decoded times"}));
+                return Ok(());
+            }
+            continue;
+        }
+        if big && isz > 1 && !pv.dtype.contains('S') {
+            for el in prod_bytes.chunks_exact_mut(isz) {
+                el.reverse();
+            }
+        }
+        if prod_bytes != src_bytes {
+            let kind = pv.dtype.as_bytes().get(1).copied();
+            let native = format!("<{}{}", &pv.dtype[1..2], isz);
+            let (s, p) = (to_f64(&src_bytes, &native), to_f64(&prod_bytes, &native));
+            let first = (0..src_bytes.len() / isz).find(|&i| {
+                let a = &src_bytes[i * isz..(i + 1) * isz];
+                let c = &prod_bytes[i * isz..(i + 1) * isz];
+                a != c && !(kind == Some(b'f') && s[i].is_nan() && p[i].is_nan())
+            });
+            if let Some(i) = first {
+                let count_diff = (0..src_bytes.len() / isz).filter(|&j| src_bytes[j * isz..(j + 1) * isz] != prod_bytes[j * isz..(j + 1) * isz]).count();
+                rep.data_err(
+                    "data_errors",
+                    &pv.name,
+                    json!({"type": "not_equal", "file": src.path, "index": index_of(i as u64, &count, &pstart), "source": s[i], "product": p[i], "count": count_diff}),
+                );
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn index_of(mut i: u64, count: &[u64], origin: &[u64]) -> Vec<u64> {
+    let mut out = vec![0; count.len()];
+    for d in (0..count.len()).rev() {
+        out[d] = origin[d] + i % count[d];
+        i /= count[d];
+    }
+    out
+}
+
+fn compare_strings(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar, cache: &mut FileCache) -> Result<()> {
+    let want = ncapi::get_strings(src.nc.ncid, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&src.path, e))?;
+    if want.is_empty() {
+        return Ok(());
+    }
+    let mut got = Vec::new();
+    for lin in 0..pv.refs.len() as u64 {
+        let Some(b) = product.chunk(pv, lin, cache)? else { continue };
+        got.extend(decode_vlen_utf8(&b));
+    }
+    rep.values_compared += want.len() as u64;
+    if got != want {
+        rep.data_err("data_errors", &pv.name, json!({"type": "not_equal", "source": want.iter().take(3).collect::<Vec<_>>(), "product": got.iter().take(3).collect::<Vec<_>>()}));
+    }
+    Ok(())
+}
+
+fn decode_vlen_utf8(b: &[u8]) -> Vec<String> {
+    let rd = |i: usize| b.get(i..i + 4).map(|x| u32::from_le_bytes(x.try_into().expect("4")) as usize);
+    let Some(n) = rd(0) else { return vec![] };
+    let mut at = 4;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let Some(len) = rd(at) else { break };
+        at += 4;
+        out.push(String::from_utf8_lossy(b.get(at..at + len).unwrap_or_default()).into_owned());
+        at += len;
+    }
+    out
+}
+
+fn check_monotonic(rep: &mut Report, product: &Product, pv: &ProductVar, cache: &mut FileCache) -> Result<()> {
+    if pv.shape.len() != 1 || pv.dtype == "|O" {
+        return Ok(());
+    }
+    let bytes = product.read_slab(pv, &[0], &pv.shape, cache)?;
+    let v = to_f64(&bytes, &pv.dtype);
+    let inc = v.windows(2).all(|w| w[1] > w[0]);
+    let dec = v.windows(2).all(|w| w[1] < w[0]);
+    if !(inc || dec) {
+        let i = v.windows(2).position(|w| w[1] <= w[0]).unwrap_or(0);
+        Report::add(&mut rep.data, &["dimensions", "data_errors", &pv.name], json!({"type": "not_monotonic", "index": i + 1, "values": [v[i], v[i + 1]]}));
+    }
+    Ok(())
+}
