@@ -80,13 +80,21 @@ impl Report {
                 return format!("Fatal-{name}_missing");
             }
         }
-        if let Some(attrs) = self.metadata.get("attributes").and_then(Value::as_object) {
-            for (parent, a) in attrs {
-                if let Some((name, v)) = a.as_object().and_then(|a| a.iter().next()) {
-                    let t = v.get("type").and_then(Value::as_str).unwrap_or("not_equal");
+        // A dropped or changed attribute is Fatal; one the product adds is a Warn.
+        let attrs = self.metadata.get("attributes").and_then(Value::as_object);
+        let mut added = None;
+        for (parent, a) in attrs.into_iter().flatten() {
+            for (name, v) in a.as_object().into_iter().flatten() {
+                let t = v.get("type").and_then(Value::as_str).unwrap_or("not_equal");
+                if v.get("info").and_then(Value::as_str) == Some("missing from source") {
+                    added.get_or_insert(format!("Warn-{parent}_{name}_added"));
+                } else {
                     return format!("Fatal-{parent}_{name}_{t}");
                 }
             }
+        }
+        if let Some(w) = added {
+            return w;
         }
         for key in ["growbox", "bypassed"] {
             if vars.is_some_and(|v| v.contains_key(key)) {
@@ -178,6 +186,7 @@ fn open_source(path: &Path) -> Result<Source> {
 /// Compare `product` with `files` (in aggregation order).
 pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Result<Report> {
     let product = Product::open(product_path)?;
+    crate::source::filters::register();
     let _lock = hdf5_sys::LOCK.lock();
     let sources = files.iter().map(|f| open_source(f)).collect::<Result<Vec<_>>>()?;
     let mut rep = Report::default();
@@ -440,6 +449,10 @@ fn values_equal(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// Global attributes aggregators add themselves (padocc 1.5.1: the date of the
+/// aggregation and the aggregator); not a difference from the sources.
+const TOOL_ATTRS: &[&str] = &["aggregation_date", "aggregation"];
+
 fn compare_attrs(rep: &mut Report, parent: &str, source: &[(String, crate::model::AttrValue)], product: &Map<String, Value>) {
     for (k, v) in source {
         match product.get(k) {
@@ -451,6 +464,10 @@ fn compare_attrs(rep: &mut Report, parent: &str, source: &[(String, crate::model
         }
     }
     for k in product.keys() {
+        // Added by padocc 1.5.1 itself, not copied from the sources.
+        if parent == "global" && TOOL_ATTRS.contains(&k.as_str()) {
+            continue;
+        }
         if !source.iter().any(|(s, _)| s == k) {
             rep.meta_err("attributes", parent, k, json!({"type": "missing", "info": "missing from source"}));
         }
@@ -505,12 +522,17 @@ fn compare_var(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Sourc
 #[allow(clippy::too_many_arguments)]
 fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar, row0: u64, nrows: u64, origin: &[u64], sample: usize, cache: &mut FileCache) -> Result<()> {
     let isz = sv.size;
-    let src_units = sv.attrs.iter().find(|(k, _)| k == "units").and_then(|(_, v)| v.as_str().map(String::from));
-    let prod_units = pv.attrs.get("units").and_then(Value::as_str).map(String::from);
+    let (src_units, prod_units) = effective_units(product, pv, src, sv);
     // A time variable re-encoded to the first file's units compares as instants.
     let recoded = match (&src_units, &prod_units) {
         (Some(s), Some(p)) if s != p && s.contains(" since ") => {
-            let cal = pv.attrs.get("calendar").and_then(Value::as_str).and_then(Calendar::parse).unwrap_or(Calendar::Standard);
+            let cal = pv
+                .attrs
+                .get("calendar")
+                .or_else(|| product.vars.iter().find(|c| c.attrs.get("bounds").and_then(Value::as_str) == Some(pv.name.as_str())).and_then(|c| c.attrs.get("calendar")))
+                .and_then(Value::as_str)
+                .and_then(Calendar::parse)
+                .unwrap_or(Calendar::Standard);
             Some((cftime::parse_units(s, cal).ok(), cftime::parse_units(p, cal).ok()))
         }
         _ => None,
@@ -579,6 +601,25 @@ fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &S
         }
     }
     Ok(())
+}
+
+/// A variable's own units, or, for the bounds of a coordinate (CF `bounds`),
+/// the coordinate's: xarray decodes bounds with them, and the combiner
+/// re-encodes them with the coordinate.
+fn effective_units(product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar) -> (Option<String>, Option<String>) {
+    let own_src = sv.attrs.iter().find(|(k, _)| k == "units").and_then(|(_, v)| v.as_str().map(String::from));
+    let own_prod = pv.attrs.get("units").and_then(Value::as_str).map(String::from);
+    if own_src.is_some() || own_prod.is_some() {
+        return (own_src, own_prod);
+    }
+    let Some(coord) = product.vars.iter().find(|c| c.attrs.get("bounds").and_then(Value::as_str) == Some(pv.name.as_str())) else {
+        return (None, None);
+    };
+    let src_units = source_var(src, &coord.name)
+        .ok()
+        .flatten()
+        .and_then(|c| c.attrs.iter().find(|(k, _)| k == "units").and_then(|(_, v)| v.as_str().map(String::from)));
+    (src_units, coord.attrs.get("units").and_then(Value::as_str).map(String::from))
 }
 
 fn index_of(mut i: u64, count: &[u64], origin: &[u64]) -> Vec<u64> {

@@ -29,8 +29,7 @@ pub struct Row {
 }
 
 /// Parse padocc's CSV: a first line containing `proj_code` is a header; a
-/// pattern in double quotes may contain commas; spaces in code and pattern are
-/// dropped, as padocc drops them.
+/// pattern in double quotes may contain commas; cells are trimmed.
 pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -49,10 +48,13 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<Row>> {
             _ => (None, line.to_string()),
         };
         let cols: Vec<String> = rest.split(',').map(|c| c.trim().to_string()).collect();
-        let code: String = cols.first().map(|c| c.replace(' ', "")).unwrap_or_default();
+        // padocc deletes every space; padocc-rs trims the ends only, so a code with
+        // a space inside is refused rather than silently renamed, and a path with
+        // a space inside still works.
+        let code: String = cols.first().cloned().unwrap_or_default();
         let pattern = match pattern_q {
             Some(p) => p,
-            None => cols.get(1).map(|c| c.replace(' ', "")).unwrap_or_default(),
+            None => cols.get(1).cloned().unwrap_or_default(),
         };
         if let Err(e) = check_name("project code", &code) {
             errors.push(format!("{}:{line_no}: {e}", path.display()));

@@ -2,6 +2,7 @@
 //! references pointing at file 0).
 
 pub mod classic;
+pub mod filters;
 pub mod ncapi;
 pub mod netcdf3;
 pub mod netcdf4;

@@ -133,3 +133,8 @@ impl Series<'_> {
         v.put_values(&data, (0..self.time.len(), 0..self.nx)).unwrap();
     }
 }
+
+/// Make sure the Python client environments (and padocc 1.5.1 in them) exist.
+pub fn check_env_ready() {
+    refenv();
+}
