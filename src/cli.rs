@@ -260,6 +260,26 @@ enum Command {
         #[arg(long = "new_phase")]
         new_phase: Option<String>,
     },
+    /// Move projects (their directories, codes and datasets.csv lines) to another group.
+    Transfer {
+        #[command(flatten)]
+        sel: Sel,
+        #[arg(long = "new_group")]
+        new_group: String,
+    },
+    /// Delete projects (-p) or, without -p, the whole group. Asks first unless --yes.
+    Delete {
+        #[command(flatten)]
+        sel: Sel,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Count products by how they were made (padocc's aggregators; here one engine).
+    Aggregations {
+        #[command(flatten)]
+        sel: Sel,
+    },
     /// Print a project's phase log.
     Logs {
         #[command(flatten)]
@@ -451,6 +471,45 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
             out.info(&format!("updated {} project(s)", codes.len()));
             Ok(exit::OK)
         }
+        Command::Transfer { sel, new_group } => {
+            let g = group_of(&wd, &sel.group)?;
+            let picked = g.select(&sel.repeat_id, sel.proj.as_deref())?;
+            if sel.proj.is_none() && sel.repeat_id == "main" {
+                return Err(Error::Usage("transfer needs -p (projects) or -r (a subset other than main)".into()));
+            }
+            let dest = GroupDir::create(&g.wd, &new_group)?;
+            let moved = crate::group::transfer(&g, &dest, &picked.iter().map(|x| x.1.clone()).collect::<Vec<_>>())?;
+            out.info(&format!("moved {} project(s) from '{}' to '{new_group}'", moved, g.name));
+            Ok(exit::OK)
+        }
+        Command::Delete { sel, yes } => {
+            let g = group_of(&wd, &sel.group)?;
+            let what = match &sel.proj {
+                Some(p) => format!("project(s) {p} of group '{}'", g.name),
+                None => format!("the whole group '{}' ({} projects)", g.name, g.codes("main")?.len()),
+            };
+            if !yes && !confirm(&format!("Delete {what}? (y/N) "))? {
+                out.info("nothing deleted");
+                return Ok(exit::OK);
+            }
+            match &sel.proj {
+                Some(_) => {
+                    let picked: Vec<String> = g.select(&sel.repeat_id, sel.proj.as_deref())?.into_iter().map(|x| x.1).collect();
+                    crate::group::remove_projects(&g, &picked, true)?;
+                }
+                None => crate::group::delete_group(&g)?,
+            }
+            out.info(&format!("deleted {what}"));
+            Ok(exit::OK)
+        }
+        Command::Aggregations { sel } => {
+            let g = group_of(&wd, &sel.group)?;
+            let codes = g.codes(&sel.repeat_id)?;
+            let cur = g.current_statuses(&codes)?;
+            let done = codes.iter().filter(|c| cur.get(*c).is_some_and(|r| r.phase == "validate" || r.phase == "complete" || (r.phase == "compute" && r.status == "Success"))).count();
+            println!("padocc-rs: {done}\nIncomplete: {}", codes.len() - done);
+            Ok(exit::OK)
+        }
         Command::Logs { sel, log_phase } => {
             let g = group_of(&wd, &sel.group)?;
             check_name("phase", &log_phase)?;
@@ -508,6 +567,17 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
             Ok(exit::OK)
         }
     }
+}
+
+/// Ask on the terminal; without one, refuse (use --yes in scripts).
+fn confirm(question: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage("refusing to delete without a terminal to ask on: add --yes".into()));
+    }
+    eprint!("{question}");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
 fn lookup(m: &serde_json::Map<String, Value>, path: &str) -> Option<Value> {

@@ -181,6 +181,76 @@ impl GroupDir {
     }
 }
 
+/// Move projects to another group: directory (one rename each), codes in every
+/// codeset, `datasets.csv` lines, and their current status into the new
+/// group's journal.
+pub fn transfer(from: &GroupDir, to: &GroupDir, codes: &[String]) -> Result<usize> {
+    let cur = from.current_statuses(codes)?;
+    let csv = std::fs::read_to_string(from.dir.join("datasets.csv")).unwrap_or_default();
+    let mut moved_lines = Vec::new();
+    let mut to_main = to.codes("main")?;
+    for c in codes {
+        if to.project(c).exists() {
+            return Err(Error::Usage(format!("group '{}' already has a project '{c}'", to.name)));
+        }
+    }
+    for c in codes {
+        let (src, dst) = (from.project(c).dir, to.project(c).dir);
+        if src.exists() {
+            std::fs::rename(&src, &dst).map_err(|e| Error::output(&dst, e))?;
+        }
+        if let Some(r) = cur.get(c) {
+            journal_append(&to.dir.join("status"), c, r)?;
+        }
+        if !to_main.contains(c) {
+            to_main.push(c.clone());
+        }
+        moved_lines.extend(csv.lines().filter(|l| l.split(',').next().map(str::trim) == Some(c.as_str())).map(String::from));
+    }
+    to.save_codes("main", &to_main)?;
+    let dest_csv = to.dir.join("datasets.csv");
+    let mut lines: Vec<String> = std::fs::read_to_string(&dest_csv).unwrap_or_default().lines().map(String::from).collect();
+    lines.extend(moved_lines);
+    let text = lines.join("\n");
+    fsutil::write_file_atomic(&dest_csv, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&dest_csv, e)))?;
+    remove_projects(from, codes, false)?;
+    Ok(codes.len())
+}
+
+/// Remove codes from every codeset and their `datasets.csv` lines; with
+/// `delete_dirs`, also the project directories.
+pub fn remove_projects(g: &GroupDir, codes: &[String], delete_dirs: bool) -> Result<()> {
+    for id in g.repeat_ids() {
+        let kept: Vec<String> = g.codes(&id)?.into_iter().filter(|c| !codes.contains(c)).collect();
+        g.save_codes(&id, &kept)?;
+    }
+    let csv_path = g.dir.join("datasets.csv");
+    let csv = std::fs::read_to_string(&csv_path).unwrap_or_default();
+    let kept: Vec<&str> = csv.lines().filter(|l| !codes.iter().any(|c| l.split(',').next().map(str::trim) == Some(c.as_str()))).collect();
+    let text = kept.join("\n");
+    fsutil::write_file_atomic(&csv_path, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&csv_path, e)))?;
+    if delete_dirs {
+        for c in codes {
+            let d = g.project(c).dir;
+            if d.exists() {
+                std::fs::remove_dir_all(&d).map_err(|e| Error::output(&d, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Delete a group: its projects and its group directory.
+pub fn delete_group(g: &GroupDir) -> Result<()> {
+    let ip = g.wd.root.join("in_progress").join(&g.name);
+    for d in [ip, g.dir.clone()] {
+        if d.exists() {
+            std::fs::remove_dir_all(&d).map_err(|e| Error::output(&d, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// This process's journal file per status directory.
 static JOURNALS: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
 

@@ -267,3 +267,19 @@ fn compatible_with_padocc_1_5_1_both_ways() {
     ok(padocc_in(&pywd, &["complete", "-G", "pyg", "--completion_dir", done.to_str().unwrap()]));
     assert!(done.join("data/pyproj_k1.0.json").exists());
 }
+
+#[test]
+fn transfer_and_delete_move_and_remove_whole_projects() {
+    let d = tempfile::tempdir().unwrap();
+    let (wd, _) = small_project(d.path());
+    ok(padocc_in(&wd, &["transfer", "-G", "g", "-p", "oneD", "--new_group", "quarantine"]));
+    assert!(wd.join("in_progress/quarantine/oneD/k1.0a.json").exists());
+    assert!(!wd.join("in_progress/g/oneD").exists());
+    let s = ok(padocc_in(&wd, &["status", "-G", "quarantine", "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(v["phases"]["validate"]["Success"], serde_json::json!([0]), "{v:#}");
+    // Without a terminal, delete refuses unless told --yes.
+    assert_eq!(padocc_in(&wd, &["delete", "-G", "quarantine"]).status.code(), Some(2));
+    ok(padocc_in(&wd, &["delete", "-G", "quarantine", "--yes"]));
+    assert!(!wd.join("groups/quarantine").exists() && !wd.join("in_progress/quarantine").exists());
+}
