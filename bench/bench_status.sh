@@ -9,9 +9,10 @@
 #        groups/s<N>/datasets.csv          one line per code (as init leaves it)
 #        groups/s<N>/status/*.jnl          STATUS_JOURNALS (8) append-only journals,
 #                                          ~STATUS_ROWS (5) rows per project in all:
-#                                          init, Pending/result rows for scan, compute,
-#                                          validate, complete; ~15 % failures, some
-#                                          retried, some left Pending
+#                                          init, then per phase (scan, compute, validate,
+#                                          complete) an optional Pending row and a result;
+#                                          15 % of results fail, half of those are
+#                                          retried; some projects are left Pending
 #        in_progress/s<N>/                 created EMPTY: no directory per project.
 #      Every code has journal rows, so status must never need a project directory.
 #      The generator also writes groups/s<N>/expected.json (phase -> status -> count of
@@ -109,7 +110,7 @@ check_quiet() {
 # gen_group N : synthesise group s<N> in $STATUS_DIR/wd (skipped when present).
 gen_group() {
     local n=$1 g="s$1" wd="$STATUS_DIR/wd"
-    local want="size=$n journals=$STATUS_JOURNALS rows=$STATUS_ROWS v=1"
+    local want="size=$n journals=$STATUS_JOURNALS rows=$STATUS_ROWS v=2"
     if [[ -f "$wd/groups/$g/BENCH_INFO.json" ]] && grep -qF "\"$want\"" "$wd/groups/$g/BENCH_INFO.json"; then
         log "group $g present ($want)"; return
     fi
@@ -143,7 +144,8 @@ for i, c in enumerate(codes):
     for ph in ("scan", "compute", "validate", "complete"):
         if len(seq) >= target:
             break
-        seq.append((ph, "Pending"))
+        if rng.random() < 0.5:                         # a queued job logs Pending first
+            seq.append((ph, "Pending"))
         ok = False
         for attempt in range(2):
             if len(seq) >= target:
@@ -153,7 +155,6 @@ for i, c in enumerate(codes):
             seq.append((ph, rng.choice(FAIL[ph])))
             if rng.random() < 0.5 or len(seq) >= target:      # not retried
                 break
-            seq.append((ph, "Pending"))
         if not ok:
             break
     while len(seq) < target:                           # re-runs of the last phase

@@ -57,6 +57,7 @@ pub fn build(files: &[PathBuf], opts: &Options, quiet: bool) -> Result<VirtualDa
     let parts = files
         .par_iter()
         .map(|f| {
+            crate::pipeline::check_interrupted()?;
             let r = source::read_file(f, &opts.concat_dims);
             progress.inc();
             r

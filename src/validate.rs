@@ -216,6 +216,7 @@ pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Resul
     }
     let mut cache = FileCache::default();
     for pv in &product.vars {
+        crate::pipeline::check_interrupted()?;
         let Some(sv0) = source_var(first, &pv.name)? else {
             rep.meta_err("data_vars", &pv.name, "type", json!("not in the first source file"));
             continue;
@@ -549,6 +550,7 @@ fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &S
     };
     let big = pv.dtype.starts_with('>');
     for b in blocks {
+        crate::pipeline::check_interrupted()?;
         let r0 = b * block_rows;
         let n = block_rows.min(rows - r0);
         let (mut start, mut count) = (vec![0u64; sv.shape.len()], sv.shape.clone());
