@@ -97,10 +97,10 @@ check_prereqs() {
 check_quiet() {
     local load busy
     load=$(cut -d' ' -f1-3 /proc/loadavg)
-    busy=$(ps -eo comm= | grep -cxE 'cargo|rustc|cc1|cc1plus|ld|make|python|python3' || true)
+    busy=$(ps -eo comm= | grep -cxE 'cargo|rustc|cc1|cc1plus|ld|make|python|python3|padocc' || true)
     printf '%s\t%s\t%s\n' "$1" "$load" "$busy" >> "$RES/load.tsv"
     if [[ $busy -gt 0 ]]; then
-        log "WARNING: $busy compiler/build/python process(es) running (load $load): timings will be inflated"
+        log "WARNING: $busy compiler/build/python/padocc process(es) running (load $load): timings will be inflated"
     elif awk -v l="${load%% *}" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
         log "WARNING: load average $load on $(nproc) cores: timings may be inflated"
     fi

@@ -102,9 +102,24 @@ struct PhaseArgs {
     /// Accepted for compatibility; padocc-rs has one aggregator.
     #[arg(long = "aggregator")]
     _aggregator: Option<String>,
-    /// Scheduler deployment is not built yet in this version: phases run here, on all cores.
+    /// Run as job arrays on the scheduler instead of here.
     #[arg(long = "parallel")]
     parallel: bool,
+    #[command(flatten)]
+    sched: SchedArgs,
+}
+
+#[derive(Args, Clone, Default)]
+struct SchedArgs {
+    /// Scheduler for --parallel (default: padocc.toml's, else slurm).
+    #[arg(long, value_parser = ["slurm", "lsf", "pbs"])]
+    scheduler: Option<String>,
+    /// Print the array plan and the scripts; submit nothing.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
+    /// Site config (default: $WORKDIR/padocc.toml, then ~/.config/padocc/padocc.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +227,12 @@ enum Command {
     Status {
         #[command(flatten)]
         sel: Sel,
+        /// Refresh every N seconds (default 30) until interrupted.
+        #[arg(long, num_args = 0..=1, default_missing_value = "30")]
+        watch: Option<u64>,
+        /// Do not ask the scheduler about pending and running tasks.
+        #[arg(long = "no-scheduler")]
+        no_scheduler: bool,
         #[command(flatten)]
         fmt: Fmt,
         /// Print project IDs for statuses with fewer projects than this.
@@ -223,6 +244,37 @@ enum Command {
         /// Split validate statuses into success and error.
         #[arg(short = 'S', long = "separate_errors")]
         separate: bool,
+    },
+    /// Run one array index of a submission (called by job scripts on compute nodes).
+    Worker {
+        /// The submission's manifest.json.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Array index (default: $SLURM_ARRAY_TASK_ID, $LSB_JOBINDEX or $PBS_ARRAY_INDEX).
+        #[arg(long)]
+        index: Option<u32>,
+    },
+    /// Resubmit the projects of a phase that failed, with more memory after
+    /// OUT_OF_MEMORY and more time after TIMEOUT.
+    ///
+    /// NODE_FAIL and PREEMPTED are rerun as they were; errors in the data are
+    /// not rerun unless --include-errors. After max_attempts a project goes to
+    /// the faultlist with its history. Exit code 0: nothing left to rerun; 75:
+    /// reruns were submitted (check again later).
+    #[command(name = "rerun-failed", verbatim_doc_comment)]
+    RerunFailed {
+        #[command(flatten)]
+        sel: Sel,
+        #[command(flatten)]
+        fmt: Fmt,
+        /// Only this phase.
+        #[arg(long, value_enum)]
+        phase: Option<Phase>,
+        /// Also rerun projects whose phase failed with an error.
+        #[arg(long = "include-errors")]
+        include_errors: bool,
+        #[command(flatten)]
+        sched: SchedArgs,
     },
     /// Totals over a group: files, data, product sizes, formats, chunks.
     Summarise {
@@ -339,7 +391,8 @@ pub fn main() -> i32 {
         | Command::Complete { fmt, .. }
         | Command::Status { fmt, .. }
         | Command::Summarise { fmt, .. }
-        | Command::Repeat { fmt, .. } => fmt.format,
+        | Command::Repeat { fmt, .. }
+        | Command::RerunFailed { fmt, .. } => fmt.format,
         Command::Refs { json: true, .. } => OutFormat::Json,
         _ => OutFormat::Human,
     };
@@ -433,18 +486,36 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
                 thorough: false,
                 _aggregator: None,
                 parallel: false,
+                sched: SchedArgs::default(),
             };
             phase_cmd(&wd, Phase::Complete, a, Some(opts), out, cli.quiet)
         }
-        Command::Status { sel, display_upto, long, separate, .. } => {
+        Command::Status { sel, display_upto, long, separate, watch, no_scheduler, .. } => {
             let g = group_of(&wd, &sel.group)?;
-            let s = crate::status::collect(&g, &sel.repeat_id)?;
-            match out.format {
-                OutFormat::Json => out.json(&serde_json::to_value(&s).expect("JSON")),
-                OutFormat::Human => print!("{}", crate::status::render(&s, display_upto, long, separate)),
+            loop {
+                let s = crate::status::collect(&g, &sel.repeat_id, !no_scheduler)?;
+                match out.format {
+                    OutFormat::Json => out.json(&serde_json::to_value(&s).expect("JSON")),
+                    OutFormat::Human => {
+                        if watch.is_some() && std::io::stdout().is_terminal() {
+                            print!("\x1b[2J\x1b[H");
+                        }
+                        print!("{}", crate::status::render(&s, display_upto, long, separate));
+                    }
+                }
+                // Polite polling: a scheduler query is not free on a busy login node.
+                let Some(every) = watch else { break };
+                for _ in 0..every.max(5) {
+                    if pipeline::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed) {
+                        return Ok(exit::OK);
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
             }
             Ok(exit::OK)
         }
+        Command::Worker { manifest, index } => crate::scheduler::worker::run(&manifest, index),
+        Command::RerunFailed { sel, phase, include_errors, sched, .. } => rerun_failed(&wd, &sel, phase, include_errors, &sched, out),
         Command::Summarise { sel, .. } => summarise(&wd, &sel, out),
         Command::Repeat { sel, new_repeat, phase, status, .. } => {
             let g = group_of(&wd, &sel.group)?;
@@ -645,11 +716,6 @@ fn init_cmd(wd: &Option<PathBuf>, group: &str, input: &std::path::Path, update: 
 }
 
 fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Options>, out: &Out, quiet: bool) -> Result<i32> {
-    if a.parallel {
-        return Err(Error::Usage(
-            "--parallel (scheduler job arrays) is not built yet in this version; without it the phase runs here on all cores".into(),
-        ));
-    }
     let g = group_of(wd, &a.sel.group)?;
     let projects = g.select(&a.sel.repeat_id, a.sel.proj.as_deref())?;
     let opts = Options {
@@ -661,6 +727,16 @@ fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Opti
         sample: a.sample,
         ..base.unwrap_or_default()
     };
+    if a.parallel {
+        // Projects whose phase already succeeded need no task (unless -f).
+        let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
+        let cur = g.current_statuses(&codes)?;
+        let need: Vec<String> = codes
+            .into_iter()
+            .filter(|c| opts.force || !cur.get(c).is_some_and(|r| r.phase == phase.name() && r.status == "Success"))
+            .collect();
+        return submit_cmd(&g, &need, phase, &opts, &a.sched, &Default::default(), 1, out);
+    }
     let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     let human = out.format == OutFormat::Human && !out.quiet;
     let t0 = std::time::Instant::now();
@@ -704,6 +780,111 @@ fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Opti
     } else {
         exit::OK
     })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn submit_cmd(
+    g: &GroupDir,
+    codes: &[String],
+    phase: Phase,
+    opts: &Options,
+    sched: &SchedArgs,
+    boosts: &crate::scheduler::coordinator::Boosts,
+    attempt: u32,
+    out: &Out,
+) -> Result<i32> {
+    let cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
+    let name = sched.scheduler.clone().unwrap_or(cfg.scheduler.clone());
+    let backend = crate::scheduler::backend(&name)?;
+    if codes.is_empty() {
+        out.info(&format!("{} {}: nothing to submit (every selected project has done this phase; -f to redo)", g.name, phase.name()));
+        if out.format == OutFormat::Json {
+            out.json(&json!({"group": g.name, "phase": phase, "submissions": []}));
+        }
+        return Ok(exit::OK);
+    }
+    let subs = crate::scheduler::coordinator::submit(g, codes, phase, opts, backend.as_ref(), &cfg.site, &cfg.resources, boosts, attempt, None, sched.dry_run)?;
+    match out.format {
+        OutFormat::Json => out.json(&json!({"group": g.name, "phase": phase, "scheduler": name, "dry_run": sched.dry_run, "submissions": subs})),
+        OutFormat::Human => {
+            for s in &subs {
+                out.info(&format!(
+                    "{} {}: {} project(s) in {} task(s), {} and {} MB each -> {} {}",
+                    g.name,
+                    phase.name(),
+                    s.projects,
+                    s.tasks,
+                    crate::scheduler::hms(s.time_s),
+                    s.mem_mb,
+                    name,
+                    s.job_id.as_deref().map(|j| format!("job {j}")).unwrap_or_else(|| "(dry run)".into())
+                ));
+            }
+            if !sched.dry_run {
+                out.info(&format!("follow it with: padocc status -G {} --watch", g.name));
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Exit code of `rerun-failed` when reruns were submitted.
+const RERUNS_OUTSTANDING: i32 = 75;
+
+fn rerun_failed(wd: &Option<PathBuf>, sel: &Sel, phase: Option<Phase>, include_errors: bool, sched: &SchedArgs, out: &Out) -> Result<i32> {
+    let g = group_of(wd, &sel.group)?;
+    let cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
+    let codes: Vec<String> = g.select(&sel.repeat_id, sel.proj.as_deref())?.into_iter().map(|x| x.1).collect();
+    let mut cur = g.current_statuses(&codes)?;
+    crate::scheduler::join(&g, &mut cur)?;
+    let mut by_phase: std::collections::BTreeMap<String, (Vec<String>, crate::scheduler::coordinator::Boosts, u32)> = Default::default();
+    let mut faults = Vec::new();
+    for c in &codes {
+        let Some(row) = cur.get(c) else { continue };
+        if phase.is_some_and(|p| p.name() != row.phase) {
+            continue;
+        }
+        let factor = match row.status.as_str() {
+            "OUT_OF_MEMORY" => (2.0, 1.0),
+            "TIMEOUT" => (1.0, 1.5),
+            "NODE_FAIL" | "PREEMPTED" | "LOST" => (1.0, 1.0),
+            s if include_errors && crate::status::is_failure(s) => (1.0, 1.0),
+            _ => continue,
+        };
+        let prev = crate::scheduler::coordinator::last_manifest_for(&g, c);
+        let attempt = prev.as_ref().map(|m| m.attempt).unwrap_or(1) + 1;
+        if attempt > cfg.max_attempts {
+            faults.push((c.clone(), format!("{} {} after {} attempts", row.phase, row.status, attempt - 1)));
+            continue;
+        }
+        let old = prev.as_ref().and_then(|m| m.boosts.get(c).copied()).unwrap_or((1.0, 1.0));
+        let e = by_phase.entry(row.phase.clone()).or_default();
+        e.0.push(c.clone());
+        e.1.insert(c.clone(), (old.0 * factor.0, old.1 * factor.1));
+        e.2 = e.2.max(attempt);
+    }
+    if !faults.is_empty() {
+        let p = g.dir.join("faultlist.csv");
+        for (c, why) in &faults {
+            crate::project::append_line(&p, &format!("{c},{}", why.replace(',', ";")))?;
+        }
+        out.info(&format!("{} project(s) moved to the faultlist after their last attempt", faults.len()));
+    }
+    if by_phase.is_empty() {
+        out.info(&format!("{}: nothing to rerun", g.name));
+        return Ok(exit::OK);
+    }
+    for (ph, (codes, boosts, attempt)) in &by_phase {
+        let p = match ph.as_str() {
+            "scan" => Phase::Scan,
+            "compute" => Phase::Compute,
+            "validate" => Phase::Validate,
+            _ => Phase::Complete,
+        };
+        let opts = Options { force: true, ..Options::default() };
+        submit_cmd(&g, codes, p, &opts, sched, boosts, *attempt, out)?;
+    }
+    Ok(if sched.dry_run { exit::OK } else { RERUNS_OUTSTANDING })
 }
 
 fn summarise(wd: &Option<PathBuf>, sel: &Sel, out: &Out) -> Result<i32> {

@@ -25,6 +25,7 @@ pub mod product;
 pub mod progress;
 pub mod project;
 pub mod refs;
+pub mod scheduler;
 pub mod source;
 pub mod status;
 pub mod validate;

@@ -16,11 +16,14 @@ pub struct GroupStatus {
     /// Projects with no status at all.
     pub no_status: Vec<usize>,
     pub faultlist: Vec<(String, String)>,
+    /// What the scheduler said of projects still Pending/Running on disk.
+    pub scheduler: BTreeMap<String, crate::scheduler::TaskState>,
 }
 
-pub fn collect(group: &GroupDir, repeat_id: &str) -> Result<GroupStatus> {
+pub fn collect(group: &GroupDir, repeat_id: &str, ask_scheduler: bool) -> Result<GroupStatus> {
     let codes = group.codes(repeat_id)?;
-    let current = group.current_statuses(&codes)?;
+    let mut current = group.current_statuses(&codes)?;
+    let scheduler = if ask_scheduler { crate::scheduler::join(group, &mut current)?.into_iter().collect() } else { BTreeMap::new() };
     let mut phases: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
     let mut no_status = Vec::new();
     for (i, c) in codes.iter().enumerate() {
@@ -29,11 +32,14 @@ pub fn collect(group: &GroupDir, repeat_id: &str) -> Result<GroupStatus> {
             None => no_status.push(i),
         }
     }
-    Ok(GroupStatus { group: group.name.clone(), total: codes.len(), phases, no_status, faultlist: group.faultlist() })
+    Ok(GroupStatus { group: group.name.clone(), total: codes.len(), phases, no_status, faultlist: group.faultlist(), scheduler })
 }
 
-fn is_failure(status: &str) -> bool {
-    status.contains("Fatal") || status.contains("Failed") || status.ends_with("Error") || status == "Interrupted"
+pub fn is_failure(status: &str) -> bool {
+    status.contains("Fatal")
+        || status.contains("Failed")
+        || status.ends_with("Error")
+        || matches!(status, "Interrupted" | "TIMEOUT" | "OUT_OF_MEMORY" | "NODE_FAIL" | "PREEMPTED" | "CANCELLED" | "FAILED" | "LOST")
 }
 
 /// Render as padocc does, then our additions.
@@ -105,6 +111,15 @@ pub fn render(s: &GroupStatus, display_upto: usize, long: bool, separate: bool) 
             out.push_str(&format!("   {reason}: {} (IDs = {}{more})\n", ids.len(), shown.join(",")));
         }
         out.push_str("   (details: padocc logs -G <group> --log_phase <phase> -p <ID>)\n");
+    }
+    let killed: Vec<_> = s.scheduler.iter().filter(|(_, t)| t.state.killed() || t.state == crate::scheduler::State::Failed).collect();
+    if !killed.is_empty() {
+        out.push_str("\nEnded by the scheduler:\n");
+        for (code, t) in killed.iter().take(display_upto.max(10)) {
+            let rss = t.max_rss_kb.map(|k| format!(", MaxRSS {} MB", k / 1024)).unwrap_or_default();
+            out.push_str(&format!("   {code}: {} (job {}_{}, exit {}{rss})\n", t.state.name(), t.job_id, t.index, t.exit_code));
+        }
+        out.push_str("   (resubmit with more memory or time: padocc rerun-failed -G <group>)\n");
     }
     if !s.faultlist.is_empty() {
         out.push_str(&format!("\nFaultlist: {} project(s) set aside\n", s.faultlist.len()));

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::group::GroupDir;
 use crate::project::{local_time, Project, StatusRow};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Scan,

@@ -1,0 +1,311 @@
+//! The coordinator: plan a phase as job arrays, write one immutable manifest
+//! per submission (task index -> projects, resources, attempt), render the
+//! script, submit it, and record `Pending` with the job id for each project.
+//!
+//! Layout: `groups/<G>/jobs/<submission>/{manifest.json, submit.sh, job.json,
+//! logs/<job>_<index>.{out,err}, tasks/<index>.json}`.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::Backend;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::group::GroupDir;
+use crate::pipeline::{Options, Phase};
+use crate::project::{local_time, StatusRow};
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Task {
+    pub projects: Vec<String>,
+    pub time_s: u64,
+    pub mem_mb: u64,
+}
+
+/// What a worker needs of the command line's options.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct TaskOptions {
+    pub force: bool,
+    pub new_version: bool,
+    pub sample: usize,
+    pub dedupe: Option<String>,
+    pub concat_dims: Vec<String>,
+    pub completion_dir: Option<PathBuf>,
+    pub sub: Option<String>,
+    pub replace: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub submission: String,
+    pub group: String,
+    pub workdir: PathBuf,
+    pub phase: Phase,
+    pub scheduler: String,
+    pub index_base: u32,
+    pub created: String,
+    pub attempt: u32,
+    pub options: TaskOptions,
+    pub tasks: Vec<Task>,
+    /// Resource multipliers (memory, time) of projects rerun after the
+    /// scheduler ended them; compound over attempts.
+    #[serde(default)]
+    pub boosts: Boosts,
+}
+
+impl Manifest {
+    pub fn read(path: &Path) -> Result<Manifest> {
+        let t = std::fs::read_to_string(path).map_err(|e| Error::input_io(path, e))?;
+        serde_json::from_str(&t).map_err(|e| Error::corrupt(path, e.to_string()))
+    }
+}
+
+/// Resource policy: floors, caps and packing, from the site config.
+#[derive(Debug, Clone)]
+pub struct Resources {
+    pub floor_time_s: u64,
+    pub cap_time_s: u64,
+    pub floor_mem_mb: u64,
+    pub cap_mem_mb: u64,
+    /// Pack small projects into tasks of about this many seconds.
+    pub pack_seconds: f64,
+    pub max_per_task: usize,
+    /// `%N`: at most N tasks of an array at once (0: no limit).
+    pub throttle: u32,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources { floor_time_s: 600, cap_time_s: 86400, floor_mem_mb: 1024, cap_mem_mb: 65536, pack_seconds: 600.0, max_per_task: 1000, throttle: 0 }
+    }
+}
+
+/// Site settings that go into every script.
+#[derive(Debug, Clone, Default)]
+pub struct Site {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    pub env_lines: Vec<String>,
+    pub extra_directives: Vec<String>,
+}
+
+/// Per-project resource multipliers for a rerun (memory, time) and its attempt.
+pub type Boosts = HashMap<String, (f64, f64)>;
+
+fn estimate(group: &GroupDir, code: &str, phase: Phase) -> (f64, f64) {
+    let d = group.project(code).detail().ok();
+    let est = d.as_ref().and_then(|d| d.get("estimates"));
+    let get = |k: &str| est.and_then(|e| e.get(k)).and_then(Value::as_f64);
+    match phase {
+        Phase::Scan | Phase::Complete => (5.0, 256e6),
+        Phase::Compute => (get("compute_seconds").unwrap_or(30.0), get("compute_memory_bytes").unwrap_or(512e6)),
+        Phase::Validate => (get("validate_seconds").unwrap_or(60.0), get("validate_memory_bytes").unwrap_or(512e6)),
+    }
+}
+
+/// Pack projects into tasks: small ones together up to `pack_seconds`, a big one alone.
+pub fn plan(group: &GroupDir, codes: &[String], phase: Phase, res: &Resources, boosts: &Boosts) -> Vec<Task> {
+    let mut tasks: Vec<Task> = Vec::new();
+    let mut cur: Vec<String> = Vec::new();
+    let (mut cur_s, mut cur_mem) = (0.0f64, 0.0f64);
+    let (mut cur_bt, mut cur_bm) = (1.0f64, 1.0f64);
+    let close = |tasks: &mut Vec<Task>, cur: &mut Vec<String>, s: f64, mem: f64, bt: f64, bm: f64| {
+        if cur.is_empty() {
+            return;
+        }
+        // Margins: estimates come from a sample and jobs share nodes. A rerun's
+        // boost multiplies what the task asked for last time, floors included.
+        let base_time = ((s * 3.0 + 60.0) as u64).clamp(res.floor_time_s, res.cap_time_s).div_ceil(60) * 60;
+        let base_mem = ((mem * 1.5 / 1e6) as u64).clamp(res.floor_mem_mb, res.cap_mem_mb).div_ceil(256) * 256;
+        tasks.push(Task {
+            projects: std::mem::take(cur),
+            time_s: (((base_time as f64 * bt) as u64).div_ceil(60) * 60).min(res.cap_time_s.max(60)),
+            mem_mb: ((base_mem as f64 * bm) as u64).min(res.cap_mem_mb.max(base_mem)),
+        });
+    };
+    for c in codes {
+        let (s, mem) = estimate(group, c, phase);
+        let (bm, bt) = boosts.get(c).copied().unwrap_or((1.0, 1.0));
+        let boosted = bm != 1.0 || bt != 1.0;
+        if !cur.is_empty() && (cur_s + s > res.pack_seconds || cur.len() >= res.max_per_task || boosted || cur_bm != 1.0 || cur_bt != 1.0) {
+            close(&mut tasks, &mut cur, cur_s, cur_mem, cur_bt, cur_bm);
+            cur_s = 0.0;
+            cur_mem = 0.0;
+        }
+        cur.push(c.clone());
+        cur_s += s;
+        cur_mem = cur_mem.max(mem);
+        cur_bt = bt;
+        cur_bm = bm;
+    }
+    close(&mut tasks, &mut cur, cur_s, cur_mem, cur_bt, cur_bm);
+    tasks
+}
+
+/// POSIX shell single quoting.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A path inside a `#SBATCH`/`#BSUB`/`#PBS` directive: double-quoted; quotes and
+/// newlines cannot be expressed there, so they are refused.
+fn directive_path(p: &Path) -> Result<String> {
+    let s = p.display().to_string();
+    if s.contains(['"', '\n', '\r', '\\']) {
+        return Err(Error::Usage(format!("{s}: a path with quotes, backslashes or newlines cannot go into a job script directive; use a working directory without them")));
+    }
+    Ok(if s.contains(' ') { format!("\"{s}\"") } else { s })
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Submitted {
+    pub submission: String,
+    pub job_id: Option<String>,
+    pub tasks: usize,
+    pub projects: usize,
+    pub time_s: u64,
+    pub mem_mb: u64,
+    pub script: PathBuf,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn submit(
+    group: &GroupDir,
+    codes: &[String],
+    phase: Phase,
+    opts: &Options,
+    backend: &dyn Backend,
+    site: &Site,
+    res: &Resources,
+    boosts: &Boosts,
+    attempt: u32,
+    dependency: Option<&str>,
+    dry_run: bool,
+) -> Result<Vec<Submitted>> {
+    let tasks = plan(group, codes, phase, res, boosts);
+    // One array per resource class, split at the site's MaxArraySize.
+    let mut classes: Vec<((u64, u64), Vec<Task>)> = Vec::new();
+    for t in tasks {
+        match classes.iter_mut().find(|(k, _)| *k == (t.time_s, t.mem_mb)) {
+            Some((_, v)) => v.push(t),
+            None => classes.push(((t.time_s, t.mem_mb), vec![t])),
+        }
+    }
+    let max = backend.max_array_size().max(1) as usize;
+    let stamp = {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+        format!("{now}")
+    };
+    let exe = std::env::current_exe().map_err(|e| Error::Usage(format!("cannot find the padocc binary: {e}")))?;
+    let mut out = Vec::new();
+    let mut n = 0;
+    for ((time_s, mem_mb), tasks) in classes {
+        for chunk in tasks.chunks(max) {
+            let submission = format!("{}-{stamp}-{n}", phase.name());
+            n += 1;
+            let dir = group.dir.join("jobs").join(&submission);
+            let logs = dir.join("logs");
+            if !dry_run {
+                std::fs::create_dir_all(&logs).map_err(|e| Error::output(&logs, e))?;
+                std::fs::create_dir_all(dir.join("tasks")).map_err(|e| Error::output(&dir, e))?;
+            }
+            let manifest = Manifest {
+                format: 1,
+                submission: submission.clone(),
+                group: group.name.clone(),
+                workdir: group.wd.root.clone(),
+                phase,
+                scheduler: backend.name().into(),
+                index_base: backend.index_base(),
+                created: local_time(true),
+                attempt,
+                options: TaskOptions {
+                    force: opts.force,
+                    new_version: opts.new_version,
+                    sample: opts.sample,
+                    dedupe: opts.dedupe.map(|d| format!("{d:?}").to_lowercase()),
+                    concat_dims: opts.concat_dims.clone(),
+                    completion_dir: opts.completion_dir.clone(),
+                    sub: opts.sub.clone(),
+                    replace: opts.replace.clone(),
+                },
+                tasks: chunk.to_vec(),
+                boosts: chunk.iter().flat_map(|t| &t.projects).filter_map(|c| boosts.get(c).map(|b| (c.clone(), *b))).collect(),
+            };
+            let mpath = dir.join("manifest.json");
+            let base = backend.index_base();
+            let last = base + chunk.len() as u32 - 1;
+            let throttle = if res.throttle > 0 { format!("%{}", res.throttle) } else { String::new() };
+            let ctx = minijinja::context! {
+                phase => phase.name(), group => &group.name, submission => &submission, ntasks => chunk.len(),
+                job_name => format!("padocc_{}_{}", group.name, phase.name()),
+                array => format!("{base}-{last}{throttle}"), array_lsf => format!("{base}-{last}{throttle}"), array_pbs => format!("{base}-{last}"),
+                time => super::hms(time_s), time_lsf => format!("{}:{:02}", time_s / 3600, time_s / 60 % 60), mem_mb => mem_mb,
+                log_dir => directive_path(&logs)?, partition => &site.partition, account => &site.account, qos => &site.qos,
+                dependency => dependency, extra_directives => &site.extra_directives, env_lines => &site.env_lines,
+                padocc => shell_quote(&exe.display().to_string()), manifest => shell_quote(&mpath.display().to_string()),
+            };
+            let mut env = minijinja::Environment::new();
+            env.add_template("script", backend.template()).map_err(|e| Error::Usage(format!("template: {e}")))?;
+            let script = env.get_template("script").and_then(|t| t.render(ctx)).map_err(|e| Error::Usage(format!("template: {e}")))?;
+            let spath = dir.join("submit.sh");
+            if dry_run {
+                println!("# --- {} ({} task(s), {} project(s)) ---\n{script}", spath.display(), chunk.len(), chunk.iter().map(|t| t.projects.len()).sum::<usize>());
+                out.push(Submitted { submission, job_id: None, tasks: chunk.len(), projects: chunk.iter().map(|t| t.projects.len()).sum(), time_s, mem_mb, script: spath });
+                continue;
+            }
+            let mtext = serde_json::to_string_pretty(&manifest).expect("JSON");
+            fsutil::write_file_atomic(&mpath, |w| w.write_all(mtext.as_bytes()).map_err(|e| Error::output(&mpath, e)))?;
+            fsutil::write_file_atomic(&spath, |w| w.write_all(script.as_bytes()).map_err(|e| Error::output(&spath, e)))?;
+            let job = backend.submit(&spath)?;
+            let jpath = dir.join("job.json");
+            let jtext = serde_json::json!({"job_id": job, "scheduler": backend.name(), "submitted": local_time(true)}).to_string();
+            fsutil::write_file_atomic(&jpath, |w| w.write_all(jtext.as_bytes()).map_err(|e| Error::output(&jpath, e)))?;
+            for (i, t) in chunk.iter().enumerate() {
+                for code in &t.projects {
+                    let row = StatusRow { phase: phase.name().into(), status: "Pending".into(), time: local_time(false), jobid: format!("{job}_{}", base + i as u32) };
+                    group.record(code, &row)?;
+                }
+            }
+            out.push(Submitted { submission, job_id: Some(job), tasks: chunk.len(), projects: chunk.iter().map(|t| t.projects.len()).sum(), time_s, mem_mb, script: spath });
+        }
+    }
+    Ok(out)
+}
+
+/// The newest manifest that ran `code` (by creation order of submissions).
+pub fn last_manifest_for(group: &GroupDir, code: &str) -> Option<Manifest> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(group.dir.join("jobs")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    dirs.sort_by_key(|d| d.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('-').nth(1)).and_then(|t| t.parse::<u128>().ok()).unwrap_or(0));
+    dirs.iter().rev().filter_map(|d| Manifest::read(&d.join("manifest.json")).ok()).find(|m| m.tasks.iter().any(|t| t.projects.iter().any(|p| p == code)))
+}
+
+/// Every submission of a group: (submission dir, scheduler, job id).
+pub fn submissions(group: &GroupDir) -> Vec<(PathBuf, String, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(group.dir.join("jobs")).into_iter().flatten().flatten() {
+        let Ok(t) = std::fs::read_to_string(e.path().join("job.json")) else { continue };
+        let Ok(v) = serde_json::from_str::<Value>(&t) else { continue };
+        if let (Some(s), Some(j)) = (v.get("scheduler").and_then(Value::as_str), v.get("job_id").and_then(Value::as_str)) {
+            out.push((e.path(), s.to_string(), j.to_string()));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("/a b/it's"), r"'/a b/it'\''s'");
+        assert_eq!(directive_path(Path::new("/w/x y")).unwrap(), "\"/w/x y\"");
+        assert!(directive_path(Path::new("/w/\"x")).is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! The worker: `padocc worker --manifest M [--index I]` on a compute node runs
+//! the projects of one array index with the same phase code as local mode.
+//!
+//! It records, on the shared filesystem: `Running` (with the job id) when a
+//! project starts, a heartbeat file every 30 s, and per project the end status,
+//! wall time and the task's peak RSS (`tasks/<index>.json`). Status rows go to
+//! this process's own journal file, so 1000 tasks never write one file.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use super::coordinator::Manifest;
+use crate::combine::Dedupe;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::group::GroupDir;
+use crate::pipeline::{run_project, Options};
+use crate::project::{local_time, StatusRow};
+use crate::workdir::Workdir;
+
+/// The array index from the scheduler's environment.
+pub fn index_from_env() -> Option<u32> {
+    ["SLURM_ARRAY_TASK_ID", "LSB_JOBINDEX", "PBS_ARRAY_INDEX", "PBS_ARRAYID"].iter().find_map(|v| std::env::var(v).ok().and_then(|s| s.parse().ok()))
+}
+
+fn job_from_env() -> String {
+    if let Ok(j) = std::env::var("SLURM_ARRAY_JOB_ID") {
+        return j;
+    }
+    if let Ok(j) = std::env::var("LSB_JOBID") {
+        return j;
+    }
+    if let Ok(j) = std::env::var("PBS_JOBID") {
+        // "77[3].server" -> "77[].server", the id qstat takes for the array.
+        return match (j.find('['), j.find(']')) {
+            (Some(a), Some(b)) => format!("{}[]{}", &j[..a], &j[b + 1..]),
+            _ => j,
+        };
+    }
+    "local".into()
+}
+
+fn peak_rss_kb() -> u64 {
+    // SAFETY: getrusage fills the struct we pass.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    ru.ru_maxrss as u64
+}
+
+/// Test hook for the scheduler integration tests: make a named project use a
+/// lot of memory or time, so the real scheduler ends the task with
+/// OUT_OF_MEMORY or TIMEOUT. `PADOCC_TEST_FAULTS="code:oom,code2:sleep"`.
+fn test_fault(code: &str) {
+    let Ok(spec) = std::env::var("PADOCC_TEST_FAULTS") else { return };
+    for item in spec.split(',') {
+        match item.split_once(':') {
+            Some((c, "oom")) if c == code => {
+                let mut v: Vec<u8> = Vec::new();
+                for _ in 0..64 {
+                    v.extend(std::iter::repeat_n(1u8, 64 << 20));
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                std::hint::black_box(&v);
+            }
+            Some((c, "sleep")) if c == code => std::thread::sleep(Duration::from_secs(600)),
+            _ => {}
+        }
+    }
+}
+
+pub fn run(manifest_path: &Path, index: Option<u32>) -> Result<i32> {
+    let m = Manifest::read(manifest_path)?;
+    let index = index.or_else(index_from_env).ok_or_else(|| {
+        Error::Usage("no array index: give --index I, or run under SLURM, LSF or PBS (SLURM_ARRAY_TASK_ID, LSB_JOBINDEX, PBS_ARRAY_INDEX)".into())
+    })?;
+    let task = index
+        .checked_sub(m.index_base)
+        .and_then(|i| m.tasks.get(i as usize))
+        .ok_or_else(|| Error::Usage(format!("index {index} is not in {} ({} tasks from {})", manifest_path.display(), m.tasks.len(), m.index_base)))?;
+    let group = GroupDir::open(&Workdir { root: m.workdir.clone() }, &m.group)?;
+    let jobid = format!("{}_{index}", job_from_env());
+    let dir = manifest_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let tasks_dir = dir.join("tasks");
+    let _ = std::fs::create_dir_all(&tasks_dir);
+
+    // Heartbeat: a file rewritten every 30 s while the task lives.
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let hb = {
+        let path = tasks_dir.join(format!("{index}.alive"));
+        let jobid = jobid.clone();
+        std::thread::spawn(move || loop {
+            let text = json!({"job": jobid, "host": hostname(), "time": local_time(true)}).to_string();
+            let _ = fsutil::write_file_atomic(&path, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&path, e)));
+            if stopped.recv_timeout(Duration::from_secs(30)) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                return;
+            }
+        })
+    };
+
+    let o = &m.options;
+    let opts = Options {
+        force: o.force,
+        new_version: o.new_version,
+        sample: o.sample,
+        concat_dims: o.concat_dims.clone(),
+        dedupe: o.dedupe.as_deref().map(|d| match d {
+            "keep" => Dedupe::Keep,
+            "first" => Dedupe::First,
+            "last" => Dedupe::Last,
+            _ => Dedupe::Error,
+        }),
+        completion_dir: o.completion_dir.clone(),
+        sub: o.sub.clone(),
+        replace: o.replace.clone(),
+        version_separator: "_".into(),
+        jobid: Some(jobid.clone()),
+        cloud_format: None,
+    };
+    let main = group.codes("main").unwrap_or_default();
+    let t0 = Instant::now();
+    let mut results = Vec::new();
+    let mut failed = 0;
+    for code in &task.projects {
+        group.record(code, &StatusRow { phase: m.phase.name().into(), status: "Running".into(), time: local_time(false), jobid: jobid.clone() })?;
+        test_fault(code);
+        let i = main.iter().position(|c| c == code).unwrap_or(0);
+        let out = run_project(&group, i, code, m.phase, &opts);
+        if !out.ok {
+            failed += 1;
+        }
+        results.push(json!({"code": code, "status": out.status, "seconds": out.seconds, "message": out.message}));
+    }
+    drop(stop);
+    let _ = hb.join();
+    let rec = json!({"job": jobid, "host": hostname(), "attempt": m.attempt, "wall_seconds": t0.elapsed().as_secs_f64(),
+                     "max_rss_kb": peak_rss_kb(), "results": results});
+    let rpath = tasks_dir.join(format!("{index}.json"));
+    let text = serde_json::to_string_pretty(&rec).expect("JSON");
+    fsutil::write_file_atomic(&rpath, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&rpath, e)))?;
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return "?".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

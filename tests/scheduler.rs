@@ -1,0 +1,225 @@
+//! Scheduler deployment against a real single-node SLURM (started by the
+//! test with slurm/start-local-slurm.sh), and LSF/PBS through fake clients on
+//! PATH that replay recorded output.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn padocc_env(wd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_padocc"));
+    c.arg("-w").arg(wd).args(args).env_remove("WORKDIR");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run padocc")
+}
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "failed: {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    o
+}
+
+fn status_json(wd: &Path) -> serde_json::Value {
+    let o = ok(padocc_env(wd, &["status", "-G", "g", "--format", "json"], &[]));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Current status of each project, by code.
+fn statuses(wd: &Path) -> std::collections::HashMap<String, String> {
+    let v = status_json(wd);
+    let codes: Vec<String> = std::fs::read_to_string(wd.join("groups/g/proj_codes/main.txt")).unwrap().lines().map(String::from).collect();
+    let mut out = std::collections::HashMap::new();
+    for (_, st) in v["phases"].as_object().unwrap() {
+        for (status, ids) in st.as_object().unwrap() {
+            for i in ids.as_array().unwrap() {
+                out.insert(codes[i.as_u64().unwrap() as usize].clone(), status.clone());
+            }
+        }
+    }
+    out
+}
+
+fn wait_settled(wd: &Path, limit: Duration) -> std::collections::HashMap<String, String> {
+    let t0 = Instant::now();
+    loop {
+        let s = statuses(wd);
+        if !s.values().any(|v| v == "Pending" || v == "Running") || t0.elapsed() > limit {
+            return s;
+        }
+        std::thread::sleep(Duration::from_secs(3));
+    }
+}
+
+fn project_csv(dir: &Path, rows: &[(&str, String)]) -> PathBuf {
+    let p = dir.join("in.csv");
+    let mut t = String::from("proj_code,pattern,updates,removals\n");
+    for (c, pat) in rows {
+        t.push_str(&format!("{c},{pat},,\n"));
+    }
+    std::fs::write(&p, t).unwrap();
+    p
+}
+
+#[test]
+fn slurm_arrays_with_oom_timeout_and_errors_then_rerun_failed() {
+    let st = Command::new("bash").arg(repo().join("slurm/start-local-slurm.sh")).status().expect("start local slurm");
+    assert!(st.success(), "the local SLURM did not start");
+    let d = tempfile::tempdir_in("/tmp").unwrap();
+    let wd = d.path().join("wd");
+    let series = |s: &str| format!("{}/*.nc", testdata(&format!("series/{s}")).display());
+    // A project that cannot be combined: an error in the data, not the scheduler's.
+    let mixed = d.path().join("mixed.txt");
+    std::fs::write(&mixed, format!("{}\n{}\n", testdata("single/air.nc").display(), series("padocc-1DAgg").replace("*.nc", "file0.nc"))).unwrap();
+    let input = project_csv(
+        d.path(),
+        &[
+            ("okA", series("padocc-1DAgg")),
+            ("okB", series("cmip6-FGOALS-g3-Amon-ta")),
+            ("hog", series("padocc-rain")),
+            ("slow", series("cmip6-BCC-CSM2-MR-day-ta")),
+            ("bad", mixed.display().to_string()),
+        ],
+    );
+    // Small limits so the scheduler's OOM and TIMEOUT come fast; one project per task.
+    std::fs::write(
+        wd.parent().unwrap().join("padocc.toml"),
+        "scheduler = \"slurm\"\n[resources]\nfloor_time_s = 60\ncap_time_s = 600\nfloor_mem_mb = 200\ncap_mem_mb = 2048\npack_seconds = 0.0001\n",
+    )
+    .unwrap();
+    let cfg = wd.parent().unwrap().join("padocc.toml");
+    let cfg = cfg.to_str().unwrap();
+    ok(padocc_env(&wd, &["init", "-G", "g", "-i", input.to_str().unwrap()], &[]));
+    // scan runs here; "bad" fails here already, which is fine: compute tries it again.
+    let _ = padocc_env(&wd, &["scan", "-G", "g"], &[]);
+    let faults = [("PADOCC_TEST_FAULTS", "hog:oom,slow:sleep")];
+    let o = ok(padocc_env(&wd, &["compute", "-G", "g", "--parallel", "--config", cfg, "--format", "json"], &faults));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["submissions"].as_array().map(|a| a.len()), Some(1), "{v:#}");
+    // Every project is Pending with a job id right after submission.
+    for (c, s) in statuses(&wd) {
+        assert!(s == "Pending" || s == "Running" || s == "Success", "{c}: {s}");
+    }
+    let s = wait_settled(&wd, Duration::from_secs(240));
+    assert_eq!(s["okA"], "Success", "{s:?}");
+    assert_eq!(s["okB"], "Success", "{s:?}");
+    assert_eq!(s["hog"], "OUT_OF_MEMORY", "{s:?}");
+    assert_eq!(s["slow"], "TIMEOUT", "{s:?}");
+    assert_eq!(s["bad"], "ConcatFatalError", "{s:?}");
+    let human = String::from_utf8_lossy(&ok(padocc_env(&wd, &["status", "-G", "g"], &[])).stdout).to_string();
+    assert!(human.contains("OUT_OF_MEMORY (job") && human.contains("TIMEOUT (job"), "{human}");
+
+    // Rerun: only hog (memory x2) and slow (time x1.5); bad is an error in the data.
+    let first_mem = mem_of(&wd, "hog");
+    let first_time = time_of(&wd, "slow");
+    let o = padocc_env(&wd, &["rerun-failed", "-G", "g", "--config", cfg, "--format", "json"], &[]);
+    assert_eq!(o.status.code(), Some(75), "{}", stderr(&o));
+    assert_eq!(mem_of(&wd, "hog"), first_mem * 2);
+    assert!(time_of(&wd, "slow") >= first_time * 3 / 2, "{} vs {first_time}", time_of(&wd, "slow"));
+    let s = wait_settled(&wd, Duration::from_secs(180));
+    assert_eq!(s["hog"], "Success", "{s:?}");
+    assert_eq!(s["slow"], "Success", "{s:?}");
+    assert_eq!(s["bad"], "ConcatFatalError", "{s:?}");
+    // Nothing left to rerun (without --include-errors).
+    assert_eq!(padocc_env(&wd, &["rerun-failed", "-G", "g", "--config", cfg], &[]).status.code(), Some(0));
+}
+
+/// Resources of the newest submission that ran `code`.
+fn newest_task(wd: &Path, code: &str) -> serde_json::Value {
+    let mut best: Option<(String, serde_json::Value)> = None;
+    for e in std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().flatten() {
+        let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(e.path().join("manifest.json")).unwrap()).unwrap();
+        let stamp = m["submission"].as_str().unwrap().split('-').nth(1).unwrap().to_string();
+        for t in m["tasks"].as_array().unwrap() {
+            if t["projects"].as_array().unwrap().iter().any(|p| p == code) && best.as_ref().is_none_or(|b| b.0.parse::<u128>().unwrap() < stamp.parse::<u128>().unwrap()) {
+                best = Some((stamp.clone(), t.clone()));
+            }
+        }
+    }
+    best.unwrap().1
+}
+
+fn mem_of(wd: &Path, code: &str) -> u64 {
+    newest_task(wd, code)["mem_mb"].as_u64().unwrap()
+}
+
+fn time_of(wd: &Path, code: &str) -> u64 {
+    newest_task(wd, code)["time_s"].as_u64().unwrap()
+}
+
+/// Write an executable script into `dir`.
+fn fake(dir: &Path, name: &str, body: &str) {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/bash\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn fake_scheduler_group(d: &Path) -> PathBuf {
+    let wd = d.join("wd path with spaces");
+    let input = project_csv(d, &[("a1", format!("{}/*.nc", testdata("series/padocc-1DAgg").display())), ("a2", testdata("single/air.nc").display().to_string())]);
+    ok(padocc_env(&wd, &["init", "-G", "g", "-i", input.to_str().unwrap()], &[]));
+    ok(padocc_env(&wd, &["scan", "-G", "g"], &[]));
+    wd
+}
+
+#[test]
+fn lsf_through_fake_bsub_and_bjobs() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = d.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // bsub reads the script on stdin; bjobs replays what LSF 10.1 prints.
+    fake(&bin, "bsub", &format!("cat > {}/submitted.sh\necho 'Job <4821> is submitted to queue <short-serial>.'", d.path().display()));
+    fake(&bin, "bjobs", "cat <<'EOF'\n4821|1|EXIT|137|2.1 Gbytes|TERM_MEMLIMIT: job killed after reaching LSF memory usage limit\n4821|2|EXIT|140|10 Mbytes|TERM_RUNLIMIT: job killed after reaching LSF run time limit\nEOF");
+    let wd = fake_scheduler_group(d.path());
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    std::fs::write(d.path().join("site.toml"), "[resources]\npack_seconds = 0.0001\n").unwrap();
+    let cfg = d.path().join("site.toml");
+    ok(padocc_env(&wd, &["compute", "-G", "g", "--parallel", "--scheduler", "lsf", "--config", cfg.to_str().unwrap()], &[("PATH", &path)]));
+    let script = std::fs::read_to_string(d.path().join("submitted.sh")).unwrap();
+    assert!(script.contains("#BSUB -J padocc_g_compute[1-2]"), "{script}");
+    assert!(script.contains("#BSUB -o \"") && script.contains("%J_%I.out"), "{script}");
+    assert!(script.contains("worker --manifest '"), "{script}");
+    let o = ok(padocc_env(&wd, &["status", "-G", "g", "--format", "json"], &[("PATH", &path)]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let compute = &v["phases"]["compute"];
+    assert_eq!(compute["OUT_OF_MEMORY"], serde_json::json!([0]), "{v:#}");
+    assert_eq!(compute["TIMEOUT"], serde_json::json!([1]), "{v:#}");
+}
+
+#[test]
+fn pbs_through_fake_qsub_and_qstat() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = d.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    fake(&bin, "qsub", &format!("cp \"$1\" {}/submitted.sh\necho '77[].pbs1'", d.path().display()));
+    // qstat -x -t -f -F json, as PBS Pro 2022 prints it.
+    fake(&bin, "qstat", "cat <<'EOF'\n{\"timestamp\":1732500000,\"pbs_version\":\"2022.1.4\",\"pbs_server\":\"pbs1\",\"Jobs\":{\"77[].pbs1\":{\"job_state\":\"F\"},\"77[1].pbs1\":{\"job_state\":\"F\",\"Exit_status\":-29,\"resources_used\":{\"mem\":\"1048576kb\"}},\"77[2].pbs1\":{\"job_state\":\"R\"}}}\nEOF");
+    let wd = fake_scheduler_group(d.path());
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    std::fs::write(d.path().join("site.toml"), "partition = \"short\"\naccount = \"proj1\"\nenv = [\"module load jaspy\"]\n[resources]\npack_seconds = 0.0001\n").unwrap();
+    let cfg = d.path().join("site.toml");
+    ok(padocc_env(&wd, &["validate", "-G", "g", "--parallel", "--scheduler", "pbs", "--config", cfg.to_str().unwrap()], &[("PATH", &path)]));
+    let script = std::fs::read_to_string(d.path().join("submitted.sh")).unwrap();
+    for want in ["#PBS -J 1-2", "#PBS -q short", "#PBS -A proj1", "module load jaspy", "#PBS -l walltime="] {
+        assert!(script.contains(want), "{want} missing:\n{script}");
+    }
+    let o = ok(padocc_env(&wd, &["status", "-G", "g", "--format", "json"], &[("PATH", &path)]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["phases"]["validate"]["TIMEOUT"], serde_json::json!([0]), "{v:#}");
+    assert_eq!(v["phases"]["validate"]["Pending"], serde_json::json!([1]), "{v:#}");
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_submits_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let wd = fake_scheduler_group(d.path());
+    let o = ok(padocc_env(&wd, &["compute", "-G", "g", "--parallel", "--dry-run", "--scheduler", "slurm"], &[("PATH", "/nonexistent")]));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("#SBATCH --array=0-0") && out.contains("worker --manifest"), "{out}");
+    assert!(!wd.join("groups/g/jobs").exists() || std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().count() == 0);
+}
