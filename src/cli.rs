@@ -245,6 +245,21 @@ enum Command {
         #[arg(short = 'S', long = "separate_errors")]
         separate: bool,
     },
+    /// Submit several phases as chained job arrays: each starts when the
+    /// previous one has ended (e.g. --phases scan,compute,validate).
+    Run {
+        #[command(flatten)]
+        sel: Sel,
+        #[command(flatten)]
+        fmt: Fmt,
+        #[arg(long, value_enum, value_delimiter = ',', required = true)]
+        phases: Vec<Phase>,
+        /// Redo phases that already succeeded.
+        #[arg(short = 'f', long = "forceful")]
+        force: bool,
+        #[command(flatten)]
+        sched: SchedArgs,
+    },
     /// Run one array index of a submission (called by job scripts on compute nodes).
     Worker {
         /// The submission's manifest.json.
@@ -392,7 +407,8 @@ pub fn main() -> i32 {
         | Command::Status { fmt, .. }
         | Command::Summarise { fmt, .. }
         | Command::Repeat { fmt, .. }
-        | Command::RerunFailed { fmt, .. } => fmt.format,
+        | Command::RerunFailed { fmt, .. }
+        | Command::Run { fmt, .. } => fmt.format,
         Command::Refs { json: true, .. } => OutFormat::Json,
         _ => OutFormat::Human,
     };
@@ -511,6 +527,28 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
                     }
                     std::thread::sleep(std::time::Duration::from_secs(1));
                 }
+            }
+            Ok(exit::OK)
+        }
+        Command::Run { sel, phases, force, sched, .. } => {
+            let g = group_of(&wd, &sel.group)?;
+            let codes: Vec<String> = g.select(&sel.repeat_id, sel.proj.as_deref())?.into_iter().map(|x| x.1).collect();
+            let cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
+            let name = sched.scheduler.clone().unwrap_or(cfg.scheduler.clone());
+            let backend = crate::scheduler::backend(&name)?;
+            let mut after: Vec<String> = Vec::new();
+            let mut all = Vec::new();
+            for phase in phases {
+                let opts = Options { force, ..Options::default() };
+                let subs = crate::scheduler::coordinator::submit(&g, &codes, phase, &opts, backend.as_ref(), &cfg.site, &cfg.resources, &Default::default(), 1, &after, sched.dry_run)?;
+                after = subs.iter().filter_map(|s| s.job_id.clone()).collect();
+                for s in &subs {
+                    out.info(&format!("{} {}: {} task(s) -> {}", g.name, phase.name(), s.tasks, s.job_id.as_deref().unwrap_or("(dry run)")));
+                }
+                all.push(json!({"phase": phase, "submissions": subs}));
+            }
+            if out.format == OutFormat::Json {
+                out.json(&json!({"group": g.name, "scheduler": name, "chain": all}));
             }
             Ok(exit::OK)
         }
@@ -803,7 +841,7 @@ fn submit_cmd(
         }
         return Ok(exit::OK);
     }
-    let subs = crate::scheduler::coordinator::submit(g, codes, phase, opts, backend.as_ref(), &cfg.site, &cfg.resources, boosts, attempt, None, sched.dry_run)?;
+    let subs = crate::scheduler::coordinator::submit(g, codes, phase, opts, backend.as_ref(), &cfg.site, &cfg.resources, boosts, attempt, &[], sched.dry_run)?;
     match out.format {
         OutFormat::Json => out.json(&json!({"group": g.name, "phase": phase, "scheduler": name, "dry_run": sched.dry_run, "submissions": subs})),
         OutFormat::Human => {

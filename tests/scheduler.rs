@@ -68,8 +68,7 @@ fn project_csv(dir: &Path, rows: &[(&str, String)]) -> PathBuf {
 
 #[test]
 fn slurm_arrays_with_oom_timeout_and_errors_then_rerun_failed() {
-    let st = Command::new("bash").arg(repo().join("slurm/start-local-slurm.sh")).status().expect("start local slurm");
-    assert!(st.success(), "the local SLURM did not start");
+    let _slurm = start_slurm();
     let d = tempfile::tempdir_in("/tmp").unwrap();
     let wd = d.path().join("wd");
     let series = |s: &str| format!("{}/*.nc", testdata(&format!("series/{s}")).display());
@@ -222,4 +221,114 @@ fn dry_run_prints_the_plan_and_submits_nothing() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("#SBATCH --array=0-0") && out.contains("worker --manifest"), "{out}");
     assert!(!wd.join("groups/g/jobs").exists() || std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().count() == 0);
+}
+
+/// The SLURM tests share one queue: they take turns, so one test's array
+/// cannot hold up another's tasks past its deadlines.
+static SLURM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn start_slurm() -> std::sync::MutexGuard<'static, ()> {
+    let guard = SLURM.lock().unwrap_or_else(|e| e.into_inner());
+    let st = Command::new("bash").arg(repo().join("slurm/start-local-slurm.sh")).stdout(std::process::Stdio::null()).status().expect("start local slurm");
+    assert!(st.success(), "the local SLURM did not start");
+    guard
+}
+
+fn tiny_group(d: &Path, n: usize) -> PathBuf {
+    let data = d.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let src = testdata("series/padocc-1DAgg/file0.nc");
+    let mut rows = Vec::new();
+    for i in 0..n {
+        let f = data.join(format!("f{i}.nc"));
+        std::fs::copy(&src, &f).unwrap();
+        rows.push((format!("p{i}"), f.display().to_string()));
+    }
+    let rows: Vec<(&str, String)> = rows.iter().map(|(c, f)| (c.as_str(), f.clone())).collect();
+    let input = project_csv(d, &rows);
+    let wd = d.join("wd");
+    ok(padocc_env(&wd, &["init", "-G", "g", "-i", input.to_str().unwrap()], &[]));
+    wd
+}
+
+/// 1000 tasks write their status at once: every project's final status is
+/// there, and no journal or status line is torn.
+#[test]
+fn a_1000_task_array_records_every_status() {
+    let _slurm = start_slurm();
+    let d = tempfile::tempdir_in("/tmp").unwrap();
+    let wd = tiny_group(d.path(), 1000);
+    std::fs::write(d.path().join("site.toml"), "[resources]\npack_seconds = 0.0001\nfloor_mem_mb = 100\n").unwrap();
+    ok(padocc_env(&wd, &["scan", "-G", "g", "--parallel", "--config", d.path().join("site.toml").to_str().unwrap()], &[]));
+    let s = wait_settled(&wd, Duration::from_secs(900));
+    let ok_count = s.values().filter(|v| *v == "Success").count();
+    assert_eq!(ok_count, 1000, "{:?}", s.iter().filter(|(_, v)| *v != "Success").take(5).collect::<Vec<_>>());
+    for e in std::fs::read_dir(wd.join("groups/g/status")).unwrap().flatten() {
+        let t = std::fs::read_to_string(e.path()).unwrap();
+        assert!(t.ends_with('\n'));
+        assert!(t.lines().all(|l| l.split('\t').count() == 6), "torn line in {}", e.path().display());
+    }
+    for i in 0..1000 {
+        let log = std::fs::read_to_string(wd.join(format!("in_progress/g/p{i}/status_log.csv"))).unwrap();
+        let last = log.lines().last().unwrap();
+        assert!(last.starts_with("scan,Success,"), "p{i}: {last}");
+    }
+}
+
+/// A task cancelled mid-run shows as CANCELLED, leaves nothing corrupt, and a
+/// new submission finishes the project. Editing the codeset after submission
+/// does not change what a task runs (the manifest is immutable).
+#[test]
+fn scancel_mid_task_and_edited_codesets() {
+    let _slurm = start_slurm();
+    let d = tempfile::tempdir_in("/tmp").unwrap();
+    let wd = tiny_group(d.path(), 3);
+    std::fs::write(d.path().join("site.toml"), "[resources]\npack_seconds = 0.0001\nfloor_mem_mb = 100\n").unwrap();
+    let cfg = d.path().join("site.toml");
+    let cfg = cfg.to_str().unwrap();
+    let o = ok(padocc_env(&wd, &["scan", "-G", "g", "--parallel", "--config", cfg, "--format", "json"], &[("PADOCC_TEST_FAULTS", "p1:sleep")]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let job = v["submissions"][0]["job_id"].as_str().unwrap().to_string();
+    // Reorder and shrink the codeset: tasks must still run p0, p1, p2.
+    std::fs::write(wd.join("groups/g/proj_codes/main.txt"), "p2\np1\np0").unwrap();
+    let t0 = Instant::now();
+    while statuses(&wd).get("p1").map(String::as_str) != Some("Running") {
+        assert!(t0.elapsed() < Duration::from_secs(120), "p1 never started");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(Command::new("scancel").arg(format!("{job}_1")).status().unwrap().success());
+    let s = wait_settled(&wd, Duration::from_secs(120));
+    assert_eq!(s["p0"], "Success", "{s:?}");
+    assert_eq!(s["p2"], "Success", "{s:?}");
+    assert_eq!(s["p1"], "CANCELLED", "{s:?}");
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().next().unwrap().unwrap().path().join("manifest.json")).unwrap()).unwrap();
+    let order: Vec<&str> = manifest["tasks"].as_array().unwrap().iter().map(|t| t["projects"][0].as_str().unwrap()).collect();
+    assert_eq!(order, vec!["p0", "p1", "p2"]);
+    // Resubmitting the phase takes only what is not done, and finishes it.
+    ok(padocc_env(&wd, &["scan", "-G", "g", "--parallel", "--config", cfg], &[]));
+    let s = wait_settled(&wd, Duration::from_secs(120));
+    assert!(s.values().all(|v| v == "Success"), "{s:?}");
+}
+
+/// `run --phases` submits one array per phase, each depending on the last.
+#[test]
+fn chained_phases_run_in_order() {
+    let _slurm = start_slurm();
+    let d = tempfile::tempdir_in("/tmp").unwrap();
+    let wd = tiny_group(d.path(), 2);
+    std::fs::write(d.path().join("site.toml"), "[resources]\nfloor_mem_mb = 100\n").unwrap();
+    let o = ok(padocc_env(&wd, &["run", "-G", "g", "--phases", "scan,compute,validate", "--config", d.path().join("site.toml").to_str().unwrap(), "--format", "json"], &[]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["chain"].as_array().map(|a| a.len()), Some(3), "{v:#}");
+    let scripts: Vec<String> = std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().flatten().map(|e| std::fs::read_to_string(e.path().join("submit.sh")).unwrap()).collect();
+    assert_eq!(scripts.iter().filter(|s| s.contains("--dependency=afterany:")).count(), 2);
+    let t0 = Instant::now();
+    loop {
+        let s = statuses(&wd);
+        if s.values().all(|v| v == "Success") && s.len() == 2 && status_json(&wd)["phases"]["validate"]["Success"].as_array().map(|a| a.len()) == Some(2) {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(120), "{s:?}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
 }

@@ -184,10 +184,11 @@ pub fn submit(
     res: &Resources,
     boosts: &Boosts,
     attempt: u32,
-    dependency: Option<&str>,
+    after: &[String],
     dry_run: bool,
 ) -> Result<Vec<Submitted>> {
     let tasks = plan(group, codes, phase, res, boosts);
+    let dependency = (!after.is_empty()).then(|| backend.dependency(after));
     // One array per resource class, split at the site's MaxArraySize.
     let mut classes: Vec<((u64, u64), Vec<Task>)> = Vec::new();
     for t in tasks {
@@ -247,7 +248,7 @@ pub fn submit(
                 array => format!("{base}-{last}{throttle}"), array_lsf => format!("{base}-{last}{throttle}"), array_pbs => format!("{base}-{last}"),
                 time => super::hms(time_s), time_lsf => format!("{}:{:02}", time_s / 3600, time_s / 60 % 60), mem_mb => mem_mb,
                 log_dir => directive_path(&logs)?, partition => &site.partition, account => &site.account, qos => &site.qos,
-                dependency => dependency, extra_directives => &site.extra_directives, env_lines => &site.env_lines,
+                dependency => &dependency, extra_directives => &site.extra_directives, env_lines => &site.env_lines,
                 padocc => shell_quote(&exe.display().to_string()), manifest => shell_quote(&mpath.display().to_string()),
             };
             let mut env = minijinja::Environment::new();

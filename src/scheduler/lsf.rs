@@ -41,6 +41,9 @@ impl Backend for Lsf {
         }
         parse_submit(&out).ok_or_else(|| Error::Usage(format!("bsub said {out:?}: no job id in it")))
     }
+    fn dependency(&self, jobs: &[String]) -> String {
+        jobs.iter().map(|j| format!("ended({j})")).collect::<Vec<_>>().join(" && ")
+    }
     fn query(&self, job_ids: &[String]) -> Result<Vec<TaskState>> {
         if job_ids.is_empty() {
             return Ok(vec![]);

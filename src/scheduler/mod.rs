@@ -106,6 +106,9 @@ pub trait Backend {
     fn submit(&self, script: &Path) -> Result<String>;
     /// One call for all of a group's jobs.
     fn query(&self, job_ids: &[String]) -> Result<Vec<TaskState>>;
+    /// Dependency expression: start once these jobs have ended, however they
+    /// ended (a failed project must not hold back the others' next phase).
+    fn dependency(&self, jobs: &[String]) -> String;
 }
 
 pub fn backend(name: &str) -> Result<Box<dyn Backend>> {

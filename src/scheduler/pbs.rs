@@ -29,6 +29,9 @@ impl Backend for Pbs {
     fn submit(&self, script: &Path) -> Result<String> {
         Ok(run(Command::new("qsub").arg(script))?.trim().to_string())
     }
+    fn dependency(&self, jobs: &[String]) -> String {
+        format!("afterany:{}", jobs.join(":"))
+    }
     fn query(&self, job_ids: &[String]) -> Result<Vec<TaskState>> {
         if job_ids.is_empty() {
             return Ok(vec![]);

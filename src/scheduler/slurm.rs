@@ -36,6 +36,9 @@ impl Backend for Slurm {
         let out = run(Command::new("sbatch").arg("--parsable").arg(script))?;
         Ok(out.trim().split(';').next().unwrap_or("").to_string())
     }
+    fn dependency(&self, jobs: &[String]) -> String {
+        format!("afterany:{}", jobs.join(":"))
+    }
     fn query(&self, job_ids: &[String]) -> Result<Vec<TaskState>> {
         if job_ids.is_empty() {
             return Ok(vec![]);
