@@ -397,6 +397,12 @@ impl Out {
 
 /// Parse, run, and return the process exit code.
 pub fn main() -> i32 {
+    // padocc only reads HDF5 files. HDF5's flock-based file locking fails on
+    // Lustre/NFS mounts without flock ("unable to lock file"), and a lock taken
+    // by one process is inherited by children it spawns; readers do not need it.
+    if std::env::var_os("HDF5_USE_FILE_LOCKING").is_none() {
+        std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE");
+    }
     let cli = Cli::parse();
     let format = match &cli.command {
         Command::Scan(a) | Command::Compute(a) | Command::Validate(a) => a.fmt.format,
