@@ -12,7 +12,10 @@
 #     `init`, `scan`, `compute`, `validate` (default: EVERY value of every variable is
 #     compared with the sources), each with --format json under /usr/bin/time -v.
 #     Before the first round every file is read once (cat > /dev/null) so both sides
-#     run on a warm page cache. Reported per phase: median wall, max peak RSS, CPU.
+#     run on a warm page cache. Reported per phase: median wall, max peak RSS, CPU,
+#     and (sampled from /proc every 0.5 s) the peak anonymous and file-backed RSS:
+#     ours reads netCDF-4 through an mmap, so /usr/bin/time's peak RSS includes the
+#     page-cache pages of the source files it maps.
 #   report: ratio padocc total / ours total (init+scan+compute+validate walls), per
 #     phase ratios, and a check that both products hold the same reference keys.
 #
@@ -128,21 +131,51 @@ wait_padocc() {
 }
 
 # ---------------------------------------------------------------- ours
+# sample_rss TIMEPID OUT: peak RssAnon and RssFile (kB) of the child of
+# /usr/bin/time, read from /proc every 0.5 s and written to OUT ("anon file").
+# /usr/bin/time's peak RSS counts the pages of the source files that padocc maps
+# (it reads netCDF-4 through an mmap), so it overstates the memory a run needs.
+sample_rss() {
+    local tpid=$1 out=$2 cpid="" anon=0 file=0 a f i
+    for (( i = 0; i < 100; i++ )); do
+        cpid=$(pgrep -P "$tpid" 2>/dev/null | head -n1 || true)
+        [[ -n "$cpid" ]] && break
+        kill -0 "$tpid" 2>/dev/null || return 0
+        sleep 0.01
+    done
+    [[ -n "$cpid" ]] || return 0
+    while [[ -r "/proc/$cpid/status" ]]; do
+        read -r a f < <(awk '/^RssAnon/ {a = $2} /^RssFile/ {f = $2} END {print a + 0, f + 0}' "/proc/$cpid/status" 2>/dev/null) || break
+        (( a > anon )) && anon=$a
+        (( f > file )) && file=$f
+        printf '%s %s\n' "$anon" "$file" > "$out"
+        sleep 0.5
+    done
+}
+
 run_phase() {   # run_phase ROUND PHASE
     local round=$1 ph=$2 wd="$PIPE_DIR/wd" t0 t1 rc=0 wall rss user sys
     local base="$RES/$round-$ph"
     local -a args=(-w "$wd" "$ph" -G "$GROUP" --format json)
     [[ $ph == init ]] && args+=(-i "$PIPE_DIR/datasets.csv")
+    rm -f -- "$base.rss"
     t0=$EPOCHREALTIME
-    /usr/bin/time -v -o "$base.time" "$PADOCC_BIN" "${args[@]}" > "$base.json" 2> "$base.err" || rc=$?
+    /usr/bin/time -v -o "$base.time" "$PADOCC_BIN" "${args[@]}" > "$base.json" 2> "$base.err" &
+    local tpid=$! spid
+    sample_rss "$tpid" "$base.rss" &
+    spid=$!
+    wait "$tpid" || rc=$?
     t1=$EPOCHREALTIME
+    wait "$spid" 2>/dev/null || true
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$base.time")
+    local anon="" file=""
+    [[ -s "$base.rss" ]] && read -r anon file < "$base.rss"
     user=$(awk -F': ' '/User time \(seconds\)/ {print $2}' "$base.time")
     sys=$(awk -F': ' '/System time \(seconds\)/ {print $2}' "$base.time")
     local overlap=0
     padocc_running && overlap=1
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$ph" "$rc" "$wall" "${rss:-}" "${user:-}" "${sys:-}" "$overlap" >> "$RUNS_TSV"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$ph" "$rc" "$wall" "${rss:-}" "${user:-}" "${sys:-}" "$overlap" "$anon" "$file" >> "$RUNS_TSV"
     if [[ $rc -ne 0 ]] || grep -q '"failed": [1-9]' "$base.json"; then
         log "OURS FAILED ($round $ph, exit $rc): $(grep -v '^\s*$' "$base.err" | grep -v 'Command exited' | tail -3 | tr '\n' ' ') $(grep -m1 '"message"' "$base.json" || true)"
     fi
@@ -173,9 +206,11 @@ out = {"nproc": os.cpu_count(), "files": sum(1 for l in open(flist) if l.strip()
 rows = {}
 if os.path.exists(os.path.join(res, "runs.tsv")):
     for line in open(os.path.join(res, "runs.tsv")):
-        rnd, ph, rc, wall, rss, user, sys_, ov = line.rstrip("\n").split("\t")
+        f = line.rstrip("\n").split("\t") + ["", ""]
+        rnd, ph, rc, wall, rss, user, sys_, ov, anon, file_ = f[:10]
         rows.setdefault(ph, []).append(dict(round=rnd, rc=int(rc), wall=float(wall),
-            rss_mb=int(rss) / 1024 if rss else None, cpu=float(user or 0) + float(sys_ or 0), overlap=ov == "1"))
+            rss_mb=int(rss) / 1024 if rss else None, cpu=float(user or 0) + float(sys_ or 0), overlap=ov == "1",
+            anon_mb=int(anon) / 1024 if anon else None, file_mb=int(file_) / 1024 if file_ else None))
 ours = {}
 for ph in PH:
     rs = rows.get(ph, [])
@@ -188,6 +223,11 @@ for ph in PH:
                 "cpu_s": round(statistics.median(r["cpu"] for r in use), 2),
                 "failed_reps": sum(1 for r in rs if r["rc"] != 0)}
     ours[ph]["cores_used"] = round(ours[ph]["cpu_s"] / ours[ph]["wall_s"], 2) if ours[ph]["wall_s"] else None
+    an = [r["anon_mb"] for r in use if r["anon_mb"]]
+    fi = [r["file_mb"] for r in use if r["file_mb"]]
+    if an:   # sampled every 0.5 s: absent for phases shorter than that
+        ours[ph]["peak_anon_mb"] = round(max(an), 1)
+        ours[ph]["peak_file_mb"] = round(max(fi), 1) if fi else None
 # messages of the last round (validate: "N values compared")
 last = sorted({r["round"] for v in rows.values() for r in v})
 for ph in PH:
@@ -264,6 +304,11 @@ for ph in PH + ["total"]:
         f(p.get("wall_s")), f(p.get("maxrss_mb"), "{}"), f(r, "{:.1f}x"),
         ((o.get("status") or "") + " " + (o.get("message") or "")).strip()[:70]
         + (" [overlapped padocc]" if o.get("overlapped_padocc") else "")))
+for ph in PH:
+    o = ours.get(ph, {})
+    if o.get("peak_anon_mb") and (o.get("wall_s") or 0) >= 1:   # short phases: too few samples
+        lines.append(f"ours {ph}: peak RSS {o['maxrss_mb']:.0f} MB = anonymous <= {o['peak_anon_mb']:.0f} MB + mapped "
+                     f"source files <= {o.get('peak_file_mb') or 0:.0f} MB (sampled every 0.5 s)")
 if "import" in pyd:
     lines.append(f"(padocc 1.5.1 import alone: {pyd['import']['wall_s']:.2f} s, paid by each of its 4 processes)")
 if "ratio_total" in out:
