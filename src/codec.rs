@@ -70,6 +70,18 @@ pub fn shuffle(data: &[u8], elementsize: usize) -> Vec<u8> {
     out
 }
 
+/// The inverse of `shuffle`.
+pub fn unshuffle(data: &[u8], elementsize: usize) -> Vec<u8> {
+    let n = data.len() / elementsize;
+    let mut out = data.to_vec();
+    for i in 0..n {
+        for b in 0..elementsize {
+            out[i * elementsize + b] = data[b * n + i];
+        }
+    }
+    out
+}
+
 /// HDF5's Fletcher-32 (over 16-bit big-endian words, odd trailing byte padded),
 /// which numcodecs' `fletcher32` re-implements.
 pub fn fletcher32(data: &[u8]) -> u32 {
@@ -117,6 +129,7 @@ mod tests {
     fn shuffle_groups_bytes_by_significance() {
         assert_eq!(shuffle(&[1, 2, 3, 4, 5, 6], 2), vec![1, 3, 5, 2, 4, 6]);
         assert_eq!(shuffle(&[1, 2, 3], 2), vec![1, 2, 3]);
+        assert_eq!(unshuffle(&shuffle(&[1, 2, 3, 4, 5, 6, 7], 3), 3), vec![1, 2, 3, 4, 5, 6, 7]);
     }
 
     #[test]

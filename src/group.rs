@@ -261,7 +261,8 @@ fn journal_append(status_dir: &std::path::Path, code: &str, row: &StatusRow) -> 
         match j.iter().find(|(d, _)| d == status_dir) {
             Some((_, f)) => f.clone(),
             None => {
-                let host = hostname();
+                // Only characters that are safe in a file name.
+                let host: String = hostname().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.').collect();
                 let start = now_ns();
                 let f = status_dir.join(format!("{host}-{}-{start}.jnl", std::process::id()));
                 j.push((status_dir.to_path_buf(), f.clone()));
@@ -278,7 +279,7 @@ pub fn now_ns() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most buf.len() bytes.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
@@ -286,7 +287,7 @@ fn hostname() -> String {
         return "host".into();
     }
     let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.').collect()
+    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 #[cfg(test)]

@@ -379,14 +379,7 @@ fn decode(codec: &Value, data: &[u8]) -> std::result::Result<Vec<u8>, String> {
         "zstd" => zstd::stream::decode_all(data).map_err(|e| format!("zstd: {e}")),
         "shuffle" => {
             let es = codec.get("elementsize").and_then(Value::as_u64).unwrap_or(1).max(1) as usize;
-            let n = data.len() / es;
-            let mut out = data.to_vec();
-            for i in 0..n {
-                for b in 0..es {
-                    out[i * es + b] = data[b * n + i];
-                }
-            }
-            Ok(out)
+            Ok(crate::codec::unshuffle(data, es))
         }
         "fletcher32" => {
             if data.len() < 4 {

@@ -8,7 +8,7 @@
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::{Done, Options};
 use crate::error::{Error, Result};
@@ -69,7 +69,6 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let rpath = reports.join(format!("{}_{version}_report.json", p.code));
     let text = serde_json::to_string_pretty(&Value::Object(report)).expect("JSON");
     fsutil::write_file_atomic(&rpath, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&rpath, e)))?;
-    let _ = json!(null);
     Ok(Done { status: "Success".into(), message: Some(format!("{}", dest.display())), skipped: false })
 }
 

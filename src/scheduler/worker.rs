@@ -16,7 +16,7 @@ use super::coordinator::Manifest;
 use crate::combine::Dedupe;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::group::GroupDir;
+use crate::group::{hostname, GroupDir};
 use crate::pipeline::{run_project, Options};
 use crate::project::{local_time, StatusRow};
 use crate::workdir::Workdir;
@@ -141,14 +141,4 @@ pub fn run(manifest_path: &Path, index: Option<u32>) -> Result<i32> {
     let text = serde_json::to_string_pretty(&rec).expect("JSON");
     fsutil::write_file_atomic(&rpath, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&rpath, e)))?;
     Ok(if failed == 0 { 0 } else { 1 })
-}
-
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: gethostname writes at most buf.len() bytes.
-    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
-        return "?".into();
-    }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
