@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Acceptance: every case of ../shared/testdata through `padocc refs`, each product
+# Acceptance: every case of ../shared/testdata through `padocc refs` (and
+# `padocc zarr`, `padocc cfa`), each product
 # opened with the real clients (xarray + fsspec, zarr-python 3 and 2) and
 # compared value by value with the sources (../shared/tools/accept.py). Then the
 # ratchet: every case listed in ci/accept-passing.txt must still pass.
@@ -18,15 +19,20 @@ rm -rf "$OUT"; mkdir -p "$OUT/json" "$OUT/parquet" "$OUT/reencoded"
 bash scripts/refenv.sh
 RESULTS="$OUT/results.txt"; : > "$RESULTS"
 
+# run_kind LABEL KIND [accept.py args]; ACCEPT_CMD (if set) is the product command.
 run_kind() {
-  local kind=$1; shift
-  echo "== accept.py --kind $kind $*" >&2
-  python3 "$SHARED/tools/accept.py" "$SHARED/testdata" --kind "$kind" --keep "$OUT/$kind" "$@" \
-    | tee "$OUT/$kind.log" || true
-  sed -n "s/^PASS \(.*\)/PASS $kind \1/p" "$OUT/$kind.log" >> "$RESULTS"
+  local label=$1 kind=$2; shift 2
+  echo "== $label: accept.py --kind $kind $* ${ACCEPT_CMD:+(ACCEPT_CMD=$ACCEPT_CMD)}" >&2
+  python3 "$SHARED/tools/accept.py" "$SHARED/testdata" --kind "$kind" --keep "$OUT/$label" "$@" \
+    | tee "$OUT/$label.log" || true
+  sed -n "s/^PASS \(.*\)/PASS $label \1/p" "$OUT/$label.log" >> "$RESULTS"
 }
-run_kind json --z2
-run_kind parquet
+run_kind json json --z2
+run_kind parquet parquet
+ACCEPT_CMD='{bin} zarr {files} -o {out} {concat} -q' run_kind zarr zarr
+ACCEPT_CMD='{bin} zarr --zarr-format 2 {files} -o {out} {concat} -q' run_kind zarr-v2 zarr
+ACCEPT_CMD='{bin} zarr --compression blosc --chunks time=5 --shards time=50 {files} -o {out} {concat} -q' \
+  run_kind zarr-sharded zarr
 
 reencoded() {
   local name=$1 ignore=$2

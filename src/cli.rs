@@ -16,6 +16,7 @@ use crate::project::{local_time, StatusRow};
 use crate::refs::{self, Request};
 use crate::workdir::{check_name, Workdir};
 use crate::writer::{parquet::DEFAULT_RECORD_SIZE, Kind};
+use crate::zarr;
 
 #[derive(Parser)]
 #[command(
@@ -159,6 +160,58 @@ enum Command {
         /// Parquet: references per record file.
         #[arg(long, default_value_t = DEFAULT_RECORD_SIZE)]
         record_size: u64,
+    },
+    /// Copy a series of files into one Zarr store (v3 or v2), rechunked for cloud access.
+    ///
+    /// The store opens in xarray (engine="zarr") as the same dataset as
+    /// `padocc refs` describes. Values are read with netCDF-C and written with
+    /// zarrs, one chunk at a time, in parallel within --mem-limit. The store is
+    /// built as OUT.partial and renamed to OUT when complete; running the same
+    /// command again after a kill resumes where it stopped.
+    ///
+    /// Examples:
+    ///   padocc zarr data/*.nc -o out.zarr --concat-dim time
+    ///   padocc zarr data/*.nc -o out.zarr --chunks time=120 --compression blosc
+    ///   padocc zarr data/*.nc -o out.zarr --zarr-format 2 --mem-limit 1GB
+    ///   padocc zarr data/*.nc -o out.zarr --chunks time=12 --shards time=1200
+    #[command(verbatim_doc_comment)]
+    Zarr {
+        /// Source files, in concatenation order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The store to write (a directory, conventionally *.zarr).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Dimension(s) to concatenate along, as for `padocc refs`.
+        #[arg(long, value_delimiter = ',')]
+        concat_dim: Vec<String>,
+        /// What to do when values along the concat dimension repeat or decrease.
+        #[arg(long, value_enum, default_value_t = Dedupe::Error)]
+        dedupe: Dedupe,
+        /// Zarr format version: 3 (zarr-python 3, xarray) or 2 (older clients).
+        #[arg(long, default_value_t = 3)]
+        zarr_format: u8,
+        /// Chunk lengths by dimension, e.g. time=120,lat=90; other dimensions are derived from --chunk-size.
+        #[arg(long, value_parser = zarr::parse_dim_lengths, default_value = "")]
+        chunks: std::vec::Vec<(String, u64)>,
+        /// Uncompressed size a derived chunk aims at.
+        #[arg(long, value_parser = zarr::parse_bytes, default_value = "4MiB")]
+        chunk_size: u64,
+        /// Compression of every chunk.
+        #[arg(long, value_enum, default_value_t = zarr::Compression::Zstd)]
+        compression: zarr::Compression,
+        /// Compression level.
+        #[arg(long, default_value_t = 3)]
+        level: i32,
+        /// Zarr v3 sharding: shard lengths by dimension (multiples of the chunk lengths), e.g. time=1200.
+        #[arg(long, value_parser = zarr::parse_dim_lengths, default_value = "")]
+        shards: std::vec::Vec<(String, u64)>,
+        /// Memory for chunk buffers; fewer chunks are converted at once when it is small.
+        #[arg(long, value_parser = zarr::parse_bytes, default_value = "1GB")]
+        mem_limit: u64,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
     },
     /// Create an empty group.
     New {
@@ -415,7 +468,7 @@ pub fn main() -> i32 {
         | Command::Repeat { fmt, .. }
         | Command::RerunFailed { fmt, .. }
         | Command::Run { fmt, .. } => fmt.format,
-        Command::Refs { json: true, .. } => OutFormat::Json,
+        Command::Refs { json: true, .. } | Command::Zarr { json: true, .. } => OutFormat::Json,
         _ => OutFormat::Human,
     };
     let out = Out { format, quiet: cli.quiet };
@@ -447,7 +500,7 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
     let wd = cli.workdir.clone();
     match cli.command {
         Command::Refs { files, output, concat_dim, dedupe, kind, record_size, .. } => {
-            let req = Request { files, out: output, kind, combine: CombineOptions { concat_dims: concat_dim, dedupe }, record_size, quiet: cli.quiet };
+            let req = Request { files, out: output, kind, combine: CombineOptions { concat_dims: concat_dim, dedupe, layout_only: false }, record_size, quiet: cli.quiet };
             let s = refs::run(&req)?;
             match out.format {
                 OutFormat::Json => out.json(&serde_json::to_value(&s).expect("JSON")),
@@ -459,6 +512,37 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
                     s.seconds,
                     s.output.display(),
                     s.kind
+                )),
+            }
+            Ok(exit::OK)
+        }
+        Command::Zarr { files, output, concat_dim, dedupe, zarr_format, chunks, chunk_size, compression, level, shards, mem_limit, .. } => {
+            let req = zarr::Request {
+                files,
+                out: output,
+                combine: CombineOptions { concat_dims: concat_dim, dedupe, layout_only: true },
+                zarr_format,
+                chunks,
+                chunk_target: chunk_size,
+                compression,
+                level,
+                shards,
+                mem_limit,
+                quiet: cli.quiet,
+            };
+            let s = zarr::run(&req)?;
+            match out.format {
+                OutFormat::Json => out.json(&serde_json::to_value(&s).expect("JSON")),
+                OutFormat::Human => out.info(&format!(
+                    "padocc zarr: {} files, {} variables, {} chunks written{}, {:.1} MB read, {:.3} s -> {} (Zarr v{})",
+                    s.files,
+                    s.variables,
+                    s.chunks_written,
+                    if s.chunks_resumed > 0 { format!(" ({} already there from an interrupted run)", s.chunks_resumed) } else { String::new() },
+                    s.bytes_read as f64 / 1e6,
+                    s.seconds,
+                    s.output.display(),
+                    s.zarr_format
                 )),
             }
             Ok(exit::OK)

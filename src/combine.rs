@@ -43,6 +43,45 @@ pub enum Dedupe {
 pub struct Options {
     pub concat_dims: Vec<String>,
     pub dedupe: Dedupe,
+    /// Work out the aggregate's structure only, not its chunk references:
+    /// products that copy the data (Zarr) or point at whole files (CFA) can hold
+    /// files whose chunk shapes or codecs differ, which references cannot.
+    pub layout_only: bool,
+}
+
+/// Where each file's data sits in the aggregate: what Zarr and CFA products
+/// need besides the structure.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Placement {
+    /// The concat dimensions (empty for a single file).
+    pub dims: Vec<String>,
+    /// Per file, per concat dim: the index of its block.
+    pub block: Vec<Vec<usize>>,
+    /// Per concat dim: the length of each block, in block order.
+    pub block_lens: Vec<Vec<u64>>,
+    /// With `--dedupe first|last`: the rows kept along `dims[0]`, as indices
+    /// into the concatenation of every file's rows, in output order.
+    pub selection: Option<Vec<u64>>,
+    /// Variables whose values were re-encoded to the first file's time units:
+    /// they hold their values inline and must not be read from the sources.
+    pub recoded: Vec<String>,
+}
+
+impl Placement {
+    /// Offset of block `b` along concat dim `t`.
+    pub fn offset(&self, t: usize, b: usize) -> u64 {
+        self.block_lens[t][..b].iter().sum()
+    }
+
+    /// Per concat dim, this file's offset in the aggregate (before any dedupe).
+    pub fn origin(&self, f: usize) -> Vec<u64> {
+        (0..self.dims.len()).map(|t| self.offset(t, self.block[f][t])).collect()
+    }
+
+    /// This file's length along each concat dim.
+    pub fn lens(&self, f: usize) -> Vec<u64> {
+        (0..self.dims.len()).map(|t| self.block_lens[t][self.block[f][t]]).collect()
+    }
 }
 
 /// Where each file sits along each concat dimension.
@@ -61,8 +100,14 @@ impl Tiling {
 }
 
 pub fn combine(parts: Vec<VirtualDataset>, opts: &Options) -> Result<VirtualDataset> {
+    aggregate(parts, opts).map(|(vds, _)| vds)
+}
+
+/// Combine, and say where each file landed.
+pub fn aggregate(parts: Vec<VirtualDataset>, opts: &Options) -> Result<(VirtualDataset, Placement)> {
     if parts.len() <= 1 {
-        return parts.into_iter().next().ok_or_else(|| Error::Usage("no input files".into()));
+        let vds = parts.into_iter().next().ok_or_else(|| Error::Usage("no input files".into()))?;
+        return Ok((vds, Placement { block: vec![vec![]], ..Placement::default() }));
     }
     let files: Vec<PathBuf> = parts.iter().map(|p| p.files[0].clone()).collect();
     let dims = if opts.concat_dims.is_empty() { vec![guess_concat_dim(&parts[0].root)?] } else { opts.concat_dims.clone() };
@@ -108,6 +153,7 @@ pub fn combine(parts: Vec<VirtualDataset>, opts: &Options) -> Result<VirtualData
     }
     let nested = tiling.dims.len() == 1;
     let mut vars = Vec::with_capacity(names.len());
+    let recoded_names: Vec<String> = recoded.keys().cloned().collect();
     for name in &names {
         if let Some(v) = recoded.remove(name) {
             vars.push(v);
@@ -126,7 +172,7 @@ pub fn combine(parts: Vec<VirtualDataset>, opts: &Options) -> Result<VirtualData
                 )));
             }
         }
-        vars.push(combine_var(&parts, &files, name, &holders, &tiling, selection.as_deref())?);
+        vars.push(combine_var(&parts, &files, name, &holders, &tiling, selection.as_deref(), opts.layout_only)?);
     }
 
     let first = &parts[0].root;
@@ -141,7 +187,8 @@ pub fn combine(parts: Vec<VirtualDataset>, opts: &Options) -> Result<VirtualData
         }
     }
     let root = Group { path: String::new(), attrs: first.attrs.clone(), dims: dims_out, vars, groups: first.groups.clone() };
-    Ok(VirtualDataset { files, root, coords: Vec::new() })
+    let placement = Placement { dims: tiling.dims, block: tiling.pos, block_lens: tiling.block_lens, selection, recoded: recoded_names };
+    Ok((VirtualDataset { files, root, coords: Vec::new() }, placement))
 }
 
 /// The unlimited dimension of the first file, else `time`.
@@ -449,7 +496,7 @@ fn mismatch(files: &[PathBuf], a: usize, b: usize, name: &str, what: &str, x: im
 }
 
 /// The cross-file checks every concatenated variable must pass.
-fn check_consistent(parts: &[VirtualDataset], files: &[PathBuf], name: &str, holders: &[usize], concat_axes: &[usize]) -> Result<()> {
+fn check_consistent(parts: &[VirtualDataset], files: &[PathBuf], name: &str, holders: &[usize], concat_axes: &[usize], layout_only: bool) -> Result<()> {
     let a = holders[0];
     let va = parts[a].root.var(name).expect("holder");
     for &b in &holders[1..] {
@@ -460,7 +507,7 @@ fn check_consistent(parts: &[VirtualDataset], files: &[PathBuf], name: &str, hol
         if va.dtype != vb.dtype {
             return Err(mismatch(files, a, b, name, "dtype", &va.dtype, &vb.dtype));
         }
-        if va.compressor != vb.compressor || va.filters != vb.filters {
+        if !layout_only && (va.compressor != vb.compressor || va.filters != vb.filters) {
             return Err(mismatch(files, a, b, name, "codec", codecs_desc(va), codecs_desc(vb)));
         }
         if va.fill_value != vb.fill_value {
@@ -478,11 +525,11 @@ fn check_consistent(parts: &[VirtualDataset], files: &[PathBuf], name: &str, hol
             if va.shape[i] != vb.shape[i] {
                 return Err(mismatch(files, a, b, name, &format!("length of '{}'", va.dims[i]), va.shape[i], vb.shape[i]));
             }
-            if va.chunks[i] != vb.chunks[i] {
+            if !layout_only && va.chunks[i] != vb.chunks[i] {
                 return Err(mismatch(files, a, b, name, &format!("chunk length along '{}'", va.dims[i]), va.chunks[i], vb.chunks[i]));
             }
         }
-        if matches!(va.data, ChunkData::Inline(_)) != matches!(vb.data, ChunkData::Inline(_)) {
+        if !layout_only && matches!(va.data, ChunkData::Inline(_)) != matches!(vb.data, ChunkData::Inline(_)) {
             return Err(mismatch(files, a, b, name, "storage", va.layout, vb.layout));
         }
     }
@@ -546,6 +593,7 @@ fn combine_var(
     holders: &[usize],
     tiling: &Tiling,
     selection: Option<&[u64]>,
+    layout_only: bool,
 ) -> Result<Variable> {
     let first = holders[0];
     let tmpl = parts[first].root.var(name).expect("holder");
@@ -560,8 +608,19 @@ fn combine_var(
         return Ok(with_file(tmpl, first));
     }
     let axis_list: Vec<usize> = axes.iter().map(|a| a.0).collect();
-    check_consistent(parts, files, name, holders, &axis_list)?;
+    check_consistent(parts, files, name, holders, &axis_list, layout_only)?;
 
+    if layout_only {
+        let mut out = tmpl.clone();
+        for &(ax, t) in &axes {
+            out.shape[ax] = match (selection, t) {
+                (Some(sel), 0) => sel.len() as u64,
+                _ => tiling.total(t),
+            };
+        }
+        out.data = ChunkData::Refs(vec![]);
+        return Ok(out);
+    }
     if let ChunkData::Inline(_) = tmpl.data {
         return concat_inline(parts, files, name, holders, tiling, &axes, selection);
     }
@@ -752,7 +811,7 @@ mod tests {
     fn uneven_contiguous_lengths_are_recut_at_the_gcd() {
         let a = part("/a.nc", var("v", 6, 6, vec![ChunkRef { file: 0, offset: 100, size: 96 }]));
         let b = part("/b.nc", var("v", 4, 4, vec![ChunkRef { file: 0, offset: 200, size: 64 }]));
-        let out = combine(vec![a, b], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep }).unwrap();
+        let out = combine(vec![a, b], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false }).unwrap();
         let v = out.root.var("v").unwrap();
         assert_eq!(v.shape, vec![10, 2]);
         assert_eq!(v.chunks, vec![2, 2]);
@@ -769,7 +828,7 @@ mod tests {
         va.compressor = Some(crate::model::Codec::new("zlib").with("level", 4));
         let mut vb = var("v", 4, 4, vec![ChunkRef { file: 0, offset: 1, size: 5 }]);
         vb.compressor = va.compressor.clone();
-        let e = combine(vec![part("/a.nc", va), part("/b.nc", vb)], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep })
+        let e = combine(vec![part("/a.nc", va), part("/b.nc", vb)], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false })
             .unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("'v'") && msg.contains("/a.nc") && msg.contains("zlib") && msg.contains("CFA"), "{msg}");
@@ -780,7 +839,7 @@ mod tests {
         let va = var("v", 2, 2, vec![ChunkRef { file: 0, offset: 1, size: 32 }]);
         let mut vb = va.clone();
         vb.dtype = "<f4".into();
-        let e = combine(vec![part("/a.nc", va), part("/b.nc", vb)], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep })
+        let e = combine(vec![part("/a.nc", va), part("/b.nc", vb)], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false })
             .unwrap_err();
         assert_eq!(e.exit_code(), crate::error::exit::INCOMPATIBLE);
         assert!(e.to_string().contains("dtype"), "{e}");

@@ -69,23 +69,28 @@ where
     let result = (|| {
         fs::create_dir(&tmp).map_err(|e| Error::output(path, e))?;
         body(&tmp)?;
-        let old = temp_sibling(path, "old");
-        let had_old = path.exists();
-        if had_old {
-            fs::rename(path, &old).map_err(|e| Error::output(path, e))?;
-        }
-        fs::rename(&tmp, path).map_err(|e| Error::output(path, e))?;
-        if had_old {
-            let _ = fs::remove_dir_all(&old).or_else(|_| fs::remove_file(&old));
-        }
-        Ok(())
+        replace_dir(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_dir_all(&tmp);
-    } else {
-        sync_dir(dir);
     }
     result
+}
+
+/// Move the finished directory `built` to `path`; an existing product there
+/// is moved aside first and removed only once the new one is in place.
+pub fn replace_dir(built: &Path, path: &Path) -> Result<()> {
+    let old = temp_sibling(path, "old");
+    let had_old = path.exists();
+    if had_old {
+        fs::rename(path, &old).map_err(|e| Error::output(path, e))?;
+    }
+    fs::rename(built, path).map_err(|e| Error::output(path, e))?;
+    if had_old {
+        let _ = fs::remove_dir_all(&old).or_else(|_| fs::remove_file(&old));
+    }
+    sync_dir(parent_of(path));
+    Ok(())
 }
 
 /// Write a small file inside a directory being built (no rename needed: the

@@ -279,7 +279,7 @@ impl Product {
             // Intersection of this chunk with the slab.
             let r0: Vec<u64> = (0..cc.len()).map(|d| start[d].max(chunk_start[d])).collect();
             let r1: Vec<u64> = (0..cc.len()).map(|d| (start[d] + count[d]).min(chunk_start[d] + v.chunks[d])).collect();
-            copy_region(&data, &v.chunks, &chunk_start, &mut out, count, start, &r0, &r1, isz);
+            crate::slab::copy_region(&data, &v.chunks, &chunk_start, &mut out, count, start, &r0, &r1, isz);
             // Next chunk coordinate within [lo, hi].
             let mut d = cc.len();
             loop {
@@ -293,38 +293,6 @@ impl Product {
                 }
                 cc[d] = lo[d];
             }
-        }
-    }
-}
-
-/// Copy the region [r0, r1) from a buffer of shape `src_shape` placed at
-/// `src_origin` into one of shape `dst_shape` placed at `dst_origin`.
-#[allow(clippy::too_many_arguments)]
-fn copy_region(src: &[u8], src_shape: &[u64], src_origin: &[u64], dst: &mut [u8], dst_shape: &[u64], dst_origin: &[u64], r0: &[u64], r1: &[u64], isz: usize) {
-    let nd = src_shape.len();
-    let last = nd - 1;
-    let run = ((r1[last] - r0[last]) as usize) * isz;
-    let mut idx = r0.to_vec();
-    loop {
-        let mut so = 0u64;
-        let mut doff = 0u64;
-        for d in 0..nd {
-            so = so * src_shape[d] + (idx[d] - src_origin[d]);
-            doff = doff * dst_shape[d] + (idx[d] - dst_origin[d]);
-        }
-        let (so, doff) = (so as usize * isz, doff as usize * isz);
-        dst[doff..doff + run].copy_from_slice(&src[so..so + run]);
-        let mut d = last;
-        loop {
-            if d == 0 {
-                return;
-            }
-            d -= 1;
-            idx[d] += 1;
-            if idx[d] < r1[d] {
-                break;
-            }
-            idx[d] = r0[d];
         }
     }
 }

@@ -49,6 +49,11 @@ pub fn kind_for(out: &Path, kind: Option<Kind>) -> Result<Kind> {
 
 /// Read every file (in parallel) and combine them.
 pub fn build(files: &[PathBuf], opts: &Options, quiet: bool) -> Result<VirtualDataset> {
+    combine::combine(read_all(files, opts, quiet)?, opts)
+}
+
+/// Read every file's structure, in parallel, in the order given.
+pub fn read_all(files: &[PathBuf], opts: &Options, quiet: bool) -> Result<Vec<VirtualDataset>> {
     if files.is_empty() {
         return Err(Error::Usage("no input files".into()));
     }
@@ -64,7 +69,7 @@ pub fn build(files: &[PathBuf], opts: &Options, quiet: bool) -> Result<VirtualDa
         })
         .collect::<Result<Vec<_>>>();
     progress.finish();
-    combine::combine(parts?, opts)
+    parts
 }
 
 pub fn run(req: &Request) -> Result<Summary> {

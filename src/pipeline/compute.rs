@@ -32,7 +32,7 @@ pub fn combine_options(detail: &serde_json::Map<String, Value>, opts: &Options) 
             _ => Dedupe::Error,
         }
     });
-    CombineOptions { concat_dims: if opts.concat_dims.is_empty() { recorded } else { opts.concat_dims.clone() }, dedupe }
+    CombineOptions { concat_dims: if opts.concat_dims.is_empty() { recorded } else { opts.concat_dims.clone() }, dedupe, layout_only: false }
 }
 
 fn bump_minor(v: &str) -> String {
