@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${PADOCC_SHARED:-../shared}
 OUT=${ACCEPT_OUT:-/tmp/padocc-accept}
-rm -rf "$OUT"; mkdir -p "$OUT/json" "$OUT/parquet" "$OUT/reencoded"
+rm -rf "$OUT"; mkdir -p "$OUT/json" "$OUT/parquet" "$OUT/reencoded" "$OUT/cfa"
 bash scripts/refenv.sh
 RESULTS="$OUT/results.txt"; : > "$RESULTS"
 
@@ -33,6 +33,7 @@ ACCEPT_CMD='{bin} zarr {files} -o {out} {concat} -q' run_kind zarr zarr
 ACCEPT_CMD='{bin} zarr --zarr-format 2 {files} -o {out} {concat} -q' run_kind zarr-v2 zarr
 ACCEPT_CMD='{bin} zarr --compression blosc --chunks time=5 --shards time=50 {files} -o {out} {concat} -q' \
   run_kind zarr-sharded zarr
+ACCEPT_CMD='{bin} cfa {files} -o {out} {concat} -q' run_kind cfa cfa
 
 reencoded() {
   local name=$1 ignore=$2

@@ -213,6 +213,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write one CF-netCDF aggregation file (.nca, CF-1.12) over a series of files.
+    ///
+    /// The file opens with cfapyx (xarray engine="CFA") as the same dataset as
+    /// `padocc refs` describes. Data variables point at their fragments (the
+    /// source files, by absolute path); coordinates, re-encoded times, packed
+    /// and string variables are copied in. Fragments may differ in length,
+    /// chunking and compression, and tile several dimensions.
+    ///
+    /// Examples:
+    ///   padocc cfa data/*.nc -o out.nca --concat-dim time
+    ///   padocc cfa tiles/*.nc -o out.nca --concat-dim time,lat,lon
+    #[command(verbatim_doc_comment)]
+    Cfa {
+        /// Source files, in concatenation order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The aggregation file to write (conventionally *.nca).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Dimension(s) to concatenate along, as for `padocc refs`.
+        #[arg(long, value_delimiter = ',')]
+        concat_dim: Vec<String>,
+        /// What to do when values along the concat dimension repeat or decrease.
+        #[arg(long, value_enum, default_value_t = Dedupe::Error)]
+        dedupe: Dedupe,
+        /// Print the summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create an empty group.
     New {
         #[arg(short = 'G', long = "groupID")]
@@ -468,7 +497,7 @@ pub fn main() -> i32 {
         | Command::Repeat { fmt, .. }
         | Command::RerunFailed { fmt, .. }
         | Command::Run { fmt, .. } => fmt.format,
-        Command::Refs { json: true, .. } | Command::Zarr { json: true, .. } => OutFormat::Json,
+        Command::Refs { json: true, .. } | Command::Zarr { json: true, .. } | Command::Cfa { json: true, .. } => OutFormat::Json,
         _ => OutFormat::Human,
     };
     let out = Out { format, quiet: cli.quiet };
@@ -544,6 +573,33 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
                     s.output.display(),
                     s.zarr_format
                 )),
+            }
+            Ok(exit::OK)
+        }
+        Command::Cfa { files, output, concat_dim, dedupe, .. } => {
+            let req = crate::cfa::Request {
+                files,
+                out: output,
+                combine: CombineOptions { concat_dims: concat_dim, dedupe, layout_only: true },
+                quiet: cli.quiet,
+            };
+            let s = crate::cfa::run(&req)?;
+            match out.format {
+                OutFormat::Json => out.json(&serde_json::to_value(&s).expect("JSON")),
+                OutFormat::Human => {
+                    for n in &s.notes {
+                        out.info(&format!("padocc cfa: note: {n}"));
+                    }
+                    out.info(&format!(
+                        "padocc cfa: {} files, {} variables aggregated ({} fragments), {} copied, {:.3} s -> {}",
+                        s.files,
+                        s.aggregated,
+                        s.fragments,
+                        s.copied,
+                        s.seconds,
+                        s.output.display()
+                    ))
+                }
             }
             Ok(exit::OK)
         }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-fn temp_sibling(path: &Path, tag: &str) -> PathBuf {
+pub(crate) fn temp_sibling(path: &Path, tag: &str) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     path.with_file_name(format!(".{name}.{tag}.{}", std::process::id()))
 }

@@ -7,11 +7,13 @@
 //! - [`writer`]: serialise it as kerchunk JSON or Parquet;
 //! - [`cftime`]: CF calendars and time units;
 //! - [`refs`]: the `padocc refs` pipeline tying those together;
+//! - [`zarr`], [`cfa`]: the other products, a Zarr store and a CF aggregation file;
 //! - [`workdir`], [`group`], [`project`]: padocc's working directory and state;
 //! - [`pipeline`]: the phases (scan, compute, validate, complete) and the local executor;
 //! - [`product`], [`validate`]: reading a product back and checking it against its sources;
 //! - [`cli`]: the command line.
 
+pub mod cfa;
 pub mod cftime;
 pub mod cli;
 pub mod codec;
@@ -20,6 +22,7 @@ pub mod error;
 pub mod fsutil;
 pub mod group;
 pub mod model;
+pub mod ncwrite;
 pub mod pipeline;
 pub mod product;
 pub mod progress;

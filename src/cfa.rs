@@ -1,0 +1,476 @@
+//! `padocc cfa`: files in, one CF-netCDF aggregation file (`.nca`, CF-1.12
+//! aggregation conventions) out, which cfapyx opens with
+//! `xarray.open_dataset(path, engine="CFA")`.
+//!
+//! An aggregation variable is a scalar netCDF variable whose
+//! `aggregated_dimensions` names its dimensions and whose `aggregated_data`
+//! names three small variables: the fragment sizes along each dimension
+//! (`map`), the file of each fragment (`uris`, absolute paths) and the
+//! variable's name inside it (`identifiers`). Variables with the same
+//! dimensions share one map and one uris variable.
+//!
+//! Correctness notes (what cfapyx 2026.10 does, and so what is aggregated):
+//! - A fragment is always a whole file: rows `--dedupe` drops inside a file
+//!   cannot be expressed, so such variables are copied into the file.
+//! - cfapyx converts fragment values whose `units` differ from the
+//!   aggregation variable's with pint, which cannot convert CF times. Variables
+//!   whose units differ between files, and times re-encoded to the first
+//!   file's units, are copied into the file with the re-encoded values.
+//! - cfapyx unpacks each fragment with its own `scale_factor`/`add_offset`
+//!   and then xarray decodes again with the aggregation variable's: packed
+//!   variables are copied, packed, so they decode exactly as the sources do.
+//! - Coordinates of the concat dimension(s), scalars, characters and strings
+//!   are small and copied; everything else numeric is aggregated.
+//! - URIs are absolute paths: cfapyx resolves relative ones against the
+//!   reader's working directory, not the aggregation file's.
+
+use std::collections::HashMap;
+use std::ffi::c_int;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use netcdf_sys as nc;
+
+use crate::combine::{Options, Placement};
+use crate::error::{Error, Result};
+use crate::model::{AttrValue, ChunkData, Variable, VirtualDataset};
+use crate::ncwrite::{nc_type_of, NcOut};
+use crate::source::ncapi::{self, NcFile};
+use crate::source::region::RegionReader;
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub files: Vec<PathBuf>,
+    pub out: PathBuf,
+    pub combine: Options,
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub files: usize,
+    pub aggregated: usize,
+    pub copied: usize,
+    pub fragments: u64,
+    pub seconds: f64,
+    pub output: PathBuf,
+    /// Why variables were copied rather than aggregated, when not obvious.
+    pub notes: Vec<String>,
+}
+
+/// How one variable goes into the aggregation file.
+enum Plan {
+    /// Fragments: the key of its map/uris pair.
+    Aggregated(usize),
+    /// Values copied from the sources (or re-encoded inline).
+    Copied,
+}
+
+/// A fragment layout: fragment counts and sizes along each dimension, and the
+/// file of each fragment (C order over the fragment grid).
+#[derive(Debug, Clone, PartialEq)]
+struct Layout {
+    dims: Vec<String>,
+    sizes: Vec<Vec<u64>>,
+    files: Vec<usize>,
+}
+
+/// Files kept whole along the first concat dim, in order, when `--dedupe`
+/// dropped only whole files (None when it dropped rows inside a file).
+fn whole_files(placement: &Placement) -> Option<Vec<usize>> {
+    let lens = placement.block_lens.first()?;
+    let Some(sel) = &placement.selection else { return Some((0..lens.len()).collect()) };
+    let mut out = Vec::new();
+    let mut i = 0usize;
+    while i < sel.len() {
+        let g = sel[i];
+        let mut acc = 0;
+        let f = lens.iter().position(|l| {
+            let hit = g < acc + l;
+            if !hit {
+                acc += l;
+            }
+            hit
+        })?;
+        if g != acc || out.last().is_some_and(|&p| p >= f) {
+            return None;
+        }
+        for k in 0..lens[f] {
+            if sel.get(i + k as usize) != Some(&(acc + k)) {
+                return None;
+            }
+        }
+        out.push(f);
+        i += lens[f] as usize;
+    }
+    Some(out)
+}
+
+/// The fragment layout of a variable, or None when its data cannot be a set
+/// of whole files.
+fn layout_of(v: &Variable, placement: &Placement, kept: Option<&[usize]>, n_files: usize) -> Option<Layout> {
+    let axes: Vec<Option<usize>> = v.dims.iter().map(|d| placement.dims.iter().position(|c| c == d)).collect();
+    let mut sizes = Vec::with_capacity(v.dims.len());
+    // Per axis, the block (or kept file) of each fragment position.
+    let mut blocks: Vec<Vec<usize>> = Vec::with_capacity(v.dims.len());
+    for (ax, t) in axes.iter().enumerate() {
+        match t {
+            None => {
+                sizes.push(vec![v.shape[ax]]);
+                blocks.push(vec![usize::MAX]);
+            }
+            Some(0) if placement.selection.is_some() => {
+                let kept = kept?;
+                sizes.push(kept.iter().map(|&f| placement.block_lens[0][placement.block[f][0]]).collect());
+                blocks.push(kept.iter().map(|&f| placement.block[f][0]).collect());
+            }
+            Some(t) => {
+                sizes.push(placement.block_lens[*t].clone());
+                blocks.push((0..placement.block_lens[*t].len()).collect());
+            }
+        }
+    }
+    let grid: Vec<usize> = blocks.iter().map(Vec::len).collect();
+    let n: usize = grid.iter().product();
+    let mut files = Vec::with_capacity(n);
+    let mut idx = vec![0usize; grid.len()];
+    for lin in 0..n {
+        let mut rest = lin;
+        for d in (0..grid.len()).rev() {
+            idx[d] = rest % grid[d];
+            rest /= grid[d];
+        }
+        let f = (0..n_files).find(|&f| {
+            axes.iter().enumerate().all(|(ax, t)| match t {
+                None => true,
+                Some(t) => placement.block[f][*t] == blocks[ax][idx[ax]],
+            })
+        })?;
+        files.push(f);
+    }
+    Some(Layout { dims: v.dims.clone(), sizes, files })
+}
+
+fn is_packed(v: &Variable) -> bool {
+    v.attrs.get("scale_factor").is_some() || v.attrs.get("add_offset").is_some()
+}
+
+fn units(v: &Variable) -> Option<&str> {
+    v.attrs.get("units").and_then(AttrValue::as_str)
+}
+
+pub fn run(req: &Request) -> Result<Summary> {
+    let t0 = Instant::now();
+    let mut copts = req.combine.clone();
+    copts.layout_only = true;
+    let parts = crate::refs::read_all(&req.files, &copts, req.quiet)?;
+    // Variables whose units differ between files cannot be fragments.
+    let mut mixed_units: Vec<String> = Vec::new();
+    for v in &parts[0].root.vars {
+        if parts.iter().any(|p| p.root.var(&v.name).is_some_and(|w| units(w) != units(v))) {
+            mixed_units.push(v.name.clone());
+        }
+    }
+    let (vds, placement) = crate::combine::aggregate(parts, &copts)?;
+    write(&vds, &placement, &mixed_units, &req.out).map(|(aggregated, copied, fragments, notes)| Summary {
+        files: vds.files.len(),
+        aggregated,
+        copied,
+        fragments,
+        seconds: t0.elapsed().as_secs_f64(),
+        output: req.out.clone(),
+        notes,
+    })
+}
+
+fn write(vds: &VirtualDataset, placement: &Placement, mixed_units: &[String], out: &Path) -> Result<(usize, usize, u64, Vec<String>)> {
+    let kept = whole_files(placement);
+    let n_files = vds.files.len();
+    let mut notes = Vec::new();
+    let mut layouts: Vec<Layout> = Vec::new();
+    let mut plans = Vec::with_capacity(vds.root.vars.len());
+    for v in &vds.root.vars {
+        let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'?');
+        let concat_axes = v.dims.iter().filter(|d| placement.dims.contains(d)).count();
+        let is_coord = v.dims.len() == 1 && v.dims[0] == v.name;
+        let copy = placement.recoded.contains(&v.name)
+            || v.dtype == "|O"
+            || kind == b'S'
+            || v.shape.is_empty()
+            || v.shape.contains(&0)
+            || is_coord
+            || is_packed(v)
+            || (concat_axes > 0 && mixed_units.contains(&v.name))
+            || nc_type_of(kind, v.itemsize() as usize).is_none();
+        if copy {
+            plans.push(Plan::Copied);
+            continue;
+        }
+        match layout_of(v, placement, kept.as_deref(), n_files) {
+            Some(l) => {
+                let key = match layouts.iter().position(|x| *x == l) {
+                    Some(k) => k,
+                    None => {
+                        layouts.push(l);
+                        layouts.len() - 1
+                    }
+                };
+                plans.push(Plan::Aggregated(key));
+            }
+            None => {
+                notes.push(format!(
+                    "'{}' is copied into the aggregation file: --dedupe dropped rows inside a file, and a fragment is always a whole file",
+                    v.name
+                ));
+                plans.push(Plan::Copied);
+            }
+        }
+    }
+
+    let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(Error::output(out, std::io::Error::other(format!("directory {} does not exist", dir.display()))));
+    }
+    let tmp = crate::fsutil::temp_sibling(out, "tmp");
+    let result = (|| -> Result<(usize, usize, u64)> {
+        let o = NcOut::create(&tmp).map_err(|e| Error::output(out, std::io::Error::other(e)))?;
+        let bad = |e: String| Error::output(out, std::io::Error::other(e));
+        let first = NcFile::open(&vds.files[0]).map_err(|e| Error::corrupt(&vds.files[0], e))?;
+        let first_ncid = first.ncid;
+        // Global attributes: the first file's, verbatim. cfapyx cannot open a
+        // file without `Conventions`.
+        let gattrs = ncapi::attributes(first_ncid, nc::NC_GLOBAL).map_err(|e| Error::corrupt(&vds.files[0], e))?;
+        for (name, _) in &gattrs {
+            o.copy_att(first_ncid, nc::NC_GLOBAL, name, nc::NC_GLOBAL).map_err(bad)?;
+        }
+        if !gattrs.iter().any(|(k, _)| k == "Conventions") {
+            o.put_att_text(nc::NC_GLOBAL, "Conventions", "CF-1.12").map_err(bad)?;
+        }
+        let mut dimids: HashMap<String, c_int> = HashMap::new();
+        for (name, len, _) in &vds.root.dims {
+            dimids.insert(name.clone(), o.def_dim(name, *len).map_err(bad)?);
+        }
+        let taken = |n: &str| vds.root.var(n).is_some() || vds.root.dims.iter().any(|d| d.0 == n);
+        let fresh = |base: String| {
+            let mut n = base;
+            while taken(&n) {
+                n.push('_');
+            }
+            n
+        };
+        // Fragment dimensions, one per aggregated dimension, shared.
+        let mut frag_dims: HashMap<(String, usize), c_int> = HashMap::new();
+        let mut layout_vars = Vec::new();
+        for (k, l) in layouts.iter().enumerate() {
+            let mut fd = Vec::new();
+            for (d, s) in l.dims.iter().zip(&l.sizes) {
+                let key = (d.clone(), s.len());
+                let id = match frag_dims.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        let base = if frag_dims.keys().any(|(x, _)| x == d) { format!("f_{d}_{}", s.len()) } else { format!("f_{d}") };
+                        let id = o.def_dim(&fresh(base), s.len() as u64).map_err(bad)?;
+                        frag_dims.insert(key, id);
+                        id
+                    }
+                };
+                fd.push(id);
+            }
+            let widest = l.sizes.iter().map(Vec::len).max().unwrap_or(1);
+            let j = o.def_dim(&fresh(format!("j_{k}")), l.dims.len() as u64).map_err(bad)?;
+            let i = o.def_dim(&fresh(format!("i_{k}")), widest as u64).map_err(bad)?;
+            let map_name = fresh(format!("fragment_map_{k}"));
+            let map = o.def_var(&map_name, nc::NC_INT64, &[j, i]).map_err(bad)?;
+            o.put_att_raw(map, "_FillValue", nc::NC_INT64, 1, &(-1i64).to_ne_bytes()).map_err(bad)?;
+            let uris_name = fresh(format!("fragment_uris_{k}"));
+            let uris = o.def_var(&uris_name, nc::NC_STRING, &fd).map_err(bad)?;
+            layout_vars.push((map_name, map, uris_name, uris, widest));
+        }
+        let mut sources: HashMap<usize, NcFile> = HashMap::new();
+        sources.insert(0, first);
+        let mut copies = Vec::new();
+        let mut idents = Vec::new();
+        let (mut n_agg, mut n_copy, mut n_frag) = (0, 0, 0u64);
+        for (v, plan) in vds.root.vars.iter().zip(&plans) {
+            let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'?');
+            let xtype = if v.dtype == "|O" { nc::NC_STRING } else { nc_type_of(kind, v.itemsize() as usize).unwrap_or(nc::NC_DOUBLE) };
+            // Attributes come from the first file that has the variable, with their exact types.
+            let mut found = None;
+            for f in 0..n_files {
+                let src = match sources.entry(f) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(NcFile::open(&vds.files[f]).map_err(|err| Error::corrupt(&vds.files[f], err))?)
+                    }
+                };
+                if let Ok(id) = ncapi::var_id(src.ncid, &v.name) {
+                    found = Some((f, id));
+                    break;
+                }
+            }
+            let (holder, src_varid) = found.ok_or_else(|| Error::Incompatible(format!("variable '{}' is in no source file", v.name)))?;
+            let src = &sources[&holder];
+            let src_attrs = ncapi::attributes(src.ncid, src_varid).map_err(|e| Error::corrupt(&vds.files[holder], e))?;
+            let varid = match plan {
+                Plan::Copied => {
+                    let ids: Vec<c_int> = v.dims.iter().map(|d| dimids[d]).collect();
+                    let id = o.def_var(&v.name, xtype, &ids).map_err(bad)?;
+                    copies.push((v, id));
+                    n_copy += 1;
+                    id
+                }
+                Plan::Aggregated(k) => {
+                    let id = o.def_var(&v.name, xtype, &[]).map_err(bad)?;
+                    let (map_name, _, uris_name, _, _) = &layout_vars[*k];
+                    let ident_name = fresh(format!("fragment_identifiers_{}", v.name));
+                    let ident = o.def_var(&ident_name, nc::NC_STRING, &[]).map_err(bad)?;
+                    idents.push((ident, v.name.clone()));
+                    o.put_att_text(id, "aggregated_dimensions", &v.dims.join(" ")).map_err(bad)?;
+                    o.put_att_text(id, "aggregated_data", &format!("map: {map_name} uris: {uris_name} identifiers: {ident_name}")).map_err(bad)?;
+                    n_agg += 1;
+                    n_frag += layouts[*k].files.len() as u64;
+                    id
+                }
+            };
+            let recoded = placement.recoded.contains(&v.name);
+            for (name, _) in &src_attrs {
+                // A re-encoded variable may have a new type; its fill value cannot follow.
+                if recoded && (name == "_FillValue" || name == "missing_value") {
+                    continue;
+                }
+                if let Err(e) = o.copy_att(src.ncid, src_varid, name, varid) {
+                    // An enum-typed fill value (h5netcdf writes them) on a variable stored
+                    // as its base type: write the same value in that type.
+                    let raw = (name == "_FillValue").then(|| fill_bytes(v)).flatten();
+                    match raw {
+                        Some(b) => o.put_att_raw(varid, name, xtype, 1, &b).map_err(bad)?,
+                        None => return Err(bad(format!("variable '{}': {e}", v.name))),
+                    }
+                }
+            }
+        }
+        o.enddef().map_err(bad)?;
+        drop(sources);
+
+        for (l, (_, map, _, uris, widest)) in layouts.iter().zip(&layout_vars) {
+            let mut cells = vec![-1i64; l.dims.len() * widest];
+            for (d, s) in l.sizes.iter().enumerate() {
+                for (i, x) in s.iter().enumerate() {
+                    cells[d * widest + i] = *x as i64;
+                }
+            }
+            let bytes: Vec<u8> = cells.iter().flat_map(|x| x.to_ne_bytes()).collect();
+            o.put_vara(*map, &[0, 0], &[l.dims.len() as u64, *widest as u64], &bytes).map_err(bad)?;
+            let paths: Vec<String> = l.files.iter().map(|f| vds.files[*f].to_string_lossy().into_owned()).collect();
+            let shape: Vec<u64> = l.sizes.iter().map(|s| s.len() as u64).collect();
+            o.put_strings(*uris, &shape, &paths).map_err(bad)?;
+        }
+        for (id, name) in &idents {
+            o.put_strings(*id, &[], std::slice::from_ref(name)).map_err(bad)?;
+        }
+        let reader = RegionReader::new(&vds.files, placement);
+        for (v, id) in copies {
+            copy_values(&o, id, v, placement, &reader)?;
+        }
+        o.close().map_err(bad)?;
+        Ok((n_agg, n_copy, n_frag))
+    })();
+    match result {
+        Ok((a, c, f)) => {
+            std::fs::rename(&tmp, out).map_err(|e| Error::output(out, e))?;
+            crate::fsutil::sync_dir(out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")));
+            Ok((a, c, f, notes))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// The fill value in the variable's own type, native-endian.
+fn fill_bytes(v: &Variable) -> Option<Vec<u8>> {
+    use crate::model::FillValue;
+    let size = v.itemsize() as usize;
+    let kind = v.dtype.as_bytes().get(1).copied()?;
+    Some(match (&v.fill_value, kind, size) {
+        (FillValue::Float(x), b'f', 4) => (*x as f32).to_ne_bytes().to_vec(),
+        (FillValue::Float(x), b'f', 8) => x.to_ne_bytes().to_vec(),
+        (FillValue::Int(i), b'i' | b'u', _) => i.to_ne_bytes()[..size.min(8)].to_vec(),
+        (FillValue::UInt(u), b'i' | b'u', _) => u.to_ne_bytes()[..size.min(8)].to_vec(),
+        _ => return None,
+    })
+}
+
+/// Copy a variable's values into the aggregation file, in slabs of rows so
+/// memory stays bounded.
+fn copy_values(o: &NcOut, id: c_int, v: &Variable, placement: &Placement, reader: &RegionReader) -> Result<()> {
+    let bad = |e: String| Error::Incompatible(format!("writing variable '{}': {e}", v.name));
+    if v.shape.contains(&0) {
+        return Ok(());
+    }
+    if v.dtype == "|O" {
+        let strings = reader.strings(v)?;
+        return o.put_strings(id, &v.shape, &strings).map_err(bad);
+    }
+    if placement.recoded.contains(&v.name) {
+        if let ChunkData::Inline(c) = &v.data {
+            let zero = vec![0u64; v.shape.len()];
+            return o.put_vara(id, &zero, &v.shape, &c.concat()).map_err(bad);
+        }
+    }
+    let isz = v.itemsize();
+    if v.shape.is_empty() {
+        let b = reader.read(v, &[], &[], &vec![0; isz as usize])?;
+        return o.put_vara(id, &[], &[], &b).map_err(bad);
+    }
+    let row: u64 = v.shape[1..].iter().product::<u64>() * isz;
+    let rows = ((64u64 << 20) / row.max(1)).clamp(1, v.shape[0]);
+    let mut r = 0;
+    while r < v.shape[0] {
+        crate::pipeline::check_interrupted()?;
+        let n = rows.min(v.shape[0] - r);
+        let mut start = vec![0u64; v.shape.len()];
+        start[0] = r;
+        let mut count = v.shape.clone();
+        count[0] = n;
+        let b = reader.read(v, &start, &count, &vec![0; isz as usize])?;
+        o.put_vara(id, &start, &count, &b).map_err(bad)?;
+        r += n;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn placement(lens: Vec<u64>, selection: Option<Vec<u64>>) -> Placement {
+        Placement {
+            dims: vec!["time".into()],
+            block: (0..lens.len()).map(|f| vec![f]).collect(),
+            block_lens: vec![lens],
+            selection,
+            recoded: vec![],
+        }
+    }
+
+    #[test]
+    fn dedupe_of_whole_files_keeps_fragments() {
+        assert_eq!(whole_files(&placement(vec![2, 3], None)), Some(vec![0, 1]));
+        // The second file repeats the first: only the second is kept.
+        assert_eq!(whole_files(&placement(vec![2, 2], Some(vec![2, 3]))), Some(vec![1]));
+        // One row dropped inside the first file: not expressible.
+        assert_eq!(whole_files(&placement(vec![2, 2], Some(vec![0, 2, 3]))), None);
+    }
+
+    #[test]
+    fn layout_gives_sizes_and_files_per_fragment() {
+        let p = placement(vec![120, 84], None);
+        let mut v = crate::model::tests::test_var(vec![204, 3], vec![1, 3]);
+        v.dims = vec!["time".into(), "x".into()];
+        let l = layout_of(&v, &p, Some(&[0, 1]), 2).unwrap();
+        assert_eq!(l.sizes, vec![vec![120, 84], vec![3]]);
+        assert_eq!(l.files, vec![0, 1]);
+    }
+}
