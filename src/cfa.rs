@@ -441,6 +441,218 @@ fn copy_values(o: &NcOut, id: c_int, v: &Variable, placement: &Placement, reader
     Ok(())
 }
 
+/// Reading an aggregation file back, for validation: aggregated variables
+/// through their fragments (read with netCDF-C), the others directly.
+pub struct CfaReader {
+    path: PathBuf,
+    nca: NcFile,
+    vars: HashMap<String, Source>,
+    open: std::sync::Mutex<Vec<(String, std::sync::Arc<NcFile>)>>,
+}
+
+enum Source {
+    Direct { varid: c_int, isz: usize, string: bool },
+    Fragments { sizes: Vec<Vec<u64>>, uris: Vec<String>, identifiers: Vec<String>, isz: usize },
+}
+
+fn numpy_dtype(xtype: nc::nc_type) -> Option<(&'static str, usize)> {
+    Some(match xtype {
+        nc::NC_FLOAT => ("<f4", 4),
+        nc::NC_DOUBLE => ("<f8", 8),
+        nc::NC_BYTE => ("|i1", 1),
+        nc::NC_SHORT => ("<i2", 2),
+        nc::NC_INT => ("<i4", 4),
+        nc::NC_INT64 => ("<i8", 8),
+        nc::NC_UBYTE => ("|u1", 1),
+        nc::NC_USHORT => ("<u2", 2),
+        nc::NC_UINT => ("<u4", 4),
+        nc::NC_UINT64 => ("<u8", 8),
+        nc::NC_CHAR => ("|S1", 1),
+        nc::NC_STRING => ("|O", 0),
+        _ => return None,
+    })
+}
+
+impl CfaReader {
+    /// Open an aggregation file: the reader, the global attributes and the
+    /// variables as a client presents them (fragment variables hidden).
+    pub fn open(path: &Path) -> Result<(CfaReader, serde_json::Map<String, serde_json::Value>, Vec<crate::product::ProductVar>)> {
+        let corrupt = |e: String| Error::corrupt(path, e);
+        let nca = NcFile::open(path).map_err(corrupt)?;
+        let to_map = |attrs: Vec<(String, AttrValue)>| -> serde_json::Map<String, serde_json::Value> {
+            attrs
+                .into_iter()
+                .map(|(k, v)| {
+                    let mut t = String::new();
+                    crate::writer::attr_value_json(&mut t, &v);
+                    (k, crate::product::json5ish(&t).unwrap_or(serde_json::Value::Null))
+                })
+                .collect()
+        };
+        let gattrs = to_map(ncapi::attributes(nca.ncid, nc::NC_GLOBAL).map_err(corrupt)?);
+        let dims: HashMap<String, u64> = ncapi::group_dims(nca.ncid).map_err(corrupt)?.into_iter().map(|(_, n, l, _)| (n, l)).collect();
+        let ids = ncapi::var_ids(nca.ncid).map_err(corrupt)?;
+        let mut infos = Vec::new();
+        for id in ids {
+            let info = ncapi::var_info(nca.ncid, id).map_err(corrupt)?;
+            let attrs = ncapi::attributes(nca.ncid, id).map_err(corrupt)?;
+            infos.push((id, info, attrs));
+        }
+        let by_name = |n: &str| infos.iter().find(|(_, i, _)| i.name == n);
+        let mut hidden: Vec<String> = Vec::new();
+        let mut vars = Vec::new();
+        let mut sources = HashMap::new();
+        for (id, info, attrs) in &infos {
+            let bad = |e: String| Error::corrupt(path, format!("variable '{}': {e}", info.name));
+            let Some((dtype, isz)) = numpy_dtype(info.xtype) else {
+                return Err(bad(format!("netCDF type {} is not one padocc writes", info.xtype)));
+            };
+            let agg_dims = attrs.iter().find(|(k, _)| k == "aggregated_dimensions").and_then(|(_, v)| v.as_str().map(String::from));
+            let mut pattrs: Vec<(String, AttrValue)> = attrs.iter().filter(|(k, _)| !k.contains("aggregated") && k != "_FillValue").cloned().collect();
+            let (vdims, shape, source) = match agg_dims {
+                Some(d) => {
+                    let vdims: Vec<String> = d.split_whitespace().map(String::from).collect();
+                    let shape: Vec<u64> = vdims.iter().map(|d| dims.get(d).copied().ok_or_else(|| bad(format!("no dimension '{d}'")))).collect::<Result<_>>()?;
+                    let data = attrs.iter().find(|(k, _)| k == "aggregated_data").and_then(|(_, v)| v.as_str().map(String::from)).unwrap_or_default();
+                    let words: Vec<&str> = data.split_whitespace().collect();
+                    let term = |t: &str| words.windows(2).find(|w| w[0] == format!("{t}:")).map(|w| w[1].to_string());
+                    let (Some(map), Some(uris), Some(idents)) = (term("map"), term("uris"), term("identifiers")) else {
+                        return Err(bad(format!("aggregated_data '{data}' lacks map, uris or identifiers")));
+                    };
+                    let get = |n: &str| by_name(n).ok_or_else(|| bad(format!("no variable '{n}'")));
+                    let (map_id, map_info, _) = get(&map)?;
+                    let map_shape: Vec<u64> = map_info.dimids.iter().map(|d| ncapi::dim(nca.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(bad)?;
+                    let cells = ncapi::get_all_f64(nca.ncid, *map_id, &map_shape).map_err(bad)?;
+                    let width = map_shape.get(1).copied().unwrap_or(1) as usize;
+                    let sizes: Vec<Vec<u64>> = (0..vdims.len())
+                        .map(|k| cells[k * width..(k + 1) * width].iter().filter(|x| **x >= 0.0).map(|x| *x as u64).collect())
+                        .collect();
+                    let read_strings = |n: &str| -> Result<Vec<String>> {
+                        let (sid, sinfo, _) = get(n)?;
+                        let sshape: Vec<u64> = sinfo.dimids.iter().map(|d| ncapi::dim(nca.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(bad)?;
+                        ncapi::get_strings(nca.ncid, *sid, &sshape).map_err(bad)
+                    };
+                    let uris = read_strings(&uris)?;
+                    let identifiers = read_strings(&idents)?;
+                    hidden.extend([map, term("uris").unwrap_or_default(), idents]);
+                    (vdims, shape, Source::Fragments { sizes, uris, identifiers, isz })
+                }
+                None => {
+                    let mut vdims = Vec::new();
+                    let mut shape = Vec::new();
+                    for d in &info.dimids {
+                        let (n, l) = ncapi::dim(nca.ncid, *d).map_err(bad)?;
+                        vdims.push(n);
+                        shape.push(l);
+                    }
+                    (vdims, shape, Source::Direct { varid: *id, isz, string: info.xtype == nc::NC_STRING })
+                }
+            };
+            let fill = attrs.iter().find(|(k, _)| k == "_FillValue").map(|(_, v)| {
+                let mut t = String::new();
+                crate::writer::attr_value_json(&mut t, v);
+                crate::product::json5ish(&t).unwrap_or(serde_json::Value::Null)
+            });
+            pattrs.retain(|(k, _)| !k.is_empty());
+            sources.insert(info.name.clone(), source);
+            vars.push(crate::product::ProductVar {
+                name: info.name.clone(),
+                dims: vdims,
+                chunks: shape.clone(),
+                shape,
+                dtype: dtype.to_string(),
+                fill_value: fill.unwrap_or(serde_json::Value::Null),
+                compressor: None,
+                filters: if info.xtype == nc::NC_STRING { vec![serde_json::json!({"id": "vlen-utf8"})] } else { vec![] },
+                attrs: to_map(pattrs),
+                refs: vec![None],
+            });
+        }
+        vars.retain(|v| !hidden.contains(&v.name));
+        sources.retain(|k, _| !hidden.contains(k));
+        Ok((CfaReader { path: path.to_path_buf(), nca, vars: sources, open: std::sync::Mutex::new(Vec::new()) }, gattrs, vars))
+    }
+
+    fn fragment_file(&self, uri: &str) -> Result<std::sync::Arc<NcFile>> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, f)) = open.iter().find(|(u, _)| u == uri) {
+            return Ok(f.clone());
+        }
+        let p = Path::new(uri.strip_prefix("file://").unwrap_or(uri));
+        let f = std::sync::Arc::new(NcFile::open(p).map_err(|e| Error::corrupt(p, format!("fragment of {}: {e}", self.path.display())))?);
+        if open.len() >= 32 {
+            open.remove(0);
+        }
+        open.push((uri.to_string(), f.clone()));
+        Ok(f)
+    }
+
+    /// Values of `start..start+count` of a variable, native-endian.
+    pub fn read(&self, name: &str, start: &[u64], count: &[u64]) -> Result<Vec<u8>> {
+        let bad = |e: String| Error::corrupt(&self.path, format!("variable '{name}': {e}"));
+        match self.vars.get(name) {
+            None => Err(bad("not in the aggregation file".into())),
+            Some(Source::Direct { varid, isz, .. }) => ncapi::get_vara(self.nca.ncid, *varid, start, count, *isz).map_err(bad),
+            Some(Source::Fragments { sizes, uris, identifiers, isz }) => {
+                let n: u64 = count.iter().product();
+                let mut out = vec![0u8; n as usize * isz];
+                if n == 0 {
+                    return Ok(out);
+                }
+                let offsets: Vec<Vec<u64>> = sizes
+                    .iter()
+                    .map(|s| s.iter().scan(0u64, |acc, x| {
+                        let o = *acc;
+                        *acc += x;
+                        Some(o)
+                    }).collect())
+                    .collect();
+                let grid: Vec<u64> = sizes.iter().map(|s| s.len() as u64).collect();
+                let hi: Vec<u64> = grid.iter().map(|g| g - 1).collect();
+                crate::slab::for_each_index(&vec![0; grid.len()], &hi, |idx| {
+                    let mut lstart = Vec::with_capacity(idx.len());
+                    let mut lcount = Vec::with_capacity(idx.len());
+                    let mut gstart = Vec::with_capacity(idx.len());
+                    for d in 0..idx.len() {
+                        let (o, l) = (offsets[d][idx[d] as usize], sizes[d][idx[d] as usize]);
+                        let lo = start[d].max(o);
+                        let hi = (start[d] + count[d]).min(o + l);
+                        if lo >= hi {
+                            return Ok(());
+                        }
+                        lstart.push(lo - o);
+                        lcount.push(hi - lo);
+                        gstart.push(lo);
+                    }
+                    let lin = crate::model::ravel(idx, &grid) as usize;
+                    let uri = uris.get(lin).ok_or_else(|| bad(format!("no URI for fragment {idx:?}")))?;
+                    let ident = identifiers.get(lin).or(identifiers.first()).ok_or_else(|| bad("no identifier".into()))?;
+                    let f = self.fragment_file(uri)?;
+                    let p = Path::new(uri.as_str());
+                    let id = ncapi::var_id(f.ncid, ident).map_err(|e| Error::corrupt(p, format!("fragment variable '{ident}': {e}")))?;
+                    let b = ncapi::get_vara(f.ncid, id, &lstart, &lcount, *isz).map_err(|e| Error::corrupt(p, format!("fragment variable '{ident}': {e}")))?;
+                    let r1: Vec<u64> = gstart.iter().zip(&lcount).map(|(s, c)| s + c).collect();
+                    crate::slab::copy_region(&b, &lcount, &gstart, &mut out, count, start, &gstart, &r1, *isz);
+                    Ok(())
+                })?;
+                Ok(out)
+            }
+        }
+    }
+
+    /// Every string of a string variable stored in the file.
+    pub fn strings(&self, name: &str) -> Result<Vec<String>> {
+        match self.vars.get(name) {
+            Some(Source::Direct { varid, string: true, .. }) => {
+                let info = ncapi::var_info(self.nca.ncid, *varid).map_err(|e| Error::corrupt(&self.path, e))?;
+                let shape: Vec<u64> = info.dimids.iter().map(|d| ncapi::dim(self.nca.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(|e| Error::corrupt(&self.path, e))?;
+                ncapi::get_strings(self.nca.ncid, *varid, &shape).map_err(|e| Error::corrupt(&self.path, e))
+            }
+            _ => Err(Error::corrupt(&self.path, format!("variable '{name}' is not a string variable"))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

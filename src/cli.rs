@@ -242,6 +242,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check any product (references, Zarr store, CFA file) against its source files, value by value.
+    ///
+    /// The same check as the validate phase, without a working directory:
+    /// every value of every variable read through the product is compared with
+    /// netCDF-C's reading of the sources (NaN equals NaN), plus dimensions,
+    /// dtypes and attributes. Exit status 0 when they match, 1 when not.
+    ///
+    /// Examples:
+    ///   padocc verify out.json data/*.nc --concat-dim time
+    ///   padocc verify out.zarr data/*.nc --sample 4
+    #[command(verbatim_doc_comment)]
+    Verify {
+        /// The product: *.json, a Parquet reference directory, a Zarr store or a *.nca file.
+        product: PathBuf,
+        /// Source files, in concatenation order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_delimiter = ',')]
+        concat_dim: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Dedupe::Error)]
+        dedupe: Dedupe,
+        /// Compare only N blocks per variable (first, last and spread between).
+        #[arg(long, default_value_t = 0)]
+        sample: usize,
+        /// Print the reports as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create an empty group.
     New {
         #[arg(short = 'G', long = "groupID")]
@@ -497,7 +525,9 @@ pub fn main() -> i32 {
         | Command::Repeat { fmt, .. }
         | Command::RerunFailed { fmt, .. }
         | Command::Run { fmt, .. } => fmt.format,
-        Command::Refs { json: true, .. } | Command::Zarr { json: true, .. } | Command::Cfa { json: true, .. } => OutFormat::Json,
+        Command::Refs { json: true, .. } | Command::Zarr { json: true, .. } | Command::Cfa { json: true, .. } | Command::Verify { json: true, .. } => {
+            OutFormat::Json
+        }
         _ => OutFormat::Human,
     };
     let out = Out { format, quiet: cli.quiet };
@@ -602,6 +632,24 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
                 }
             }
             Ok(exit::OK)
+        }
+        Command::Verify { product, files, concat_dim, dedupe, sample, .. } => {
+            let files: Vec<PathBuf> = files.iter().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())).collect();
+            let rep = crate::validate::validate(&product, &files, &crate::validate::Options { concat_dims: concat_dim, sample, dedupe })?;
+            let status = rep.status();
+            match out.format {
+                OutFormat::Json => out.json(&json!({"status": status, "values_compared": rep.values_compared, "data": rep.data, "metadata": rep.metadata})),
+                OutFormat::Human => {
+                    if !cli.quiet {
+                        println!("{}: {status}", product.display());
+                        match rep.first_problem() {
+                            Some(m) => println!("  {m}"),
+                            None => println!("  {} values compared", rep.values_compared),
+                        }
+                    }
+                }
+            }
+            Ok(if status == "Success" { exit::OK } else { exit::SOME_FAILED })
         }
         Command::New { group } => {
             let g = GroupDir::create(&Workdir::resolve(wd.as_deref())?, &group)?;

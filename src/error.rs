@@ -42,6 +42,8 @@ pub mod exit {
     pub const OK: i32 = 0;
     /// An internal error (a bug): please report it.
     pub const INTERNAL: i32 = 1;
+    /// Some projects failed (phase commands), or `verify` found differences.
+    pub const SOME_FAILED: i32 = 1;
     /// Bad command line (clap uses 2 as well).
     pub const USAGE: i32 = 2;
     /// An input file is missing, unreadable, corrupt or of an unknown format.

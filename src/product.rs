@@ -1,7 +1,9 @@
-//! Reading a kerchunk product back, as a client would: Zarr v2 metadata, chunk
-//! references (JSON or Parquet), chunk bytes fetched from the sources and
-//! decoded with the listed numcodecs codecs. Validation uses this to compare a
-//! product with its sources value by value.
+//! Reading a product back, as a client would. Validation uses this to compare
+//! a product with its sources value by value.
+//! - kerchunk references (JSON or Parquet): Zarr v2 metadata, chunk bytes
+//!   fetched from the sources and decoded with the listed numcodecs codecs;
+//! - Zarr stores (v3 or v2): metadata read here, chunks decoded by zarrs;
+//! - CF aggregation files: fragments resolved by [`crate::cfa::CfaReader`].
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -44,13 +46,27 @@ impl ProductVar {
     }
 }
 
-#[derive(Debug)]
 pub struct Product {
     pub path: PathBuf,
     pub files: Vec<PathBuf>,
     pub attrs: Map<String, Value>,
     /// Root-group variables, in key order.
     pub vars: Vec<ProductVar>,
+    backend: Backend,
+}
+
+/// Where values come from when they are not kerchunk references.
+enum Backend {
+    Refs,
+    /// Numeric arrays of a Zarr store, by name (strings are read as references).
+    Zarr(HashMap<String, zarrs::array::Array<zarrs::filesystem::FilesystemStore>>),
+    Cfa(crate::cfa::CfaReader),
+}
+
+impl std::fmt::Debug for Product {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Product").field("path", &self.path).field("vars", &self.vars.len()).finish()
+    }
 }
 
 fn parse_json_text(path: &Path, key: &str, v: &Value) -> Result<Value> {
@@ -73,13 +89,150 @@ pub fn json5ish(s: &str) -> std::result::Result<Value, String> {
 }
 
 impl Product {
-    /// Open a kerchunk JSON file or Parquet reference directory.
+    /// Open a kerchunk JSON file or Parquet reference directory, a Zarr store
+    /// or a CF aggregation file.
     pub fn open(path: &Path) -> Result<Product> {
         if path.is_dir() {
-            Self::open_parquet(path)
-        } else {
-            Self::open_json(path)
+            if path.join("zarr.json").is_file() {
+                return Self::open_zarr_v3(path);
+            }
+            let zm = std::fs::read_to_string(path.join(".zmetadata")).unwrap_or_default();
+            if path.join(".zgroup").is_file() && !zm.contains("\"record_size\"") {
+                return Self::open_zarr_v2(path);
+            }
+            return Self::open_parquet(path);
         }
+        let mut head = [0u8; 8];
+        let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| Error::input_io(path, e))?;
+        if n >= 4 && (head.starts_with(b"CDF") || head == *b"\x89HDF\r\n\x1a\n") {
+            let (reader, attrs, vars) = crate::cfa::CfaReader::open(path)?;
+            return Ok(Product { path: path.to_path_buf(), files: vec![], attrs, vars, backend: Backend::Cfa(reader) });
+        }
+        Self::open_json(path)
+    }
+
+    fn open_zarr_v2(dir: &Path) -> Result<Product> {
+        let read = |k: &str| -> Result<Option<Value>> {
+            let p = dir.join(k);
+            match std::fs::read_to_string(&p) {
+                Ok(t) => json5ish(&t).map(Some).map_err(|e| Error::corrupt(&p, e)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(Error::input_io(&p, e)),
+            }
+        };
+        let mut meta = HashMap::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| Error::input_io(dir, e))?;
+        for e in entries.flatten().filter(|e| e.path().is_dir()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(za) = read(&format!("{name}/.zarray"))? {
+                meta.insert(format!("{name}/.zarray"), za);
+                meta.insert(format!("{name}/.zattrs"), read(&format!("{name}/.zattrs"))?.unwrap_or(Value::Object(Map::new())));
+            }
+        }
+        let mut vars = Self::vars_from_meta(dir, &meta)?;
+        let mut arrays = HashMap::new();
+        let store = std::sync::Arc::new(
+            zarrs::filesystem::FilesystemStore::new(dir).map_err(|e| Error::corrupt(dir, e.to_string()))?,
+        );
+        let mut files = Vec::new();
+        for v in &mut vars {
+            let mut za = meta[&format!("{}/.zarray", v.name)].clone();
+            if v.dtype == "|O" {
+                files.push(dir.join(&v.name).join(vec!["0"; v.shape.len().max(1)].join(".")));
+                v.refs = vec![Some(Ref::Whole { file: (files.len() - 1) as u32 })];
+                v.compressor = None;
+                continue;
+            }
+            if v.dtype.contains('S') {
+                za["dtype"] = Value::from("|u1");
+                za["fill_value"] = Value::Null;
+            }
+            if let Some(f) = za.get("fill_value").and_then(Value::as_str) {
+                // Non-finite fill values are spelled as strings in v2.
+                za["fill_value"] = Value::from(f.to_string());
+            }
+            let md: zarrs::array::ArrayMetadata = serde_json::from_value(za)
+                .map_err(|e| Error::corrupt(dir, format!("{}/.zarray: {e}", v.name)))?;
+            let a = zarrs::array::Array::new_with_metadata(store.clone(), &format!("/{}", v.name), md)
+                .map_err(|e| Error::corrupt(dir, format!("{}/.zarray: {e}", v.name)))?;
+            arrays.insert(v.name.clone(), a);
+        }
+        let attrs = read(".zattrs")?.and_then(|v| v.as_object().cloned()).unwrap_or_default();
+        Ok(Product { path: dir.to_path_buf(), files, attrs, vars, backend: Backend::Zarr(arrays) })
+    }
+
+    fn open_zarr_v3(dir: &Path) -> Result<Product> {
+        let read = |p: &Path| -> Result<Value> {
+            let t = std::fs::read_to_string(p).map_err(|e| Error::input_io(p, e))?;
+            json5ish(&t).map_err(|e| Error::corrupt(p, e))
+        };
+        let root = read(&dir.join("zarr.json"))?;
+        let attrs = root.get("attributes").and_then(Value::as_object).cloned().unwrap_or_default();
+        let store = std::sync::Arc::new(
+            zarrs::filesystem::FilesystemStore::new(dir).map_err(|e| Error::corrupt(dir, e.to_string()))?,
+        );
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map_err(|e| Error::input_io(dir, e))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| dir.join(n).join("zarr.json").is_file())
+            .collect();
+        names.sort();
+        let (mut vars, mut arrays, mut files) = (Vec::new(), HashMap::new(), Vec::new());
+        for name in names {
+            let p = dir.join(&name).join("zarr.json");
+            let mut md = read(&p)?;
+            if md.get("node_type").and_then(Value::as_str) != Some("array") {
+                continue;
+            }
+            let nums = |k: &str, v: &Value| -> Vec<u64> { v.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default() };
+            let shape = nums("shape", &md);
+            let chunks = nums("chunk_shape", md.pointer("/chunk_grid/configuration").unwrap_or(&Value::Null));
+            let mut vattrs = md.get("attributes").and_then(Value::as_object).cloned().unwrap_or_default();
+            let fill = vattrs.remove("_FillValue").unwrap_or(Value::Null);
+            let dims: Vec<String> = md.get("dimension_names").and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+            let dt = md.get("data_type").cloned().unwrap_or(Value::Null);
+            let dtype = match dt.as_str() {
+                Some("string") => "|O".to_string(),
+                Some(n) => {
+                    let (k, bits) = match n {
+                        "bool" => ('b', 8),
+                        _ if n.starts_with("float") => ('f', n[5..].parse().unwrap_or(0)),
+                        _ if n.starts_with("uint") => ('u', n[4..].parse().unwrap_or(0)),
+                        _ if n.starts_with("int") => ('i', n[3..].parse().unwrap_or(0)),
+                        _ => return Err(Error::corrupt(&p, format!("data type {n} is not one padocc writes"))),
+                    };
+                    let size = bits / 8;
+                    format!("{}{k}{size}", if size == 1 { '|' } else { '<' })
+                }
+                None => match dt.pointer("/configuration/length_bytes").and_then(Value::as_u64) {
+                    Some(n) => format!("|S{n}"),
+                    None => return Err(Error::corrupt(&p, format!("data type {dt} is not one padocc writes"))),
+                },
+            };
+            let mut v = ProductVar { name: name.clone(), dims, shape, chunks, dtype, fill_value: fill, compressor: None, filters: vec![], attrs: vattrs, refs: vec![] };
+            if v.dtype == "|O" {
+                let key = if v.shape.is_empty() { "c".to_string() } else { format!("c/{}", vec!["0"; v.shape.len()].join("/")) };
+                files.push(dir.join(&name).join(key));
+                v.refs = vec![Some(Ref::Whole { file: (files.len() - 1) as u32 })];
+                v.filters = vec![serde_json::json!({"id": "vlen-utf8"})];
+                vars.push(v);
+                continue;
+            }
+            md["attributes"] = Value::Object(Map::new());
+            if v.dtype.starts_with("|S") {
+                md["data_type"] = Value::from("uint8");
+                md["fill_value"] = Value::from(0);
+            }
+            if let Some(f) = md.get("fill_value").and_then(Value::as_str) {
+                md["fill_value"] = Value::from(f.to_string());
+            }
+            let meta: zarrs::array::ArrayMetadata = serde_json::from_value(md).map_err(|e| Error::corrupt(&p, e.to_string()))?;
+            let a = zarrs::array::Array::new_with_metadata(store.clone(), &format!("/{name}"), meta).map_err(|e| Error::corrupt(&p, e.to_string()))?;
+            arrays.insert(name, a);
+            vars.push(v);
+        }
+        Ok(Product { path: dir.to_path_buf(), files, attrs, vars, backend: Backend::Zarr(arrays) })
     }
 
     fn open_json(path: &Path) -> Result<Product> {
@@ -135,7 +288,7 @@ impl Product {
             }
         }
         let attrs = meta.get(".zattrs").and_then(Value::as_object).cloned().unwrap_or_default();
-        Ok(Product { path: path.to_path_buf(), files, attrs, vars })
+        Ok(Product { path: path.to_path_buf(), files, attrs, vars, backend: Backend::Refs })
     }
 
     fn vars_from_meta(path: &Path, meta: &HashMap<String, Value>) -> Result<Vec<ProductVar>> {
@@ -214,7 +367,13 @@ impl Product {
             }
         }
         let attrs = meta.get(".zattrs").and_then(Value::as_object).cloned().unwrap_or_default();
-        Ok(Product { path: dir.to_path_buf(), files, attrs, vars })
+        Ok(Product { path: dir.to_path_buf(), files, attrs, vars, backend: Backend::Refs })
+    }
+
+    /// A CF aggregation file (which must carry `Conventions`, added when the
+    /// sources have none).
+    pub fn is_cfa(&self) -> bool {
+        matches!(self.backend, Backend::Cfa(_))
     }
 
     pub fn var(&self, name: &str) -> Option<&ProductVar> {
@@ -223,6 +382,9 @@ impl Product {
 
     /// The decoded bytes of one chunk (full chunk shape), or None when missing.
     pub fn chunk(&self, v: &ProductVar, lin: u64, reader: &mut FileCache) -> Result<Option<Vec<u8>>> {
+        if let Backend::Cfa(r) = &self.backend {
+            return r.strings(&v.name).map(|s| Some(crate::codec::encode_vlen_utf8(&s)));
+        }
         let Some(r) = v.refs.get(lin as usize).and_then(|r| r.as_ref()) else { return Ok(None) };
         let raw = match r {
             Ref::Inline(b) => b.clone(),
@@ -245,6 +407,20 @@ impl Product {
     /// Read the hyperslab `start..start+count` of a fixed-size variable, in the
     /// product's dtype and byte order; missing chunks read as `fill`.
     pub fn read_slab(&self, v: &ProductVar, start: &[u64], count: &[u64], reader: &mut FileCache) -> Result<Vec<u8>> {
+        match &self.backend {
+            Backend::Refs => {}
+            Backend::Zarr(arrays) => {
+                if let Some(a) = arrays.get(&v.name) {
+                    let subset = zarrs::array::ArraySubset::new_with_start_shape(start.to_vec(), count.to_vec())
+                        .map_err(|e| Error::corrupt(&self.path, format!("variable '{}': {e}", v.name)))?;
+                    let b: zarrs::array::ArrayBytes = a
+                        .retrieve_array_subset(&subset)
+                        .map_err(|e| Error::corrupt(&self.path, format!("variable '{}': {e}", v.name)))?;
+                    return b.into_fixed().map(|c| c.into_owned()).map_err(|e| Error::corrupt(&self.path, format!("variable '{}': {e}", v.name)));
+                }
+            }
+            Backend::Cfa(r) => return r.read(&v.name, start, count),
+        }
         let isz = v.itemsize();
         let n: u64 = count.iter().product();
         let mut out = vec![0u8; n as usize * isz];
@@ -447,7 +623,7 @@ mod tests {
         // 4x4 slab at origin, chunk 2x2 at (2,2) holding 1..4.
         let src = [1u8, 2, 3, 4];
         let mut dst = vec![0u8; 16];
-        copy_region(&src, &[2, 2], &[2, 2], &mut dst, &[4, 4], &[0, 0], &[2, 2], &[4, 4], 1);
+        crate::slab::copy_region(&src, &[2, 2], &[2, 2], &mut dst, &[4, 4], &[0, 0], &[2, 2], &[4, 4], 1);
         assert_eq!(dst[10], 1);
         assert_eq!(dst[15], 4);
     }
