@@ -441,6 +441,53 @@ fn copy_values(o: &NcOut, id: c_int, v: &Variable, placement: &Placement, reader
     Ok(())
 }
 
+/// Copy an aggregation file to `dest` (atomically), rewriting the fragment
+/// URIs that start with `sub.0` to start with `sub.1` instead.
+pub fn export(src: &Path, dest: &Path, sub: Option<(&str, &str)>) -> Result<()> {
+    let tmp = crate::fsutil::temp_sibling(dest, "tmp");
+    let result = (|| -> Result<()> {
+        std::fs::copy(src, &tmp).map_err(|e| Error::output(dest, e))?;
+        if let Some((from, to)) = sub {
+            let bad = |e: String| Error::output(dest, std::io::Error::other(e));
+            let o = NcOut::open_write(&tmp).map_err(bad)?;
+            let mut uris_vars = Vec::new();
+            for id in ncapi::var_ids(o.ncid).map_err(bad)? {
+                let attrs = ncapi::attributes(o.ncid, id).map_err(bad)?;
+                if let Some(d) = attrs.iter().find(|(k, _)| k == "aggregated_data").and_then(|(_, v)| v.as_str().map(String::from)) {
+                    let words: Vec<&str> = d.split_whitespace().collect();
+                    if let Some(w) = words.windows(2).find(|w| w[0] == "uris:") {
+                        if !uris_vars.contains(&w[1].to_string()) {
+                            uris_vars.push(w[1].to_string());
+                        }
+                    }
+                }
+            }
+            for name in uris_vars {
+                let id = ncapi::var_id(o.ncid, &name).map_err(bad)?;
+                let info = ncapi::var_info(o.ncid, id).map_err(bad)?;
+                let shape: Vec<u64> = info.dimids.iter().map(|d| ncapi::dim(o.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(bad)?;
+                let uris: Vec<String> = ncapi::get_strings(o.ncid, id, &shape)
+                    .map_err(bad)?
+                    .into_iter()
+                    .map(|u| match u.strip_prefix(from) {
+                        Some(rest) => format!("{to}{rest}"),
+                        None => u,
+                    })
+                    .collect();
+                o.put_strings(id, &shape, &uris).map_err(bad)?;
+            }
+            o.close().map_err(bad)?;
+        }
+        let f = std::fs::File::open(&tmp).map_err(|e| Error::output(dest, e))?;
+        f.sync_all().map_err(|e| Error::output(dest, e))?;
+        std::fs::rename(&tmp, dest).map_err(|e| Error::output(dest, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Reading an aggregation file back, for validation: aggregated variables
 /// through their fragments (read with netCDF-C), the others directly.
 pub struct CfaReader {

@@ -79,9 +79,15 @@ struct PhaseArgs {
     /// compute: make a new minor version (k1.1a) beside the existing product.
     #[arg(short = 'n', long = "new_version")]
     new_version: bool,
-    /// Cloud format: kerchunk (references), zarr or CFA (not built yet).
-    #[arg(short = 'C', long = "cloud-format")]
+    /// Cloud format, recorded in each project: kerchunk (references), zarr (a Zarr v3 store) or CFA (only the aggregation file).
+    #[arg(short = 'C', long = "cloud-format", value_parser = ["kerchunk", "zarr", "CFA", "cfa"])]
     cloud_format: Option<String>,
+    /// compute: make the CF aggregation file (<proj>.nca) beside the product (y, the default) or not (n); recorded in each project.
+    #[arg(long = "CFA", value_parser = ["y", "n"])]
+    cfa: Option<String>,
+    /// compute -C zarr: memory for chunk buffers (e.g. 500MB, 2GB).
+    #[arg(long = "mem-allowed", alias = "mem_allowed", value_parser = zarr::parse_bytes)]
+    mem_allowed: Option<u64>,
     /// Dimension(s) to concatenate along, overriding what scan found.
     #[arg(long = "concat_dims", alias = "concat-dims", value_delimiter = ',')]
     concat_dims: Vec<String>,
@@ -688,6 +694,8 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
                 force,
                 new_version: false,
                 cloud_format: None,
+                cfa: None,
+                mem_allowed: None,
                 concat_dims: vec![],
                 dedupe: None,
                 sample: 0,
@@ -950,7 +958,25 @@ fn init_cmd(wd: &Option<PathBuf>, group: &str, input: &std::path::Path, update: 
 fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Options>, out: &Out, quiet: bool) -> Result<i32> {
     let g = group_of(wd, &a.sel.group)?;
     let projects = g.select(&a.sel.repeat_id, a.sel.proj.as_deref())?;
+    // -C and --CFA are properties of the projects (padocc records them), so
+    // workers on other nodes and later phases see them.
+    if a.cloud_format.is_some() || a.cfa.is_some() {
+        for (_, code) in &projects {
+            let p = g.project(code);
+            let mut base = p.base()?;
+            if let Some(cf) = &a.cloud_format {
+                let mut ov = base.get("override").and_then(Value::as_object).cloned().unwrap_or_default();
+                ov.insert("cloud_type".into(), json!(if cf.eq_ignore_ascii_case("cfa") { "CFA" } else { cf.as_str() }));
+                base.insert("override".into(), Value::Object(ov));
+            }
+            if let Some(c) = &a.cfa {
+                base.insert("disable_CFA".into(), json!(c == "n"));
+            }
+            p.save_base(&base)?;
+        }
+    }
     let opts = Options {
+        mem_allowed: a.mem_allowed,
         force: a.force || a.thorough,
         new_version: a.new_version,
         cloud_format: a.cloud_format,

@@ -182,9 +182,25 @@ impl Project {
         (ct, ft)
     }
 
-    /// `k1.0a`-style product stem and its file name (`k1.0a.json`, `k1.0a.parquet`).
+    /// The CF aggregation file compute makes beside the main product
+    /// (`<proj>.nca`, padocc's name for local sources).
+    pub fn cfa_path(&self) -> PathBuf {
+        self.path(&format!("{}.nca", self.code))
+    }
+
+    /// Whether compute makes the CFA file (`--CFA n` or `disable_CFA` turn it off).
+    pub fn cfa_enabled(&self, base: &Map<String, Value>) -> bool {
+        !base.get("disable_CFA").and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    /// `k1.0a`-style product stem and its file name (`k1.0a.json`, `k1.0a.parquet`,
+    /// `zr1.0a.zarr`; for the CFA format, the CFA file).
     pub fn product(&self, base: &Map<String, Value>) -> (String, PathBuf) {
         let (ct, ft) = self.format(base);
+        if ct.eq_ignore_ascii_case("cfa") {
+            let version = base.get("version_no").and_then(Value::as_str).unwrap_or("1.0");
+            return (format!("c{version}a"), self.cfa_path());
+        }
         let version = base.get("version_no").and_then(Value::as_str).unwrap_or("1.0");
         let remote = base.get("remote").and_then(Value::as_bool).unwrap_or(false) || ct == "zarr";
         let id = ct.chars().next().unwrap_or('k');

@@ -1,5 +1,6 @@
 //! complete: copy a validated product to `--completion_dir` under padocc's
-//! names (`data/<proj>_<k><rev>.json`, `reports/<proj>_<rev>_report.json`).
+//! names (`data/<proj>_<k><rev>.json`, `data/<proj>_zr<rev>.zarr`,
+//! `data/<proj>_c<rev>.nca`, `reports/<proj>_<rev>_report.json`).
 //!
 //! A project whose validation did not pass is refused unless `-f`; paths inside
 //! the product are rewritten only when `--sub` and `--replace` are given
@@ -47,7 +48,13 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     }
     let ext = product.extension().and_then(|e| e.to_str()).unwrap_or("json");
     let dest = data.join(format!("{name}.{ext}"));
-    if product.is_dir() {
+    if ext == "nca" {
+        let sub = if remote { Some((opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""))) } else { None };
+        crate::cfa::export(&product, &dest, sub)?;
+    } else if ext == "zarr" {
+        // A Zarr store holds the data itself: there are no paths to rewrite.
+        fsutil::write_dir_atomic(&dest, |tmp| copy_dir(&product, tmp))?;
+    } else if product.is_dir() {
         if remote {
             return Err(Error::Unsupported {
                 path: product.clone(),
@@ -60,6 +67,14 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
         let (sub, rep) = (opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""));
         copy_rewriting(&product, &dest, if remote { Some((sub, rep)) } else { None })?;
     }
+    let mut exported = vec![dest.display().to_string()];
+    let cfa = p.cfa_path();
+    if cfa.exists() && cfa != product && p.cfa_enabled(&base) {
+        let cdest = data.join(format!("{}{sep}c{}{version}.nca", p.code, if remote { "r" } else { "" }));
+        let sub = if remote { Some((opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""))) } else { None };
+        crate::cfa::export(&cfa, &cdest, sub)?;
+        exported.push(cdest.display().to_string());
+    }
     let mut report = Map::new();
     for (k, f) in [("metadata", "metadata_report.json"), ("data", "data_report.json")] {
         if let Ok(t) = std::fs::read_to_string(p.path(f)) {
@@ -69,7 +84,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let rpath = reports.join(format!("{}_{version}_report.json", p.code));
     let text = serde_json::to_string_pretty(&Value::Object(report)).expect("JSON");
     fsutil::write_file_atomic(&rpath, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&rpath, e)))?;
-    Ok(Done { status: "Success".into(), message: Some(format!("{}", dest.display())), skipped: false })
+    Ok(Done { status: "Success".into(), message: Some(exported.join(", ")), skipped: false })
 }
 
 /// Copy a JSON product line by line, rewriting reference paths that start with

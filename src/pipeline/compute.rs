@@ -1,5 +1,8 @@
-//! compute: the reference product of a project (`k<v>a.json` or
-//! `k<v>a.parquet`) from all its files, with the concat dimension(s) scan found.
+//! compute: the product of a project from all its files, with the concat
+//! dimension(s) scan found: kerchunk references (`k<v>a.json` or
+//! `k<v>a.parquet`, the default), a Zarr store (`-C zarr`: `zr<v>a.zarr`), and,
+//! as padocc does unless `--CFA n`, the CF aggregation file `<proj>.nca`
+//! beside it (the only product with `-C CFA`).
 //!
 //! An existing product is left alone (the phase is done) unless `-f` (redo it)
 //! or `-n` (a new minor version beside it); padocc 1.5.1 aborts the whole group
@@ -50,12 +53,9 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
         base.insert("override".into(), Value::Object(ov));
     }
     let (cloud, file_type) = p.format(&base);
-    if cloud != "kerchunk" {
-        return Err(Error::Unsupported {
-            path: p.dir.clone(),
-            var: String::new(),
-            reason: format!("cloud format '{cloud}' is not built yet in this version (kerchunk references are); use -C kerchunk"),
-        });
+    let cloud = cloud.to_ascii_lowercase();
+    if !matches!(cloud.as_str(), "kerchunk" | "zarr" | "cfa") {
+        return Err(Error::Usage(format!("unknown cloud format '{cloud}': use -C kerchunk, zarr or CFA")));
     }
     let (_, mut product) = p.product(&base);
     if product.exists() {
@@ -76,25 +76,75 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let mut detail = p.detail()?;
     let copts = combine_options(&detail, opts);
     let t0 = Instant::now();
-    let vds = refs::build(&files, &copts, true)?;
-    check_interrupted()?;
-    match file_type.as_str() {
-        "parq" | "parquet" => writer::parquet::write(&vds, &product, DEFAULT_RECORD_SIZE)?,
-        _ => writer::json::write(&vds, &product)?,
+    let mut notes = Vec::new();
+
+    // The CFA file first, as padocc does; in the reference and Zarr modes a
+    // failure to make it does not stop the main product.
+    if p.cfa_enabled(&base) || cloud == "cfa" {
+        let cfa = p.cfa_path();
+        if cfa.exists() && !opts.force && cloud != "cfa" {
+            notes.push(format!("{} kept", cfa.display()));
+        } else {
+            let req = crate::cfa::Request { files: files.clone(), out: cfa.clone(), combine: copts.clone(), quiet: true };
+            match crate::cfa::run(&req) {
+                Ok(s) => {
+                    notes.push(format!("{} ({} aggregated, {} copied)", cfa.display(), s.aggregated, s.copied));
+                    notes.extend(s.notes);
+                    base.insert("cfa_complete".into(), json!(true));
+                    detail.insert("CFA".into(), json!(true));
+                }
+                Err(e) if cloud != "cfa" && !matches!(e, Error::Interrupted) => {
+                    notes.push(format!("no CFA file: {e}"));
+                    detail.insert("CFA".into(), json!(false));
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
+    check_interrupted()?;
+    let what = match cloud.as_str() {
+        "cfa" => format!("{}", product.display()),
+        "zarr" => {
+            let req = crate::zarr::Request {
+                files: files.clone(),
+                out: product.clone(),
+                combine: CombineOptions { layout_only: true, ..copts.clone() },
+                zarr_format: 3,
+                chunks: vec![],
+                chunk_target: 4 << 20,
+                compression: crate::zarr::Compression::Zstd,
+                level: 3,
+                shards: vec![],
+                mem_limit: opts.mem_allowed.unwrap_or(1_000_000_000),
+                quiet: true,
+            };
+            let s = crate::zarr::run(&req)?;
+            format!("{} chunks in {}", s.chunks_written + s.chunks_resumed, product.display())
+        }
+        _ => {
+            let vds = refs::build(&files, &copts, true)?;
+            check_interrupted()?;
+            match file_type.as_str() {
+                "parq" | "parquet" => writer::parquet::write(&vds, &product, DEFAULT_RECORD_SIZE)?,
+                _ => writer::json::write(&vds, &product)?,
+            }
+            detail.insert("references".into(), json!(vds.n_refs()));
+            base.insert("kerchunk_aggregation".into(), json!(true));
+            format!("{} references in {}", vds.n_refs(), product.display())
+        }
+    };
     let secs = t0.elapsed().as_secs_f64();
     let size = dir_size(&product);
     let mut timings = detail.get("timings").and_then(Value::as_object).cloned().unwrap_or_default();
     timings.insert("compute_actual".into(), json!(secs));
     detail.insert("timings".into(), Value::Object(timings));
     detail.insert("cloud_data".into(), json!(format_size(size as f64)));
-    detail.insert("references".into(), json!(vds.n_refs()));
     detail.insert("virtual_concat".into(), json!(false));
     detail.insert("source_fingerprint".into(), json!(files.iter().map(|f| fingerprint(f)).collect::<Vec<_>>()));
     p.save_detail(&detail)?;
-    base.insert("kerchunk_aggregation".into(), json!(true));
     p.save_base(&base)?;
-    Ok(Done { status: "Success".into(), message: Some(format!("{} references in {}", vds.n_refs(), product.display())), skipped: false })
+    let message = if notes.is_empty() { what } else { format!("{what}; CFA: {}", notes.join("; ")) };
+    Ok(Done { status: "Success".into(), message: Some(message), skipped: false })
 }
 
 /// What identifies a source's content cheaply: path, size, mtime (ns).

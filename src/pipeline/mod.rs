@@ -49,6 +49,8 @@ pub struct Options {
     pub new_version: bool,
     /// `-C`: kerchunk, zarr or CFA.
     pub cloud_format: Option<String>,
+    /// compute `--mem-allowed`: memory for a Zarr conversion's chunk buffers.
+    pub mem_allowed: Option<u64>,
     /// `--concat-dims`: overrides what scan found.
     pub concat_dims: Vec<String>,
     pub dedupe: Option<Dedupe>,

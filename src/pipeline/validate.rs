@@ -1,4 +1,5 @@
-//! validate: every value of every variable of the product against the sources
+//! validate: every value of every variable of the product (and of the CFA
+//! file beside it) against the sources
 //! (or `--sample N` blocks per variable), plus the metadata; padocc's reports
 //! and status (`Success`, `Warn-...`, `Fatal-...`).
 
@@ -22,7 +23,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let files = p.allfiles()?;
     let detail = p.detail()?;
     let copts = super::compute::combine_options(&detail, opts);
-    let mut rep = validate::validate(&product, &files, &ValidateOptions { concat_dims: copts.concat_dims, sample: opts.sample, dedupe: copts.dedupe })?;
+    let mut rep = validate::validate(&product, &files, &ValidateOptions { concat_dims: copts.concat_dims.clone(), sample: opts.sample, dedupe: copts.dedupe })?;
     // References read a source's bytes as they are now: a source rewritten since
     // compute reads "equal" through them, so compare what compute saw.
     if let Some(fps) = detail.get("source_fingerprint").and_then(Value::as_array) {
@@ -31,6 +32,23 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
             let now = super::compute::fingerprint(std::path::Path::new(path));
             if &now != fp {
                 rep.source_changed(std::path::Path::new(path), format!("size/mtime then {} {}, now {} {}", fp[1], fp[2], now[1], now[2]));
+            }
+        }
+    }
+    // The CFA file made beside the product is published too: check it the same way.
+    let cfa = p.cfa_path();
+    let mut cfa_problem = None;
+    if cfa.exists() && cfa != product && p.cfa_enabled(&base) {
+        check_interrupted()?;
+        let crep = validate::validate(&cfa, &files, &ValidateOptions { concat_dims: copts.concat_dims.clone(), sample: opts.sample, dedupe: copts.dedupe })?;
+        let cstatus = crep.status();
+        if cstatus != "Success" {
+            cfa_problem = Some((cstatus, crep.first_problem().unwrap_or_default()));
+            if !crep.data.is_empty() {
+                rep.data.insert("cfa".into(), Value::Object(crep.data));
+            }
+            if !crep.metadata.is_empty() {
+                rep.metadata.insert("cfa".into(), Value::Object(crep.metadata));
             }
         }
     }
@@ -45,11 +63,17 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     }
     base.insert("last_run".into(), json!(["validate", local_time(true)]));
     p.save_base(&base)?;
-    let status = rep.status();
+    let mut status = rep.status();
     let sampled = if opts.sample > 0 { format!(" (sample of {} blocks per variable)", opts.sample) } else { String::new() };
-    let message = match rep.first_problem() {
+    let mut message = match rep.first_problem() {
         Some(m) => m,
         None => format!("{} values compared{sampled}", rep.values_compared),
     };
+    if let Some((cstatus, why)) = cfa_problem {
+        if status == "Success" || (status.starts_with("Warn") && cstatus.starts_with("Fatal")) {
+            status = cstatus;
+            message = format!("CFA file {}: {why}", cfa.display());
+        }
+    }
     Ok(Done { status, message: Some(message), skipped: false })
 }

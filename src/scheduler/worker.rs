@@ -118,6 +118,7 @@ pub fn run(manifest_path: &Path, index: Option<u32>) -> Result<i32> {
         version_separator: "_".into(),
         jobid: Some(jobid.clone()),
         cloud_format: None,
+        mem_allowed: None,
     };
     let main = group.codes("main").unwrap_or_default();
     let t0 = Instant::now();
