@@ -101,7 +101,63 @@ fn every_phase_over_the_shared_test_data_and_every_product_opens_equal() {
             None => vec![testdata(case["file"].as_str().unwrap())],
         };
         check_case(&product, &sources, case);
+        // The CFA file compute made beside it (and validate checked), through
+        // cfapyx where cfapyx can present it (docs/products.md lists why not).
+        let cfa = done.join(format!("data/{code}_c1.0.nca"));
+        assert!(cfa.exists(), "{} missing", cfa.display());
+        if CFAPYX_READS.contains(&code.as_str()) {
+            let a = cfa_args(case, sources.len());
+            check(&cfa, &sources, &a.iter().map(String::as_str).collect::<Vec<_>>());
+        }
     }
+
+    // The same group as Zarr stores: -C zarr is recorded, validated, published.
+    ok(padocc_in(&wd, &["compute", "-G", "t", "-C", "zarr"]));
+    let v = ok(padocc_in(&wd, &["validate", "-G", "t", "--format", "json"]));
+    let report: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(report["failed"], 0, "{report:#}");
+    let done2 = d.path().join("done-zarr");
+    ok(padocc_in(&wd, &["complete", "-G", "t", "-f", "--completion_dir", done2.to_str().unwrap()]));
+    for (code, case) in &cases {
+        let product = done2.join(format!("data/{code}_zr1.0.zarr"));
+        assert!(product.exists(), "{} missing", product.display());
+        // xarray cannot open a v3 `|S1` variable with a fill value (docs/products.md).
+        if code == "h5netcdf_test" {
+            continue;
+        }
+        let sources: Vec<PathBuf> = match case.get("files") {
+            Some(files) => files.as_array().unwrap().iter().map(|f| testdata(f["file"].as_str().unwrap())).collect(),
+            None => vec![testdata(case["file"].as_str().unwrap())],
+        };
+        let mut a = cfa_args(case, sources.len());
+        let last = a.len() - 1;
+        a[last] = "zarr".into();
+        check(&product, &sources, &a.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+}
+
+/// Cases whose CFA file cfapyx 2026.10 presents as xarray presents the sources.
+const CFAPYX_READS: &[&str] = &[
+    "padocc-rain",
+    "padocc-3DAgg",
+    "cmip6-FGOALS-g3-Amon-ta",
+    "cmip6-BCC-CSM2-MR-day-ta",
+    "arm-sgp30ebbrE32-b1",
+    "air",
+    "noy_AERmonZ_UKESM1-0-LL_piControl_r1i1p1f2_gnz_200001-200012",
+];
+
+fn cfa_args(case: &serde_json::Value, n_sources: usize) -> Vec<String> {
+    let mut args: Vec<String> = case["checker_args"].as_array().map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default();
+    if n_sources > 1 {
+        if case["combine"].as_str() == Some("by_coords") {
+            args.extend(["--combine".into(), "by_coords".into()]);
+        } else {
+            args.extend(["--concat-dim".into(), case["concat_dim"].as_str().unwrap_or("time").into()]);
+        }
+    }
+    args.extend(["--kind".into(), "cfa".into()]);
+    args
 }
 
 /// Copy the 1-D sample series into a fresh workdir and run it to validation.
@@ -173,6 +229,44 @@ fn validation_catches_broken_products_and_changed_sources() {
     let (s, m) = validate_status(&wd);
     assert_eq!(s, "Fatal-source_changed", "{m}");
     assert!(m.contains("file0.nc"), "{m}");
+}
+
+#[test]
+fn cfa_is_made_by_default_checked_by_validate_and_off_with_cfa_n() {
+    let d = tempfile::tempdir().unwrap();
+    let (wd, data) = small_project(d.path());
+    let proj = wd.join("in_progress/g/oneD");
+    let nca = proj.join("oneD.nca");
+    assert!(nca.exists(), "compute makes <proj>.nca by default");
+    // A CFA file pointing at a moved fragment fails validation, naming it.
+    let moved = data.join("moved.nc");
+    let first = std::fs::read_dir(&data).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "nc")).min().unwrap();
+    std::fs::rename(&first, &moved).unwrap();
+    let o = padocc_in(&wd, &["validate", "-G", "g", "--format", "json"]);
+    assert!(!o.status.success());
+    std::fs::rename(&moved, &first).unwrap();
+    ok(padocc_in(&wd, &["validate", "-G", "g"]));
+    // --CFA n: recorded in the project, no CFA file made on recompute.
+    std::fs::remove_file(&nca).unwrap();
+    ok(padocc_in(&wd, &["compute", "-G", "g", "-f", "--CFA", "n"]));
+    assert!(!nca.exists());
+    let base: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(proj.join("base-cfg.json")).unwrap()).unwrap();
+    assert_eq!(base["disable_CFA"], true);
+    ok(padocc_in(&wd, &["validate", "-G", "g"]));
+    // Back on, and published with rewritten fragment paths.
+    ok(padocc_in(&wd, &["compute", "-G", "g", "-f", "--CFA", "y"]));
+    ok(padocc_in(&wd, &["validate", "-G", "g"]));
+    let done = d.path().join("done");
+    let prefix = data.to_str().unwrap();
+    ok(padocc_in(&wd, &["complete", "-G", "g", "--completion_dir", done.to_str().unwrap(), "--sub", prefix, "--replace", "/archive/oneD"]));
+    let published = done.join("data/oneD_cr1.0.nca");
+    let uris = std::process::Command::new("/tmp/refenv/bin/python")
+        .arg("-c")
+        .arg(format!("import netCDF4; d = netCDF4.Dataset('{}'); print(list(d['fragment_uris_0'][:].ravel()))", published.display()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&uris.stdout);
+    assert!(text.contains("/archive/oneD/") && !text.contains(prefix), "{text}");
 }
 
 #[test]

@@ -40,7 +40,8 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let remote = opts.sub.is_some() && opts.replace.is_some();
     let id = stem.chars().next().unwrap_or('k');
     let sep = if opts.version_separator.is_empty() { "_" } else { &opts.version_separator };
-    let name = format!("{}{sep}{id}{}{version}", p.code, if remote { "r" } else { "" });
+    // padocc counts a Zarr store as remote always (`zr1.0`).
+    let name = format!("{}{sep}{id}{}{version}", p.code, if remote || id == 'z' { "r" } else { "" });
     let data = dir.join("data");
     let reports = dir.join("reports");
     for d in [&data, &reports] {
