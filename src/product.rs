@@ -559,9 +559,9 @@ fn parse_chunk_index(idx: &str, grid: &[u64]) -> Option<u64> {
     (n == grid.len()).then_some(lin)
 }
 
-type Row = (Option<String>, u64, u64, Option<Vec<u8>>);
+pub(crate) type Row = (Option<String>, u64, u64, Option<Vec<u8>>);
 
-fn read_parquet_refs(f: &Path) -> Result<Vec<Row>> {
+pub(crate) fn read_parquet_refs(f: &Path) -> Result<Vec<Row>> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
     let err = |e: parquet::errors::ParquetError| Error::corrupt(f, e.to_string());

@@ -270,6 +270,32 @@ fn cfa_is_made_by_default_checked_by_validate_and_off_with_cfa_n() {
 }
 
 #[test]
+fn published_products_follow_sources_moved_with_sub_and_replace() {
+    // Parquet references and the CFA file, published for sources that move
+    // from the scratch area to the archive: both must open there, equal.
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("scratch");
+    copy_dir(&repo().join("samples/cmip6-FGOALS-g3-Amon-ta"), &data);
+    let wd = d.path().join("wd");
+    let input = d.path().join("in.csv");
+    std::fs::write(&input, format!("fg,{}/*.nc,,\n", data.display())).unwrap();
+    ok(padocc_in(&wd, &["init", "-G", "g", "-i", input.to_str().unwrap()]));
+    ok(padocc_in(&wd, &["scan", "-G", "g"]));
+    ok(padocc_in(&wd, &["set_attr", "-G", "g", "--attr", "override.file_type", "--value", "parq"]));
+    ok(padocc_in(&wd, &["compute", "-G", "g"]));
+    assert!(wd.join("in_progress/g/fg/k1.0a.parquet").is_dir());
+    ok(padocc_in(&wd, &["validate", "-G", "g"]));
+    let archive = d.path().join("archive");
+    let done = d.path().join("done");
+    ok(padocc_in(&wd, &["complete", "-G", "g", "--completion_dir", done.to_str().unwrap(), "--sub", data.to_str().unwrap(), "--replace", archive.to_str().unwrap()]));
+    std::fs::rename(&data, &archive).unwrap();
+    let mut moved: Vec<PathBuf> = std::fs::read_dir(&archive).unwrap().flatten().map(|e| e.path()).collect();
+    moved.sort();
+    check(&done.join("data/fg_kr1.0.parquet"), &moved, &["--concat-dim", "time"]);
+    check(&done.join("data/fg_cr1.0.nca"), &moved, &["--concat-dim", "time", "--kind", "cfa"]);
+}
+
+#[test]
 fn hostile_project_codes_are_rejected_and_nothing_is_written() {
     let d = tempfile::tempdir().unwrap();
     let wd = d.path().join("wd");

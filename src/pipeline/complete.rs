@@ -56,14 +56,10 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
         // A Zarr store holds the data itself: there are no paths to rewrite.
         fsutil::write_dir_atomic(&dest, |tmp| copy_dir(&product, tmp))?;
     } else if product.is_dir() {
-        if remote {
-            return Err(Error::Unsupported {
-                path: product.clone(),
-                var: String::new(),
-                reason: "rewriting paths in Parquet references is not built yet; complete without --sub/--replace".into(),
-            });
+        match (remote, opts.sub.as_deref(), opts.replace.as_deref()) {
+            (true, Some(from), Some(to)) => crate::writer::parquet::copy_rewriting(&product, &dest, from, to)?,
+            _ => fsutil::write_dir_atomic(&dest, |tmp| copy_dir(&product, tmp))?,
         }
-        fsutil::write_dir_atomic(&dest, |tmp| copy_dir(&product, tmp))?;
     } else {
         let (sub, rep) = (opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""));
         copy_rewriting(&product, &dest, if remote { Some((sub, rep)) } else { None })?;

@@ -48,20 +48,7 @@ pub fn write(vds: &VirtualDataset, out: &Path, record_size: u64) -> Result<()> {
         meta.push_str(&format!("}}, \"record_size\": {record_size}}}"));
         fsutil::write_new_file(&dir.join(".zmetadata"), meta.as_bytes())?;
 
-        let schema = Arc::new(parse_message_type(SCHEMA).expect("static schema parses"));
-        let props = Arc::new(
-            WriterProperties::builder()
-                .set_compression(Compression::ZSTD(ZstdLevel::default()))
-                .set_statistics_enabled(EnabledStatistics::None)
-                // Offsets and sizes are nearly all distinct: a dictionary only adds bytes.
-                .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from("offset"), false)
-                .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from("size"), false)
-                .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
-                    "pandas".to_string(),
-                    PANDAS_METADATA.to_string(),
-                )]))
-                .build(),
-        );
+        let (schema, props) = (schema(), properties());
         let paths: Vec<ByteArray> =
             vds.files.iter().map(|p| ByteArray::from(p.to_string_lossy().as_bytes().to_vec())).collect();
         for g in vds.groups() {
@@ -97,6 +84,50 @@ pub fn write(vds: &VirtualDataset, out: &Path, record_size: u64) -> Result<()> {
                     let file = vdir.join(format!("refs.{rno}.parq"));
                     rec.write(&file, schema.clone(), props.clone())?;
                 }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn schema() -> Arc<Type> {
+    Arc::new(parse_message_type(SCHEMA).expect("static schema parses"))
+}
+
+fn properties() -> Arc<WriterProperties> {
+    Arc::new(
+        WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_statistics_enabled(EnabledStatistics::None)
+            // Offsets and sizes are nearly all distinct: a dictionary only adds bytes.
+            .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from("offset"), false)
+            .set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from("size"), false)
+            .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new("pandas".to_string(), PANDAS_METADATA.to_string())]))
+            .build(),
+    )
+}
+
+/// Copy a Parquet reference directory to `dest` (atomically), rewriting the
+/// reference paths that start with `from` to start with `to` instead.
+pub fn copy_rewriting(src: &Path, dest: &Path, from: &str, to: &str) -> Result<()> {
+    let (schema, props) = (schema(), properties());
+    fsutil::write_dir_atomic(dest, |dir| {
+        let zm = src.join(".zmetadata");
+        std::fs::copy(&zm, dir.join(".zmetadata")).map_err(|e| Error::input_io(&zm, e))?;
+        let mut rec = Record::default();
+        for e in std::fs::read_dir(src).map_err(|e| Error::input_io(src, e))?.flatten().filter(|e| e.path().is_dir()) {
+            let vdir = dir.join(e.file_name());
+            std::fs::create_dir_all(&vdir).map_err(|x| Error::output(&vdir, x))?;
+            for f in std::fs::read_dir(e.path()).map_err(|x| Error::input_io(&e.path(), x))?.flatten() {
+                rec.clear();
+                for (path, offset, size, raw) in crate::product::read_parquet_refs(&f.path())? {
+                    let path = path.map(|p| match p.strip_prefix(from) {
+                        Some(rest) => format!("{to}{rest}"),
+                        None => p,
+                    });
+                    rec.push(path.map(|p| ByteArray::from(p.into_bytes())), offset as i64, size as i64, raw.map(ByteArray::from));
+                }
+                rec.write(&vdir.join(f.file_name()), schema.clone(), props.clone())?;
             }
         }
         Ok(())
