@@ -67,6 +67,27 @@ struct Sel {
     proj: Option<String>,
 }
 
+/// The source files of one aggregation and how they combine.
+#[derive(Args, Clone)]
+struct SeriesArgs {
+    /// Source files, in concatenation order.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Dimension(s) to concatenate along; several (comma-separated) tile files by coordinate values.
+    /// Default: the first file's unlimited dimension, else `time`.
+    #[arg(long, value_delimiter = ',')]
+    concat_dim: Vec<String>,
+    /// What to do when values along the concat dimension repeat or decrease.
+    #[arg(long, value_enum, default_value_t = Dedupe::Error)]
+    dedupe: Dedupe,
+}
+
+impl SeriesArgs {
+    fn combine(&self, layout_only: bool) -> CombineOptions {
+        CombineOptions { concat_dims: self.concat_dim.clone(), dedupe: self.dedupe, layout_only }
+    }
+}
+
 #[derive(Args, Clone)]
 struct PhaseArgs {
     #[command(flatten)]
@@ -144,19 +165,11 @@ enum Command {
     ///   padocc refs tiles/*.nc -o out.json --concat-dim time,lat,lon
     #[command(verbatim_doc_comment)]
     Refs {
-        /// Source files, in concatenation order.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
+        #[command(flatten)]
+        series: SeriesArgs,
         /// Output: *.json gives kerchunk JSON, *.parquet or *.parq a Parquet reference directory.
         #[arg(short, long)]
         output: PathBuf,
-        /// Dimension(s) to concatenate along; several (comma-separated) tile files by coordinate values.
-        /// Default: the first file's unlimited dimension, else `time`.
-        #[arg(long, value_delimiter = ',')]
-        concat_dim: Vec<String>,
-        /// What to do when values along the concat dimension repeat or decrease.
-        #[arg(long, value_enum, default_value_t = Dedupe::Error)]
-        dedupe: Dedupe,
         /// Product kind, overriding the extension.
         #[arg(long = "format", value_enum)]
         kind: Option<Kind>,
@@ -182,18 +195,11 @@ enum Command {
     ///   padocc zarr data/*.nc -o out.zarr --chunks time=12 --shards time=1200
     #[command(verbatim_doc_comment)]
     Zarr {
-        /// Source files, in concatenation order.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
+        #[command(flatten)]
+        series: SeriesArgs,
         /// The store to write (a directory, conventionally *.zarr).
         #[arg(short, long)]
         output: PathBuf,
-        /// Dimension(s) to concatenate along, as for `padocc refs`.
-        #[arg(long, value_delimiter = ',')]
-        concat_dim: Vec<String>,
-        /// What to do when values along the concat dimension repeat or decrease.
-        #[arg(long, value_enum, default_value_t = Dedupe::Error)]
-        dedupe: Dedupe,
         /// Zarr format version: 3 (zarr-python 3, xarray) or 2 (older clients).
         #[arg(long, default_value_t = 3)]
         zarr_format: u8,
@@ -232,18 +238,11 @@ enum Command {
     ///   padocc cfa tiles/*.nc -o out.nca --concat-dim time,lat,lon
     #[command(verbatim_doc_comment)]
     Cfa {
-        /// Source files, in concatenation order.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
+        #[command(flatten)]
+        series: SeriesArgs,
         /// The aggregation file to write (conventionally *.nca).
         #[arg(short, long)]
         output: PathBuf,
-        /// Dimension(s) to concatenate along, as for `padocc refs`.
-        #[arg(long, value_delimiter = ',')]
-        concat_dim: Vec<String>,
-        /// What to do when values along the concat dimension repeat or decrease.
-        #[arg(long, value_enum, default_value_t = Dedupe::Error)]
-        dedupe: Dedupe,
         /// Print the summary as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -262,13 +261,8 @@ enum Command {
     Verify {
         /// The product: *.json, a Parquet reference directory, a Zarr store or a *.nca file.
         product: PathBuf,
-        /// Source files, in concatenation order.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[arg(long, value_delimiter = ',')]
-        concat_dim: Vec<String>,
-        #[arg(long, value_enum, default_value_t = Dedupe::Error)]
-        dedupe: Dedupe,
+        #[command(flatten)]
+        series: SeriesArgs,
         /// Compare only N blocks per variable (first, last and spread between).
         #[arg(long, default_value_t = 0)]
         sample: usize,
@@ -564,8 +558,8 @@ fn group_of(cli_wd: &Option<PathBuf>, name: &str) -> Result<GroupDir> {
 fn run(cli: Cli, out: &Out) -> Result<i32> {
     let wd = cli.workdir.clone();
     match cli.command {
-        Command::Refs { files, output, concat_dim, dedupe, kind, record_size, .. } => {
-            let req = Request { files, out: output, kind, combine: CombineOptions { concat_dims: concat_dim, dedupe, layout_only: false }, record_size, quiet: cli.quiet };
+        Command::Refs { series, output, kind, record_size, .. } => {
+            let req = Request { combine: series.combine(false), files: series.files, out: output, kind, record_size, quiet: cli.quiet };
             let s = refs::run(&req)?;
             match out.format {
                 OutFormat::Json => out.json(&serde_json::to_value(&s).expect("JSON")),
@@ -581,11 +575,11 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Zarr { files, output, concat_dim, dedupe, zarr_format, chunks, chunk_size, compression, level, shards, mem_limit, .. } => {
+        Command::Zarr { series, output, zarr_format, chunks, chunk_size, compression, level, shards, mem_limit, .. } => {
             let req = zarr::Request {
-                files,
+                combine: series.combine(true),
+                files: series.files,
                 out: output,
-                combine: CombineOptions { concat_dims: concat_dim, dedupe, layout_only: true },
                 zarr_format,
                 chunks,
                 chunk_target: chunk_size,
@@ -612,11 +606,11 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Cfa { files, output, concat_dim, dedupe, .. } => {
+        Command::Cfa { series, output, .. } => {
             let req = crate::cfa::Request {
-                files,
+                combine: series.combine(true),
+                files: series.files,
                 out: output,
-                combine: CombineOptions { concat_dims: concat_dim, dedupe, layout_only: true },
                 quiet: cli.quiet,
             };
             let s = crate::cfa::run(&req)?;
@@ -639,9 +633,9 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Verify { product, files, concat_dim, dedupe, sample, .. } => {
-            let files: Vec<PathBuf> = files.iter().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())).collect();
-            let rep = crate::validate::validate(&product, &files, &crate::validate::Options { concat_dims: concat_dim, sample, dedupe })?;
+        Command::Verify { product, series, sample, .. } => {
+            let files: Vec<PathBuf> = series.files.iter().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())).collect();
+            let rep = crate::validate::validate(&product, &files, &crate::validate::Options { concat_dims: series.concat_dim, sample, dedupe: series.dedupe })?;
             let status = rep.status();
             match out.format {
                 OutFormat::Json => out.json(&json!({"status": status, "values_compared": rep.values_compared, "data": rep.data, "metadata": rep.metadata})),
