@@ -223,6 +223,29 @@ fn dry_run_prints_the_plan_and_submits_nothing() {
     assert!(!wd.join("groups/g/jobs").exists() || std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().count() == 0);
 }
 
+/// The job scripts each back end renders, as snapshots (tests/snapshots/):
+/// LSF and PBS cannot run here, so their scripts are reviewed this way.
+#[test]
+fn rendered_job_scripts_match_their_snapshots() {
+    let d = tempfile::tempdir().unwrap();
+    let wd = fake_scheduler_group(d.path());
+    let cfg = d.path().join("site.toml");
+    std::fs::write(&cfg, "partition = \"standard\"\naccount = \"ceda\"\nqos = \"high\"\nenv = [\"module load jaspy\"]\ndirectives = [\"--constraint=intel\"]\n[resources]\npack_seconds = 0.0001\n").unwrap();
+    for sched in ["slurm", "lsf", "pbs"] {
+        let o = ok(padocc_env(&wd, &["compute", "-G", "g", "--parallel", "--dry-run", "--scheduler", sched, "--config", cfg.to_str().unwrap()], &[("PATH", "/nonexistent")]));
+        let text = String::from_utf8_lossy(&o.stdout)
+            .replace(d.path().to_str().unwrap(), "[TMP]")
+            .replace(env!("CARGO_BIN_EXE_padocc"), "[PADOCC]");
+        // Submission names carry a clock reading.
+        let text: String = text
+            .split("compute-")
+            .enumerate()
+            .map(|(i, part)| if i == 0 { part.to_string() } else { format!("compute-[ID]{}", part.trim_start_matches(|c: char| c.is_ascii_digit())) })
+            .collect();
+        insta::assert_snapshot!(format!("job_script_{sched}"), text);
+    }
+}
+
 /// The SLURM tests share one queue: they take turns, so one test's array
 /// cannot hold up another's tasks past its deadlines.
 static SLURM: std::sync::Mutex<()> = std::sync::Mutex::new(());

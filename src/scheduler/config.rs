@@ -18,6 +18,12 @@
 //! throttle = 0                   # %N: at most N tasks at once
 //! max_attempts = 3
 //! ```
+//!
+//! padocc's `$LOTUS_CFG` JSON is read too, for sites that already have one:
+//! `{"lotus_vn": 2, "partition": "standard", "account": "no-project", "qos": "standard"}`
+//! gives partition, account and qos (with padocc's defaults for missing keys);
+//! a legacy file (no `lotus_vn` 2) gives the partition only (default
+//! `short-serial`). Settings in `padocc.toml` win over it.
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +65,31 @@ pub struct Config {
     pub source: Option<PathBuf>,
 }
 
+#[derive(Debug, Default, PartialEq)]
+struct Lotus {
+    partition: Option<String>,
+    account: Option<String>,
+    qos: Option<String>,
+}
+
+/// padocc's `$LOTUS_CFG`, when set.
+fn lotus_cfg() -> Result<Lotus> {
+    let Some(p) = std::env::var_os("LOTUS_CFG").map(PathBuf::from) else { return Ok(Lotus::default()) };
+    let t = std::fs::read_to_string(&p).map_err(|e| Error::input_io(&p, e))?;
+    parse_lotus(&t).map_err(|e| Error::corrupt(&p, format!("$LOTUS_CFG is not padocc's LOTUS JSON: {e}")))
+}
+
+fn parse_lotus(text: &str) -> std::result::Result<Lotus, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let o = v.as_object().ok_or("not a JSON object")?;
+    let get = |k: &str, default: &str| Some(o.get(k).and_then(|x| x.as_str()).unwrap_or(default).to_string());
+    if o.get("lotus_vn").and_then(|x| x.as_i64()) == Some(2) {
+        Ok(Lotus { partition: get("partition", "standard"), account: get("account", "no-project"), qos: get("qos", "standard") })
+    } else {
+        Ok(Lotus { partition: get("partition", "short-serial"), account: None, qos: None })
+    }
+}
+
 pub fn load(explicit: Option<&Path>, workdir: &Path) -> Result<Config> {
     let home = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/padocc/padocc.toml"));
     let path = match explicit {
@@ -72,11 +103,18 @@ pub fn load(explicit: Option<&Path>, workdir: &Path) -> Result<Config> {
         }
         None => File::default(),
     };
+    let lotus = lotus_cfg()?;
     let r = f.resources.unwrap_or_default();
     let d = Resources::default();
     Ok(Config {
         scheduler: f.scheduler.unwrap_or_else(|| "slurm".into()),
-        site: Site { partition: f.partition, account: f.account, qos: f.qos, env_lines: f.env, extra_directives: f.directives },
+        site: Site {
+            partition: f.partition.or(lotus.partition),
+            account: f.account.or(lotus.account),
+            qos: f.qos.or(lotus.qos),
+            env_lines: f.env,
+            extra_directives: f.directives,
+        },
         resources: Resources {
             floor_time_s: r.floor_time_s.unwrap_or(d.floor_time_s),
             cap_time_s: r.cap_time_s.unwrap_or(d.cap_time_s),
@@ -89,4 +127,19 @@ pub fn load(explicit: Option<&Path>, workdir: &Path) -> Result<Config> {
         max_attempts: r.max_attempts.unwrap_or(3),
         source: path,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lotus_cfg_v2_and_legacy_as_padocc_reads_them() {
+        let v2 = parse_lotus(r#"{"lotus_vn": 2, "partition": "highres", "account": "ceda"}"#).unwrap();
+        assert_eq!(v2, Lotus { partition: Some("highres".into()), account: Some("ceda".into()), qos: Some("standard".into()) });
+        let legacy = parse_lotus(r#"{"partition": "par-single"}"#).unwrap();
+        assert_eq!(legacy, Lotus { partition: Some("par-single".into()), account: None, qos: None });
+        assert_eq!(parse_lotus("{}").unwrap().partition.as_deref(), Some("short-serial"));
+        assert!(parse_lotus("[1]").is_err());
+    }
 }

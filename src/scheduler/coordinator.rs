@@ -256,7 +256,13 @@ pub fn submit(
             let script = env.get_template("script").and_then(|t| t.render(ctx)).map_err(|e| Error::Usage(format!("template: {e}")))?;
             let spath = dir.join("submit.sh");
             if dry_run {
-                println!("# --- {} ({} task(s), {} project(s)) ---\n{script}", spath.display(), chunk.len(), chunk.iter().map(|t| t.projects.len()).sum::<usize>());
+                println!(
+                    "# --- {} ({} task(s), {} project(s)) ---\n{}",
+                    spath.display(),
+                    chunk.len(),
+                    chunk.iter().map(|t| t.projects.len()).sum::<usize>(),
+                    script.trim_end()
+                );
                 out.push(Submitted { submission, job_id: None, tasks: chunk.len(), projects: chunk.iter().map(|t| t.projects.len()).sum(), time_s, mem_mb, script: spath });
                 continue;
             }
