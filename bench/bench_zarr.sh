@@ -22,6 +22,10 @@
 #               default threaded scheduler. T = the time length of our tas chunks
 #               (read from ours.zarr/tas/zarr.json; 16 for this collection), so both
 #               stores have the same chunk shape and codec.
+#      The baseline runs once per BASE_VARIANTS entry: "default" (netCDF-C's
+#      default chunk cache, 64 MiB per variable and open file; xarray keeps every file
+#      open, so its RSS grows ~70 MB per source file) and "cc4m"
+#      (netCDF4.set_chunk_cache(4 MiB) first, as ours sets for its reads).
 #      Each run is timed under /usr/bin/time -v (wall from $EPOCHREALTIME, peak RSS,
 #      user+sys CPU); the output stores are removed (with ours' .partial, since
 #      `padocc zarr` resumes) before each run.
@@ -48,6 +52,7 @@
 #   BENCH_VERIFY_SAMPLE  `padocc verify --sample` blocks per variable  [2]
 #   BENCH_XCHECK_STEPS   time steps compared between the two stores    [5]
 #   BASE_TIME_CHUNK      baseline chunk length along time  [ours' tas chunk, else 16]
+#   BASE_VARIANTS        baseline runs per rep: default and/or cc4m ["default cc4m"]
 #   BASE_PARALLEL=1      open_mfdataset(parallel=True)                 [0]
 #                        (0 by default: with the netCDF4 engine and dask's threaded
 #                        scheduler it segfaults at random, pydata/xarray#7079 and
@@ -57,7 +62,8 @@
 #   PADOCC_BIN           binary under test       [<repo>/target/release/padocc]
 #
 # Notes:
-#   * Target (issue): ours >= 5x faster than the baseline at <= 1/4 of its peak RSS.
+#   * Target (issue): ours >= 5x faster than the baseline at <= 1/4 of its peak RSS;
+#     the verdict is given against each baseline variant.
 #   * Ours reads with netCDF-C and writes with zarrs, chunk buffers bounded by
 #     --mem-limit (1 GB by default); the baseline is bounded by dask's chunking.
 #   * Output stores live in $BENCH_DIR/zarr/ (same file system as the sources).
@@ -78,6 +84,7 @@ BENCH_VERIFY_SAMPLE=${BENCH_VERIFY_SAMPLE:-2}
 BENCH_XCHECK_STEPS=${BENCH_XCHECK_STEPS:-5}
 BASE_TIME_CHUNK=${BASE_TIME_CHUNK:-}
 BASE_PARALLEL=${BASE_PARALLEL:-0}
+BASE_VARIANTS=${BASE_VARIANTS:-"default cc4m"}
 CONCAT_DIM=${CONCAT_DIM:-time}
 REFENV=${REFENV:-/tmp/refenv}
 PADOCC_SRC=${PADOCC_BIN:-$REPO/target/release/padocc}
@@ -101,6 +108,10 @@ check_prereqs() {
     [[ -s "$CMIP_LIST" ]] || die "file list not found: $CMIP_LIST (build the cmip collection with bench/bench_refs.sh)"
     [[ "$BENCH_REPS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_REPS must be a positive integer"
     [[ -z "$BENCH_FILES" || "$BENCH_FILES" =~ ^[1-9][0-9]*$ ]] || die "BENCH_FILES must be a positive integer"
+    local v
+    for v in $BASE_VARIANTS; do
+        [[ $v == default || $v == cc4m ]] || die "BASE_VARIANTS: unknown variant '$v' (default, cc4m)"
+    done
     mkdir -p "$RES" "$WORK"
     : > "$RES/load.tsv"
     : > "$RUNS_TSV"
@@ -148,10 +159,14 @@ write_baseline_py() {
 """xarray + dask baseline: FILES -> one Zarr v3 store (bench/bench_zarr.sh)."""
 import json, sys, time
 t00 = time.perf_counter()
-import dask, xarray as xr, zarr
+import dask, netCDF4, xarray as xr, zarr
 from zarr.codecs import ZstdCodec
 
-flist, out, ct, parallel, dim, info = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5], sys.argv[6]
+flist, out, ct, parallel, dim, info, variant = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5], sys.argv[6], sys.argv[7]
+if variant == "cc4m":
+    # netCDF-C's chunk cache defaults to 64 MiB per variable of every open file,
+    # and xarray keeps all files open: 4 MiB, the size ours sets.
+    netCDF4.set_chunk_cache(4 << 20, 1009, 0.75)
 files = [l.strip() for l in open(flist) if l.strip()]
 t0 = time.perf_counter()
 ds = xr.open_mfdataset(files, combine="nested", concat_dim=dim, data_vars="minimal",
@@ -169,7 +184,8 @@ t1 = time.perf_counter()
 ds.to_zarr(out, zarr_format=3, mode="w", consolidated=True, encoding=enc)
 t2 = time.perf_counter()
 json.dump({"import_s": round(t0 - t00, 2), "open_s": round(t1 - t0, 2), "write_s": round(t2 - t1, 2),
-           "files": len(files), "time_chunk": ct, "parallel_open": parallel,
+           "files": len(files), "time_chunk": ct, "parallel_open": parallel, "variant": variant,
+           "nc_chunk_cache": netCDF4.get_chunk_cache(),
            "dask_chunks_tas": [len(c) for c in ds["tas"].chunks] if "tas" in ds else None,
            "versions": {"xarray": xr.__version__, "dask": dask.__version__, "zarr": zarr.__version__}},
           open(info, "w"))
@@ -236,16 +252,20 @@ PYEOF
 }
 
 bench() {
-    local rep t
+    local rep t v
     log "warming the page cache: ${#FILES[@]} files"
     warm_cache
     for (( rep = 1; rep <= BENCH_REPS; rep++ )); do
         timed ours "$rep" "$OURS" "$PADOCC_BIN" zarr "${FILES[@]}" -o "$OURS" --concat-dim "$CONCAT_DIM" -q
         [[ "$BENCH_SKIP_BASELINE" == 1 ]] && continue
         t=${BASE_TIME_CHUNK:-$(time_chunk_of_ours)}
-        warm_cache     # ours' 6 GB of writes may have pushed some sources out
-        timed xarray "$rep" "$BASE" "$PY" "$RES/xarray_to_zarr.py" "$RES/files.txt" "$BASE" "$t" \
-            "$BASE_PARALLEL" "$CONCAT_DIM" "$RES/xarray-$rep.info.json"
+        for v in $BASE_VARIANTS; do
+            local tool=xarray
+            [[ $v == default ]] || tool=xarray-$v
+            warm_cache     # 6-7 GB of writes may have pushed some sources out
+            timed "$tool" "$rep" "$BASE" "$PY" "$RES/xarray_to_zarr.py" "$RES/files.txt" "$BASE" "$t" \
+                "$BASE_PARALLEL" "$CONCAT_DIM" "$RES/$tool-$rep.info.json" "$v"
+        done
     done
 }
 
@@ -336,26 +356,29 @@ except Exception:
 out = {"host": {"nproc": int(ncores), "load": load},
        "binary": {"source": src_bin, "mtime": os.path.getmtime(src_bin) if os.path.exists(src_bin) else None,
                   "sha256_16": h, "repo_head": head},
-       "files": len(files), "bytes_on_disk": sum(os.path.getsize(f) for f in files), "bytes_raw_tas": raw,
-       "ours": summary(runs.get("ours", [])), "xarray": summary(runs.get("xarray", []))}
-infos = sorted(glob.glob(os.path.join(res, "xarray-*.info.json")))
-if infos and out["xarray"].get("wall_s"):
-    out["xarray"]["inner"] = json.load(open(infos[-1]))
-o, b = out["ours"], out["xarray"]
-if o.get("wall_s") and b.get("wall_s"):
-    out["speedup_wall"] = r2(b["wall_s"] / o["wall_s"], 2)          # xarray / ours
-    out["rss_ratio"] = r2(o["maxrss_mb"] / b["maxrss_mb"], 3)        # ours / xarray
-    out["target"] = {"speedup_ge_5": out["speedup_wall"] >= 5, "rss_le_quarter": out["rss_ratio"] <= 0.25}
-if o.get("wall_s"):
-    o["raw_mb_per_s"] = r2(raw / 1e6 / o["wall_s"], 1)
-if b.get("wall_s"):
-    b["raw_mb_per_s"] = r2(raw / 1e6 / b["wall_s"], 1)
-for name in ("ours", "xarray"):
+       "files": len(files), "bytes_on_disk": sum(os.path.getsize(f) for f in files), "bytes_raw_tas": raw}
+tools = ["ours"] + [t for t in ("xarray", "xarray-cc4m") if t in runs]
+for t in tools:
+    out[t] = summary(runs.get(t, []))
+    if out[t].get("wall_s"):
+        out[t]["raw_mb_per_s"] = r2(raw / 1e6 / out[t]["wall_s"], 1)
+    infos = sorted(glob.glob(os.path.join(res, f"{t}-[0-9]*.info.json")))
+    if t != "ours" and infos and out[t].get("wall_s"):
+        out[t]["inner"] = json.load(open(infos[-1]))
+o = out["ours"]
+out["ratios"] = {}
+for t in tools[1:]:
+    b = out[t]
+    if o.get("wall_s") and b.get("wall_s"):
+        sp, rr = r2(b["wall_s"] / o["wall_s"], 2), r2(o["maxrss_mb"] / b["maxrss_mb"], 3)
+        out["ratios"][t] = {"speedup_wall": sp, "rss_ratio": rr,       # baseline / ours, ours / baseline
+                            "speedup_ge_5": sp >= 5, "rss_le_quarter": rr <= 0.25}
+for name, key in (("ours", "ours"), ("xarray", "base_store")):
     p = os.path.join(res, f"verify-{name}.rc")
     if os.path.exists(p):
         rc, wall = open(p).read().split()
         txt = open(os.path.join(res, f"verify-{name}.txt")).read().strip().splitlines()
-        out[name]["verify"] = {"exit": int(rc), "wall_s": float(wall), "tail": txt[-6:]}
+        out.setdefault("verify", {})[key] = {"exit": int(rc), "wall_s": float(wall), "tail": txt[-6:]}
 xp = os.path.join(res, "xcheck.json")
 if os.path.exists(xp):
     out["cross_check"] = json.load(open(xp))
@@ -364,40 +387,41 @@ json.dump(out, open(os.path.join(bench_dir, "zarr-results.json"), "w"), indent=1
 f = lambda x, fm="{:.2f}": "-" if x is None else fm.format(x)
 lines = [f"padocc zarr vs xarray.open_mfdataset(...).to_zarr(): {out['files']} files, "
          f"{out['bytes_on_disk'] / 1e9:.2f} GB on disk, {raw / 1e9:.2f} GB raw tas; {ncores} cores; "
-         f"median of {max(o.get('reps', 0), b.get('reps', 0))} run(s), warm cache", ""]
-hdr = "{:<7} | {:>9} {:>9} {:>6} {:>9} | {:>10} {:>8} | {}".format(
-    "tool", "wall s", "peak MB", "cores", "raw MB/s", "store MB", "objects", "verify / notes")
+         f"median of {max(out[t].get('reps', 0) for t in tools)} run(s), warm cache", ""]
+hdr = "{:<12} | {:>8} {:>8} {:>6} {:>8} | {:>8} {:>7} | {:>8} {:>7} | {}".format(
+    "tool", "wall s", "peak MB", "cores", "raw MB/s", "store MB", "objects", "speedup", "RSS x", "notes")
 lines += [hdr, "-" * len(hdr)]
-for name, v in (("ours", o), ("xarray", b)):
-    ver = v.get("verify")
-    note = ("verify exit %d (%s)" % (ver["exit"], "equal" if ver["exit"] == 0 else "differs")) if ver else ""
-    if v.get("failed_reps"):
-        note += f" FAILED {v['failed_reps']}/{v['reps']} run(s) {v.get('exit_codes', '')}"
-    lines.append("{:<7} | {:>9} {:>9} {:>6} {:>9} | {:>10} {:>8} | {}".format(
-        name, f(v.get("wall_s")), f(v.get("maxrss_mb"), "{:.0f}"), f(v.get("cores_used")),
+for t in tools:
+    v = out[t]
+    rt = out["ratios"].get(t, {})
+    note = f"FAILED {v['failed_reps']}/{v['reps']} run(s) {v.get('exit_codes', '')}" if v.get("failed_reps") else ""
+    lines.append("{:<12} | {:>8} {:>8} {:>6} {:>8} | {:>8} {:>7} | {:>8} {:>7} | {}".format(
+        t, f(v.get("wall_s")), f(v.get("maxrss_mb"), "{:.0f}"), f(v.get("cores_used")),
         f(v.get("raw_mb_per_s"), "{:.0f}"), f(v["store_bytes"] / 1e6 if v.get("store_bytes") else None, "{:.0f}"),
-        f(v.get("store_files"), "{}"), note))
+        f(v.get("store_files"), "{}"), f(rt.get("speedup_wall"), "{:.2f}x"), f(rt.get("rss_ratio"), "{:.3f}"), note))
+lines.append("(speedup = baseline wall / ours; RSS x = ours peak RSS / baseline's)")
 lines.append("")
-if "speedup_wall" in out:
-    t = out["target"]
-    lines.append(f"speedup (xarray wall / ours): {out['speedup_wall']:.2f}x  (target >= 5x: {'met' if t['speedup_ge_5'] else 'MISSED'})")
-    lines.append(f"peak RSS ratio (ours / xarray): {out['rss_ratio']:.3f}  (target <= 0.25: {'met' if t['rss_le_quarter'] else 'MISSED'})")
-for name, v in (("ours", o), ("xarray", b)):
+for t, rt in out["ratios"].items():
+    lines.append(f"vs {t}: speedup {rt['speedup_wall']:.2f}x (target >= 5x: {'met' if rt['speedup_ge_5'] else 'MISSED'}), "
+                 f"RSS ratio {rt['rss_ratio']:.3f} (target <= 0.25: {'met' if rt['rss_le_quarter'] else 'MISSED'})")
+for t in tools:
+    v = out[t]
     if v.get("peak_anon_mb_sampled"):
-        lines.append(f"{name}: peak RSS {f(v.get('maxrss_mb'), '{:.0f}')} MB; sampled every 0.5 s: anonymous <= "
+        lines.append(f"{t}: peak RSS {f(v.get('maxrss_mb'), '{:.0f}')} MB; sampled every 0.5 s: anonymous <= "
                      f"{v['peak_anon_mb_sampled']:.0f} MB, file-backed <= {f(v.get('peak_file_mb_sampled'), '{:.0f}')} MB")
-if b.get("inner"):
-    i = b["inner"]
-    lines.append(f"xarray inner: import {i['import_s']} s, open_mfdataset {i['open_s']} s, to_zarr {i['write_s']} s; "
-                 f"time chunk {i['time_chunk']}, parallel open {i['parallel_open']}; versions {i['versions']}")
+    i = v.get("inner")
+    if i:
+        lines.append(f"{t} inner: import {i['import_s']} s, open_mfdataset {i['open_s']} s, to_zarr {i['write_s']} s; "
+                     f"time chunk {i['time_chunk']}, parallel open {i['parallel_open']}, netCDF chunk cache {i['nc_chunk_cache'][0] >> 20} MiB")
+if tools[1:] and out[tools[1]].get("inner"):
+    lines.append(f"versions: {out[tools[1]]['inner']['versions']}")
+for key, ver in out.get("verify", {}).items():
+    lines.append(f"padocc verify {key} --sample: exit {ver['exit']} ({'equal' if ver['exit'] == 0 else 'differs'}) in {ver['wall_s']:.1f} s: "
+                 + " | ".join(l.strip() for l in ver["tail"] if not l.startswith(("HDF5-DIAG", "  #", "    major", "    minor")))[:400])
 if "cross_check" in out:
     c = out["cross_check"]
-    lines.append(f"cross-check ours vs xarray store (xarray reads both): {'same' if c.get('ok') else 'DIFFERENT'} "
+    lines.append(f"cross-check ours vs baseline store (xarray reads both): {'same' if c.get('ok') else 'DIFFERENT'} "
                  f"(time equal {c.get('time_equal')}, values at steps {c.get('steps')}: {c.get('values_equal')})")
-for name in ("ours", "xarray"):
-    ver = out[name].get("verify")
-    if ver and ver["exit"] != 0:
-        lines.append(f"padocc verify {name}: " + " | ".join(ver["tail"])[:600])
 text = "\n".join(lines)
 print(text)
 open(os.path.join(bench_dir, "zarr-results.txt"), "w").write(text + "\n")

@@ -31,7 +31,7 @@ run_kind json json --z2
 run_kind parquet parquet
 ACCEPT_CMD='{bin} zarr {files} -o {out} {concat} -q' run_kind zarr zarr
 ACCEPT_CMD='{bin} zarr --zarr-format 2 {files} -o {out} {concat} -q' run_kind zarr-v2 zarr
-ACCEPT_CMD='{bin} zarr --compression blosc --chunks time=5 --shards time=50 {files} -o {out} {concat} -q' \
+ACCEPT_CMD='{bin} zarr --compression zstd --chunks time=5 --shards time=50 {files} -o {out} {concat} -q' \
   run_kind zarr-sharded zarr
 ACCEPT_CMD='{bin} cfa {files} -o {out} {concat} -q' run_kind cfa cfa
 

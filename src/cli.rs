@@ -190,7 +190,7 @@ enum Command {
     ///
     /// Examples:
     ///   padocc zarr data/*.nc -o out.zarr --concat-dim time
-    ///   padocc zarr data/*.nc -o out.zarr --chunks time=120 --compression blosc
+    ///   padocc zarr data/*.nc -o out.zarr --chunks time=120 --compression zstd --level 5
     ///   padocc zarr data/*.nc -o out.zarr --zarr-format 2 --mem-limit 1GB
     ///   padocc zarr data/*.nc -o out.zarr --chunks time=12 --shards time=1200
     #[command(verbatim_doc_comment)]
@@ -209,12 +209,14 @@ enum Command {
         /// Uncompressed size a derived chunk aims at.
         #[arg(long, value_parser = zarr::parse_bytes, default_value = "4MiB")]
         chunk_size: u64,
-        /// Compression of every chunk.
-        #[arg(long, value_enum, default_value_t = zarr::Compression::Zstd)]
+        /// Compression of every chunk. blosc is Blosc with zstd inside and byte
+        /// shuffle: on floating-point data it is smaller than plain zstd and, at
+        /// level 1, about 2.5x faster to write.
+        #[arg(long, value_enum, default_value_t = zarr::Compression::Blosc)]
         compression: zarr::Compression,
-        /// Compression level.
-        #[arg(long, default_value_t = 3)]
-        level: i32,
+        /// Compression level (default: blosc 1, zstd 3, gzip 4).
+        #[arg(long)]
+        level: Option<i32>,
         /// Zarr v3 sharding: shard lengths by dimension (multiples of the chunk lengths), e.g. time=1200.
         #[arg(long, value_parser = zarr::parse_dim_lengths, default_value = "")]
         shards: std::vec::Vec<(String, u64)>,
@@ -584,7 +586,7 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
                 chunks,
                 chunk_target: chunk_size,
                 compression,
-                level,
+                level: level.unwrap_or(compression.default_level()),
                 shards,
                 mem_limit,
                 quiet: cli.quiet,

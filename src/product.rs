@@ -89,6 +89,59 @@ pub fn json5ish(s: &str) -> std::result::Result<Value, String> {
 }
 
 impl Product {
+    /// The references of an aggregation held in memory, read like a kerchunk
+    /// product (root group only): chunks are fetched by byte range and decoded
+    /// here, on any thread, without netCDF-C's global lock.
+    pub fn from_virtual(vds: &crate::model::VirtualDataset) -> Product {
+        use crate::model::{ChunkData, FillValue};
+        let codec = |c: &crate::model::Codec| {
+            let mut t = String::new();
+            crate::writer::codec_json(&mut t, c);
+            serde_json::from_str::<Value>(&t).unwrap_or(Value::Null)
+        };
+        let vars = vds
+            .root
+            .vars
+            .iter()
+            .map(|v| {
+                let refs: Vec<Option<Ref>> = match &v.data {
+                    ChunkData::Refs(r) => r
+                        .iter()
+                        .map(|c| {
+                            if !c.is_missing() {
+                                Some(Ref::Range { file: c.file, offset: c.offset, size: c.size })
+                            } else {
+                                v.missing_chunk.clone().map(Ref::Inline)
+                            }
+                        })
+                        .collect(),
+                    ChunkData::Inline(c) => c.iter().map(|b| Some(Ref::Inline(b.clone()))).collect(),
+                };
+                let fill_value = match &v.fill_value {
+                    FillValue::None => Value::Null,
+                    FillValue::Int(i) => Value::from(*i),
+                    FillValue::UInt(u) => Value::from(*u),
+                    FillValue::Float(f) if f.is_finite() => Value::from(*f),
+                    FillValue::Float(f) => Value::from(if f.is_nan() { "NaN" } else if *f > 0.0 { "Infinity" } else { "-Infinity" }),
+                    FillValue::Bytes(b) => Value::from(base64::engine::general_purpose::STANDARD.encode(b)),
+                };
+                ProductVar {
+                    name: v.name.clone(),
+                    dims: v.dims.clone(),
+                    shape: v.shape.clone(),
+                    chunks: v.chunks.iter().map(|c| (*c).max(1)).collect(),
+                    dtype: v.dtype.clone(),
+                    fill_value,
+                    compressor: v.compressor.as_ref().map(codec),
+                    filters: v.filters.iter().map(codec).collect(),
+                    attrs: Map::new(),
+                    refs,
+                }
+            })
+            .collect();
+        Product { path: vds.files.first().cloned().unwrap_or_default(), files: vds.files.clone(), attrs: Map::new(), vars, backend: Backend::Refs }
+    }
+
     /// Open a kerchunk JSON file or Parquet reference directory, a Zarr store
     /// or a CF aggregation file.
     pub fn open(path: &Path) -> Result<Product> {
@@ -368,6 +421,12 @@ impl Product {
         }
         let attrs = meta.get(".zattrs").and_then(Value::as_object).cloned().unwrap_or_default();
         Ok(Product { path: dir.to_path_buf(), files, attrs, vars, backend: Backend::Refs })
+    }
+
+    /// Whether every codec of `v` is one this module decodes.
+    pub fn decodable(v: &ProductVar) -> bool {
+        let known = |c: &Value| matches!(c.get("id").and_then(Value::as_str), Some("zlib" | "gzip" | "zstd" | "shuffle" | "fletcher32"));
+        v.compressor.iter().chain(&v.filters).all(known) && v.dtype != "|O"
     }
 
     /// A CF aggregation file (which must carry `Conventions`, added when the

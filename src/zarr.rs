@@ -41,10 +41,22 @@ use crate::writer::{json_f64, json_str, zattrs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Compression {
-    Zstd,
+    /// Blosc with zstd inside and byte shuffle.
     Blosc,
+    Zstd,
     Gzip,
     None,
+}
+
+impl Compression {
+    pub fn default_level(self) -> i32 {
+        match self {
+            Compression::Blosc => 1,
+            Compression::Zstd => 3,
+            Compression::Gzip => 4,
+            Compression::None => 0,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -503,6 +515,10 @@ pub fn run(req: &Request) -> Result<Summary> {
     let mut copts = req.combine.clone();
     copts.layout_only = true;
     let parts = crate::refs::read_all(&req.files, &copts, req.quiet)?;
+    // The same files as references, when they can be: chunks decoded in parallel.
+    let direct = crate::combine::combine(parts.clone(), &Options { layout_only: false, ..copts.clone() })
+        .ok()
+        .map(|v| crate::product::Product::from_virtual(&v));
     let (vds, placement) = crate::combine::aggregate(parts, &copts)?;
     let vars = plan_vars(&vds, &placement, req)?;
     let (docs, for_zarrs) = render(&vds.root.attrs, &vars, req);
@@ -601,7 +617,18 @@ pub fn run(req: &Request) -> Result<Summary> {
                             }
                             buf
                         }
-                        _ => reader.read(&ov.var, &start, &count, &fill)?,
+                        _ => match direct.as_ref().and_then(|p| p.var(&ov.var.name).map(|v| (p, v))) {
+                            Some((p, pv)) if pv.shape == ov.var.shape && crate::product::Product::decodable(pv) => {
+                                let mut b = p.read_slab(pv, &start, &count, &mut crate::product::FileCache::default())?;
+                                if pv.dtype.starts_with('>') && ov.size > 1 {
+                                    for el in b.chunks_exact_mut(ov.size) {
+                                        el.reverse();
+                                    }
+                                }
+                                b
+                            }
+                            _ => reader.read(&ov.var, &start, &count, &fill)?,
+                        },
                     };
                     bytes_read.fetch_add(data.len() as u64, Ordering::Relaxed);
                     let full = if count == ov.chunks || ov.var.shape.is_empty() {

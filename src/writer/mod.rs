@@ -91,7 +91,7 @@ pub fn zattrs(attrs: &Attrs, dims: Option<&[String]>) -> String {
     out
 }
 
-fn codec_json(out: &mut String, c: &Codec) {
+pub fn codec_json(out: &mut String, c: &Codec) {
     out.push_str("{\"id\": ");
     json_str(out, c.id);
     for (k, v) in &c.params {
