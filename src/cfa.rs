@@ -163,7 +163,7 @@ pub fn run(req: &Request) -> Result<Summary> {
     let t0 = Instant::now();
     let mut copts = req.combine.clone();
     copts.layout_only = true;
-    let parts = crate::refs::read_all(&req.files, &copts, req.quiet)?;
+    let parts = crate::refs::read_all_with(&req.files, &copts, req.quiet, crate::source::read_structure)?;
     // Variables whose units differ between files cannot be fragments.
     let mut mixed_units: Vec<String> = Vec::new();
     for v in &parts[0].root.vars {

@@ -52,8 +52,18 @@ pub fn build(files: &[PathBuf], opts: &Options, quiet: bool) -> Result<VirtualDa
     combine::combine(read_all(files, opts, quiet)?, opts)
 }
 
-/// Read every file's structure, in parallel, in the order given.
+/// Read every file's structure and references, in parallel, in the order given.
 pub fn read_all(files: &[PathBuf], opts: &Options, quiet: bool) -> Result<Vec<VirtualDataset>> {
+    read_all_with(files, opts, quiet, source::read_file)
+}
+
+/// As [`read_all`], with the per-file reader given (e.g. [`source::read_structure`]).
+pub fn read_all_with(
+    files: &[PathBuf],
+    opts: &Options,
+    quiet: bool,
+    reader: fn(&std::path::Path, &[String]) -> Result<VirtualDataset>,
+) -> Result<Vec<VirtualDataset>> {
     if files.is_empty() {
         return Err(Error::Usage("no input files".into()));
     }
@@ -63,7 +73,7 @@ pub fn read_all(files: &[PathBuf], opts: &Options, quiet: bool) -> Result<Vec<Vi
         .par_iter()
         .map(|f| {
             crate::pipeline::check_interrupted()?;
-            let r = source::read_file(f, &opts.concat_dims);
+            let r = reader(f, &opts.concat_dims);
             progress.inc();
             r
         })

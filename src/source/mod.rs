@@ -87,6 +87,15 @@ pub fn read_file(path: &Path, want: &[String]) -> Result<VirtualDataset> {
     }
 }
 
+/// The structure of one source file only (no chunk references): see
+/// [`netcdf4::read_structure`].
+pub fn read_structure(path: &Path, want: &[String]) -> Result<VirtualDataset> {
+    match detect(path)? {
+        Format::Classic(_) => classic::read(path, want),
+        Format::Hdf5 => netcdf4::read_structure(path, want),
+    }
+}
+
 /// Whether the combiner needs this root variable's values.
 pub(crate) fn wanted_coord(v: &crate::model::Variable, unlimited: bool, want: &[String]) -> bool {
     v.dims.len() == 1 && v.dims[0] == v.name && (unlimited || want.contains(&v.name))

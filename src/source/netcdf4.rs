@@ -22,13 +22,28 @@ use crate::model::{
 };
 
 pub fn read(path: &Path, want: &[String]) -> Result<VirtualDataset> {
+    read_with(path, want, true)
+}
+
+/// The netCDF structure only (no storage: layouts, codecs, chunk addresses),
+/// from netCDF-C alone: what products that copy data or point at whole files
+/// need, at about half the cost of [`read`].
+pub fn read_structure(path: &Path, want: &[String]) -> Result<VirtualDataset> {
+    read_with(path, want, false)
+}
+
+fn read_with(path: &Path, want: &[String], storage: bool) -> Result<VirtualDataset> {
     let file = std::fs::File::open(path).map_err(|e| Error::input_io(path, e))?;
     // SAFETY: read-only mapping of a source that must not change while read.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::input_io(path, e))?;
     let _lock = hdf5_sys::LOCK.lock();
     let ncf = NcFile::open_mapped(path, map).map_err(|e| Error::corrupt(path, format!("netCDF-C cannot open it ({e})")))?;
-    let h5 = ::hdf5::File::open(path).map_err(|e| Error::corrupt(path, format!("HDF5 cannot open it ({e})")))?;
-    let root = read_group(path, ncf.ncid, &h5, "")?;
+    let h5 = if storage {
+        Some(::hdf5::File::open(path).map_err(|e| Error::corrupt(path, format!("HDF5 cannot open it ({e})")))?)
+    } else {
+        None
+    };
+    let root = read_group(path, ncf.ncid, h5.as_deref(), "")?;
     let mut coords = Vec::new();
     for (varid, v) in ncapi::var_ids(ncf.ncid).map_err(|e| Error::corrupt(path, e))?.into_iter().zip(&root.vars) {
         let unlimited = root.dims.iter().any(|d| d.2 && v.dims.first() == Some(&d.0));
@@ -41,7 +56,7 @@ pub fn read(path: &Path, want: &[String]) -> Result<VirtualDataset> {
     Ok(VirtualDataset { files: vec![path.to_path_buf()], root, coords })
 }
 
-fn read_group(path: &Path, ncid: c_int, h5g: &::hdf5::Group, gpath: &str) -> Result<Group> {
+fn read_group(path: &Path, ncid: c_int, h5g: Option<&::hdf5::Group>, gpath: &str) -> Result<Group> {
     let corrupt = |e: String| Error::corrupt(path, e);
     let attrs = Attrs(ncapi::attributes(ncid, nc::NC_GLOBAL).map_err(corrupt)?);
     let dims = ncapi::group_dims(ncid)
@@ -56,16 +71,17 @@ fn read_group(path: &Path, ncid: c_int, h5g: &::hdf5::Group, gpath: &str) -> Res
     let mut groups = Vec::new();
     for sub in ncapi::subgroups(ncid).map_err(corrupt)? {
         let name = ncapi::group_name(sub).map_err(corrupt)?;
-        let h5sub = h5g
-            .group(&name)
-            .map_err(|e| Error::corrupt(path, format!("group '{name}' is not readable by HDF5: {e}")))?;
+        let h5sub = match h5g {
+            Some(g) => Some(g.group(&name).map_err(|e| Error::corrupt(path, format!("group '{name}' is not readable by HDF5: {e}")))?),
+            None => None,
+        };
         let subpath = if gpath.is_empty() { name.clone() } else { format!("{gpath}/{name}") };
-        groups.push(read_group(path, sub, &h5sub, &subpath)?);
+        groups.push(read_group(path, sub, h5sub.as_ref(), &subpath)?);
     }
     Ok(Group { path: gpath.to_string(), attrs, dims, vars, groups })
 }
 
-fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: &::hdf5::Group) -> Result<Variable> {
+fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: Option<&::hdf5::Group>) -> Result<Variable> {
     let info = ncapi::var_info(ncid, varid).map_err(|e| Error::corrupt(path, e))?;
     let name = info.name.clone();
     let bad = |e: String| Error::corrupt(path, format!("variable '{name}': {e}"));
@@ -98,6 +114,7 @@ fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: &::hdf5::Group) -> Resu
         });
     }
 
+    let Some(h5g) = h5g else { return structure_only(path, ncid, info.xtype, name, dims, shape, attrs, fill_attr) };
     // A variable named like a dimension it is not the coordinate of is stored
     // under this prefix, while the plain name holds the dimension scale.
     let ds = h5g
@@ -205,6 +222,44 @@ fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: &::hdf5::Group) -> Resu
         var.missing_chunk = Some(missing_chunk(path, ncid, varid, &var, size, big && kind != 'S')?);
     }
     Ok(var)
+}
+
+/// A variable described from netCDF-C's view alone (native byte order).
+#[allow(clippy::too_many_arguments)]
+fn structure_only(path: &Path, ncid: c_int, xtype: nc::nc_type, name: String, dims: Vec<String>, shape: Vec<u64>, attrs: Attrs, fill_attr: Option<AttrValue>) -> Result<Variable> {
+    let base = match ncapi::type_info(ncid, xtype) {
+        Ok((class, base, _)) if class == nc::NC_ENUM => base,
+        _ => xtype,
+    };
+    let (kind, size) = match base {
+        nc::NC_BYTE => ('i', 1),
+        nc::NC_UBYTE => ('u', 1),
+        nc::NC_CHAR => ('S', 1),
+        nc::NC_SHORT => ('i', 2),
+        nc::NC_USHORT => ('u', 2),
+        nc::NC_INT => ('i', 4),
+        nc::NC_UINT => ('u', 4),
+        nc::NC_INT64 => ('i', 8),
+        nc::NC_UINT64 => ('u', 8),
+        nc::NC_FLOAT => ('f', 4),
+        nc::NC_DOUBLE => ('f', 8),
+        other => return Err(Error::unsupported(path, &name, format!("netCDF type {other} is not supported"))),
+    };
+    let order = if size == 1 { '|' } else { '<' };
+    Ok(Variable {
+        fill_value: fill_value_from_attr(fill_attr.as_ref(), kind, size),
+        name,
+        dims,
+        chunks: shape.clone(),
+        shape,
+        dtype: format!("{order}{kind}{size}"),
+        compressor: None,
+        filters: vec![],
+        attrs,
+        data: ChunkData::Refs(vec![]),
+        missing_chunk: None,
+        layout: Layout::Contiguous,
+    })
 }
 
 fn has_missing(v: &Variable) -> bool {
