@@ -22,7 +22,8 @@
 #      xarray engine (`xr.open_dataset(p, engine="CFA")`, printed to
 #      $RES/open-ours-N.txt) and the values of the first, a middle and the last
 #      file read through it equal netCDF4's reading of those files;
-#      `padocc verify ours-N.nca FILES --concat-dim time --sample 1` at every N
+#      `padocc verify ours-N.nca FILES --concat-dim time --sample 1` at every N up to
+#      CFA_VERIFY_MAX
 #      (exit 0 = equal); the same on cfapyx' product at the smallest N, for
 #      information.
 #   4. Writes $BENCH_DIR/cfa-results.json and cfa-results.txt.
@@ -41,6 +42,8 @@
 #   BASE_REPS        runs of cfapyx per count                            [1]
 #   BASE_LIMIT_MIN   largest estimated cfapyx run, minutes               [25]
 #   BENCH_SKIP_BASELINE=1  time ours only                              [off]
+#   CFA_VERIFY_MAX   verify ours' products only up to this many files [10000]
+#                    (`padocc verify` on the 10 000-file product: ~5 min, ~10 GB RSS)
 #   CONCAT_DIM       concatenation dimension                          [time]
 #   REFENV           Python reference env (cfapyx, xarray)     [/tmp/refenv]
 #   TOOLS            shared tools directory          [<repo>/../shared/tools]
@@ -68,6 +71,7 @@ BENCH_REPS=${BENCH_REPS:-3}
 BASE_REPS=${BASE_REPS:-1}
 BASE_LIMIT_MIN=${BASE_LIMIT_MIN:-25}
 BENCH_SKIP_BASELINE=${BENCH_SKIP_BASELINE:-0}
+CFA_VERIFY_MAX=${CFA_VERIFY_MAX:-10000}
 CONCAT_DIM=${CONCAT_DIM:-time}
 REFENV=${REFENV:-/tmp/refenv}
 TOOLS=${TOOLS:-$(cd "$REPO/.." && pwd)/shared/tools}
@@ -250,10 +254,12 @@ verify() {   # verify TOOL N
     [[ -s "$p" ]] || { log "verify $tool $n: no product"; return 0; }
     mapfile -t files < "$RES/files-$n.txt"
     t0=$EPOCHREALTIME
-    "$PADOCC_BIN" verify "$p" "${files[@]}" --concat-dim "$CONCAT_DIM" --sample 1 > "$RES/verify-$tool-$n.txt" 2>&1 || rc=$?
+    /usr/bin/time -v -o "$RES/verify-$tool-$n.time" "$PADOCC_BIN" verify "$p" "${files[@]}" \
+        --concat-dim "$CONCAT_DIM" --sample 1 > "$RES/verify-$tool-$n.txt" 2>&1 || rc=$?
     t1=$EPOCHREALTIME
-    printf '%s\t%s\n' "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" > "$RES/verify-$tool-$n.rc"
-    log "padocc verify $tool-$n.nca --sample 1: exit $rc ($(grep -v '^\s*$' "$RES/verify-$tool-$n.txt" | tail -1 | cut -c1-160))"
+    printf '%s\t%s\t%s\n' "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" \
+        "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$RES/verify-$tool-$n.time")" > "$RES/verify-$tool-$n.rc"
+    log "padocc verify $tool-$n.nca --sample 1: exit $rc, $(cut -f2 "$RES/verify-$tool-$n.rc") s, maxrss $(( $(cut -f3 "$RES/verify-$tool-$n.rc") / 1024 )) MB ($(grep -v '^\s*$' "$RES/verify-$tool-$n.txt" | grep -v 'Command exited' | tail -1 | cut -c1-160))"
 }
 
 open_with_cfapyx() {   # open_with_cfapyx N : ours' product through xarray engine="CFA"
@@ -337,9 +343,11 @@ for n in counts:
     for tool in ("ours", "cfapyx"):
         p = os.path.join(res, f"verify-{tool}-{n}.rc")
         if os.path.exists(p) and tool in rec:
-            rc, wall = open(p).read().split()
+            rc, wall, rss = (open(p).read().split() + [""])[:3]
+            txt = [l for l in open(os.path.join(res, f"verify-{tool}-{n}.txt")).read().strip().splitlines()
+                   if not l.startswith("\tCommand exited")]
             rec[tool]["verify_sample1"] = {"exit": int(rc), "wall_s": float(wall),
-                "tail": open(os.path.join(res, f"verify-{tool}-{n}.txt")).read().strip().splitlines()[-3:]}
+                "maxrss_mb": r2(int(rss) / 1024, 1) if rss else None, "tail": txt[-3:]}
     p = os.path.join(res, f"open-ours-{n}.json")
     if os.path.exists(p):
         rec["ours"]["open_with_cfapyx"] = json.load(open(p))
@@ -411,8 +419,9 @@ if t:
 for r in out["counts"]:
     for tool in ("ours", "cfapyx"):
         v = r.get(tool, {}).get("verify_sample1")
-        if v and v["exit"] != 0:
-            lines.append(f"padocc verify {tool}-{r['files']}.nca: " + " | ".join(v["tail"])[:400])
+        if v:
+            lines.append(f"padocc verify {tool}-{r['files']}.nca --sample 1: exit {v['exit']} in {v['wall_s']:.1f} s, "
+                         f"{f(v.get('maxrss_mb'), '{:.0f}')} MB: " + " | ".join(l.strip() for l in v["tail"])[:300])
 text = "\n".join(lines)
 print(text)
 open(os.path.join(bench_dir, "cfa-results.txt"), "w").write(text + "\n")
@@ -431,7 +440,7 @@ main() {
     local n smallest
     smallest=$(awk -F'\t' '$1 == "ours" { print $2 }' "$RUNS_TSV" | sort -n | head -1)
     for n in $(awk -F'\t' '$1 == "ours" { print $2 }' "$RUNS_TSV" | sort -n | uniq); do
-        verify ours "$n"
+        if (( n <= CFA_VERIFY_MAX )); then verify ours "$n"; else log "not verifying ours-$n.nca (CFA_VERIFY_MAX=$CFA_VERIFY_MAX)"; fi
     done
     if [[ -n "$smallest" ]]; then
         open_with_cfapyx "$smallest"

@@ -275,11 +275,12 @@ verify() {   # verify NAME STORE
     [[ -d "$store" ]] || { log "verify $name: no store"; return 0; }
     log "padocc verify $name (--sample $BENCH_VERIFY_SAMPLE)"
     t0=$EPOCHREALTIME
-    "$PADOCC_BIN" verify "$store" "${FILES[@]}" --concat-dim "$CONCAT_DIM" --sample "$BENCH_VERIFY_SAMPLE" \
-        > "$RES/verify-$name.txt" 2>&1 || rc=$?
+    /usr/bin/time -v -o "$RES/verify-$name.time" "$PADOCC_BIN" verify "$store" "${FILES[@]}" \
+        --concat-dim "$CONCAT_DIM" --sample "$BENCH_VERIFY_SAMPLE" > "$RES/verify-$name.txt" 2>&1 || rc=$?
     t1=$EPOCHREALTIME
-    printf '%s\t%s\n' "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" > "$RES/verify-$name.rc"
-    log "verify $name: exit $rc ($(grep -v '^\s*$' "$RES/verify-$name.txt" | tail -1 | cut -c1-200))"
+    printf '%s\t%s\t%s\n' "$rc" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')" \
+        "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$RES/verify-$name.time")" > "$RES/verify-$name.rc"
+    log "verify $name: exit $rc ($(grep -v '^\s*$' "$RES/verify-$name.txt" | grep -v 'Command exited' | tail -1 | cut -c1-200))"
 }
 
 cross_check() {
@@ -376,9 +377,11 @@ for t in tools[1:]:
 for name, key in (("ours", "ours"), ("xarray", "base_store")):
     p = os.path.join(res, f"verify-{name}.rc")
     if os.path.exists(p):
-        rc, wall = open(p).read().split()
-        txt = open(os.path.join(res, f"verify-{name}.txt")).read().strip().splitlines()
-        out.setdefault("verify", {})[key] = {"exit": int(rc), "wall_s": float(wall), "tail": txt[-6:]}
+        rc, wall, rss = (open(p).read().split() + [""])[:3]
+        txt = [l for l in open(os.path.join(res, f"verify-{name}.txt")).read().strip().splitlines()
+               if not l.startswith("\tCommand exited")]
+        out.setdefault("verify", {})[key] = {"exit": int(rc), "wall_s": float(wall),
+                                             "maxrss_mb": r2(int(rss) / 1024, 1) if rss else None, "tail": txt[-6:]}
 xp = os.path.join(res, "xcheck.json")
 if os.path.exists(xp):
     out["cross_check"] = json.load(open(xp))
@@ -416,7 +419,8 @@ for t in tools:
 if tools[1:] and out[tools[1]].get("inner"):
     lines.append(f"versions: {out[tools[1]]['inner']['versions']}")
 for key, ver in out.get("verify", {}).items():
-    lines.append(f"padocc verify {key} --sample: exit {ver['exit']} ({'equal' if ver['exit'] == 0 else 'differs'}) in {ver['wall_s']:.1f} s: "
+    lines.append(f"padocc verify {key} --sample: exit {ver['exit']} ({'equal' if ver['exit'] == 0 else 'differs'}) in {ver['wall_s']:.1f} s, "
+                 f"{f(ver.get('maxrss_mb'), '{:.0f}')} MB: "
                  + " | ".join(l.strip() for l in ver["tail"] if not l.startswith(("HDF5-DIAG", "  #", "    major", "    minor")))[:400])
 if "cross_check" in out:
     c = out["cross_check"]

@@ -141,9 +141,33 @@ impl Report {
     }
 }
 
+/// A source file, opened when first needed. With many files (10 000 small
+/// ones), each is closed again after use: netCDF-C keeps per-file state, and
+/// holding every file open came to gigabytes.
 struct Source {
     path: PathBuf,
-    nc: NcFile,
+    nc: std::cell::RefCell<Option<NcFile>>,
+    keep_open: bool,
+}
+
+/// Up to this many sources stay open for the whole validation.
+const KEEP_OPEN: usize = 64;
+
+impl Source {
+    fn ncid(&self) -> Result<c_int> {
+        let mut nc = self.nc.borrow_mut();
+        if nc.is_none() {
+            *nc = Some(NcFile::open(&self.path).map_err(|e| Error::corrupt(&self.path, e))?);
+        }
+        Ok(nc.as_ref().map(|n| n.ncid).expect("opened"))
+    }
+
+    /// Done with this file for now (kept open when there are few files).
+    fn release(&self) {
+        if !self.keep_open {
+            self.nc.borrow_mut().take();
+        }
+    }
 }
 
 struct SourceVar {
@@ -156,27 +180,29 @@ struct SourceVar {
 }
 
 fn source_var(s: &Source, name: &str) -> Result<Option<SourceVar>> {
-    let Ok(varid) = ncapi::var_id(s.nc.ncid, name) else { return Ok(None) };
+    let Ok(varid) = ncapi::var_id(s.ncid()?, name) else { return Ok(None) };
     let bad = |e: String| Error::corrupt(&s.path, format!("variable '{name}': {e}"));
-    let info = ncapi::var_info(s.nc.ncid, varid).map_err(bad)?;
+    let info = ncapi::var_info(s.ncid()?, varid).map_err(bad)?;
     let mut dims = Vec::new();
     let mut shape = Vec::new();
     for d in &info.dimids {
-        let (n, l) = ncapi::dim(s.nc.ncid, *d).map_err(bad)?;
+        let (n, l) = ncapi::dim(s.ncid()?, *d).map_err(bad)?;
         dims.push(n);
         shape.push(l);
     }
-    let (_, _, size) = ncapi::type_info(s.nc.ncid, info.xtype).map_err(bad)?;
-    let attrs = ncapi::attributes(s.nc.ncid, varid).map_err(bad)?;
+    let (_, _, size) = ncapi::type_info(s.ncid()?, info.xtype).map_err(bad)?;
+    let attrs = ncapi::attributes(s.ncid()?, varid).map_err(bad)?;
     Ok(Some(SourceVar { varid, dims, shape, xtype: info.xtype, size, attrs }))
 }
 
 /// Sources are opened by path, not mapped: validation reads every byte, and
 /// mapped pages would count as the process's memory (6.6 GB for 100 CMIP
 /// files), against a batch job's memory limit.
-fn open_source(path: &Path) -> Result<Source> {
-    let nc = NcFile::open(path).map_err(|e| Error::corrupt(path, e))?;
-    Ok(Source { path: path.to_path_buf(), nc })
+fn open_source(path: &Path, keep_open: bool) -> Result<Source> {
+    let s = Source { path: path.to_path_buf(), nc: std::cell::RefCell::new(None), keep_open };
+    s.ncid()?;
+    s.release();
+    Ok(s)
 }
 
 /// Compare `product` with `files` (in aggregation order).
@@ -192,10 +218,11 @@ pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Resul
         // SAFETY: sets netCDF-C's default for files opened from now on.
         unsafe { netcdf_sys::nc_set_chunk_cache(1 << 20, 1009, 0.75) };
     }
-    let sources = files.iter().map(|f| open_source(f)).collect::<Result<Vec<_>>>()?;
+    let keep = files.len() <= KEEP_OPEN;
+    let sources = files.iter().enumerate().map(|(i, f)| open_source(f, keep || i == 0)).collect::<Result<Vec<_>>>()?;
     let mut rep = Report::default();
     let first = &sources[0];
-    let gattrs = ncapi::attributes(first.nc.ncid, netcdf_sys::NC_GLOBAL).map_err(|e| Error::corrupt(&first.path, e))?;
+    let gattrs = ncapi::attributes(first.ncid()?, netcdf_sys::NC_GLOBAL).map_err(|e| Error::corrupt(&first.path, e))?;
     let mut pattrs = product.attrs.clone();
     if product.is_cfa() && !gattrs.iter().any(|(k, _)| k == "Conventions") {
         // cfapyx cannot open an aggregation file without it; padocc adds it.
@@ -203,10 +230,10 @@ pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Resul
     }
     compare_attrs(&mut rep, "global", &gattrs, &pattrs);
 
-    let src_names: Vec<String> = ncapi::var_ids(first.nc.ncid)
+    let src_names: Vec<String> = ncapi::var_ids(first.ncid()?)
         .map_err(|e| Error::corrupt(&first.path, e))?
         .into_iter()
-        .filter_map(|id| ncapi::var_info(first.nc.ncid, id).ok().map(|i| i.name))
+        .filter_map(|id| ncapi::var_info(first.ncid().ok()?, id).ok().map(|i| i.name))
         .collect();
     for n in &src_names {
         if product.var(n).is_none() {
@@ -284,6 +311,7 @@ pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Resul
                 _ => vec![(0, rows, origin)],
             };
             compare_var(&mut rep, &product, pv, src, &sv, &segments, opts.sample, &mut cache)?;
+            src.release();
             if rep.data.get("variables").and_then(|v| v.get("data_errors")).and_then(|d| d.get(&pv.name)).is_some() {
                 break;
             }
@@ -300,7 +328,7 @@ pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Resul
 /// The numpy kind of a netCDF type (enums by their base type).
 fn nc_kind(s: &Source, xtype: c_int) -> Option<char> {
     use netcdf_sys as nc;
-    let t = match ncapi::type_info(s.nc.ncid, xtype) {
+    let t = match ncapi::type_info(s.ncid().ok()?, xtype) {
         Ok((class, base, _)) if class == nc::NC_ENUM => base,
         _ => xtype,
     };
@@ -318,7 +346,7 @@ fn is_time(attrs: &Map<String, Value>) -> bool {
 }
 
 fn guess_concat(s: &Source) -> Result<String> {
-    let dims = ncapi::group_dims(s.nc.ncid).map_err(|e| Error::corrupt(&s.path, e))?;
+    let dims = ncapi::group_dims(s.ncid()?).map_err(|e| Error::corrupt(&s.path, e))?;
     Ok(dims.iter().find(|d| d.3).or_else(|| dims.iter().find(|d| d.1 == "time")).map(|d| d.1.clone()).unwrap_or_else(|| "time".into()))
 }
 
@@ -343,17 +371,18 @@ impl Placement {
             let mut lens = Vec::new();
             let mut firsts = Vec::new();
             for s in sources {
-                let dims = ncapi::group_dims(s.nc.ncid).map_err(|e| Error::corrupt(&s.path, e))?;
+                let dims = ncapi::group_dims(s.ncid()?).map_err(|e| Error::corrupt(&s.path, e))?;
                 let len = dims.iter().find(|x| &x.1 == d).map(|x| x.2).unwrap_or(0);
                 let first = match source_var(s, d)? {
                     Some(sv) if concat.len() > 1 => {
-                        let v = ncapi::get_all_f64(s.nc.ncid, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&s.path, e))?;
+                        let v = ncapi::get_all_f64(s.ncid()?, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&s.path, e))?;
                         v.first().copied().unwrap_or(f64::NAN)
                     }
                     _ => 0.0,
                 };
                 lens.push(len);
                 firsts.push(first);
+                s.release();
             }
             if concat.len() == 1 {
                 // Nested: file order is the order.
@@ -397,7 +426,8 @@ fn dedupe_rows(sources: &[Source], d: &str, dedupe: crate::combine::Dedupe) -> R
     let mut keys: Vec<(f64, usize, u64)> = Vec::new();
     for (f, s) in sources.iter().enumerate() {
         let Some(sv) = source_var(s, d)? else { return Ok(None) };
-        let vals = ncapi::get_all_f64(s.nc.ncid, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&s.path, e))?;
+        let vals = ncapi::get_all_f64(s.ncid()?, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&s.path, e))?;
+        s.release();
         let units = sv.attrs.iter().find(|(k, _)| k == "units").and_then(|(_, v)| v.as_str().map(String::from));
         let cal = sv.attrs.iter().find(|(k, _)| k == "calendar").and_then(|(_, v)| v.as_str().and_then(Calendar::parse)).unwrap_or(Calendar::Standard);
         let u = units.as_deref().filter(|u| u.contains(" since ")).and_then(|u| cftime::parse_units(u, cal).ok());
@@ -576,9 +606,10 @@ fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &S
         }
         // The product's chunks decode on one core while netCDF-C reads (and
         // decodes) the same block from the source on the other.
+        let src_id = src.ncid()?;
         let (src_bytes, prod_bytes) = std::thread::scope(|s| {
             let product_side = s.spawn(|| product.read_slab(pv, &pstart, &count, cache));
-            let source_side = ncapi::get_vara(src.nc.ncid, sv.varid, &start, &count, isz);
+            let source_side = ncapi::get_vara(src_id, sv.varid, &start, &count, isz);
             (source_side, product_side.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
         });
         let src_bytes = src_bytes.map_err(|e| Error::corrupt(&src.path, format!("variable '{}': {e}", pv.name)))?;
@@ -650,7 +681,7 @@ fn index_of(mut i: u64, count: &[u64], origin: &[u64]) -> Vec<u64> {
 }
 
 fn compare_strings(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar, cache: &mut FileCache) -> Result<()> {
-    let want = ncapi::get_strings(src.nc.ncid, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&src.path, e))?;
+    let want = ncapi::get_strings(src.ncid()?, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&src.path, e))?;
     if want.is_empty() {
         return Ok(());
     }
