@@ -11,17 +11,19 @@
 #   2. Copies the binary under test to $RES/padocc (so a rebuild during the run
 #      cannot change it), reads every source file once (page cache), then per rep,
 #      back to back on the same warm cache:
-#        ours : padocc zarr FILES... -o $WORK/ours.zarr --concat-dim time -q
-#               (defaults: Zarr v3, zstd level 3, chunks derived to ~4 MiB)
+#        ours : padocc zarr FILES... -o $WORK/ours.zarr --concat-dim time -q $OURS_ARGS
+#               (defaults: Zarr v3, chunks derived to ~4 MiB, Blosc(zstd, level 1,
+#               shuffle) since 6b947b3, plain zstd level 3 before)
 #        base : $RES/xarray_to_zarr.py: xr.open_mfdataset(FILES, combine="nested",
 #               concat_dim="time", data_vars="minimal", coords="minimal",
 #               compat="override", parallel=BASE_PARALLEL, chunks={"time": T}),
 #               time-dependent variables rechunked to T steps across file
 #               boundaries, then .to_zarr($WORK/base.zarr, zarr_format=3, mode="w")
-#               with tas encoded as chunks (T, lat, lon) + ZstdCodec(level=3), dask's
-#               default threaded scheduler. T = the time length of our tas chunks
-#               (read from ours.zarr/tas/zarr.json; 16 for this collection), so both
-#               stores have the same chunk shape and codec.
+#               with tas encoded with ours' chunk shape and compressor, dask's
+#               default threaded scheduler. Both are read from ours.zarr/tas/zarr.json
+#               after ours' run (T = 16 here; BloscCodec(cname="zstd", clevel=1,
+#               shuffle="shuffle") or ZstdCodec(level=3), ...), so both stores have the
+#               same chunks and codec ($RES/ours-encoding.json).
 #      The baseline runs once per BASE_VARIANTS entry: "default" (netCDF-C's
 #      default chunk cache, 64 MiB per variable and open file; xarray keeps every file
 #      open, so its RSS grows ~70 MB per source file) and "cc4m"
@@ -33,8 +35,9 @@
 #      equal to the sources); the same on base.zarr for information (xarray writes
 #      its own attributes/fill values, so differences there are expected); and a
 #      cross-check in Python: both stores opened with xarray (engine zarr) give the
-#      same time coordinate and the same tas values at BENCH_XCHECK_STEPS time steps.
-#   4. Writes $BENCH_DIR/zarr-results.json and zarr-results.txt, then deletes both
+#      same time coordinate and the same values of every data variable at
+#      BENCH_XCHECK_STEPS time steps.
+#   4. Writes $BENCH_DIR/$BENCH_OUT.json and .txt (zarr-results.*), then deletes both
 #      stores unless BENCH_KEEP=1.
 #
 # Usage (from the repository root):
@@ -51,6 +54,9 @@
 #   BENCH_MIN_FREE_GB    free space needed for 100 files (scaled by N) [15]
 #   BENCH_VERIFY_SAMPLE  `padocc verify --sample` blocks per variable  [2]
 #   BENCH_XCHECK_STEPS   time steps compared between the two stores    [5]
+#   OURS_ARGS            extra `padocc zarr` arguments, e.g. "--compression zstd
+#                        --level 3" (the baseline follows ours' codec)        [none]
+#   BENCH_OUT            results basename under $BENCH_DIR          [zarr-results]
 #   BASE_TIME_CHUNK      baseline chunk length along time  [ours' tas chunk, else 16]
 #   BASE_VARIANTS        baseline runs per rep: default and/or cc4m ["default cc4m"]
 #   BASE_PARALLEL=1      open_mfdataset(parallel=True)                 [0]
@@ -64,8 +70,10 @@
 # Notes:
 #   * Target (issue): ours >= 5x faster than the baseline at <= 1/4 of its peak RSS;
 #     the verdict is given against each baseline variant.
-#   * Ours reads with netCDF-C and writes with zarrs, chunk buffers bounded by
-#     --mem-limit (1 GB by default); the baseline is bounded by dask's chunking.
+#   * Ours decodes the source chunks itself (byte ranges, every core) when the files
+#     can be described by references, with netCDF-C otherwise, and writes with zarrs,
+#     chunk buffers bounded by --mem-limit (1 GB by default); the baseline reads
+#     through netCDF4-python (netCDF-C) and is bounded by dask's chunking.
 #   * Output stores live in $BENCH_DIR/zarr/ (same file system as the sources).
 #   * This script never runs cargo: build the release binary yourself first.
 set -euo pipefail
@@ -83,6 +91,8 @@ BENCH_MIN_FREE_GB=${BENCH_MIN_FREE_GB:-15}
 BENCH_VERIFY_SAMPLE=${BENCH_VERIFY_SAMPLE:-2}
 BENCH_XCHECK_STEPS=${BENCH_XCHECK_STEPS:-5}
 BASE_TIME_CHUNK=${BASE_TIME_CHUNK:-}
+OURS_ARGS=${OURS_ARGS:-}
+BENCH_OUT=${BENCH_OUT:-zarr-results}
 BASE_PARALLEL=${BASE_PARALLEL:-0}
 BASE_VARIANTS=${BASE_VARIANTS:-"default cc4m"}
 CONCAT_DIM=${CONCAT_DIM:-time}
@@ -115,6 +125,7 @@ check_prereqs() {
     mkdir -p "$RES" "$WORK"
     : > "$RES/load.tsv"
     : > "$RUNS_TSV"
+    rm -f -- "$RES"/*.info.json "$RES"/verify-* "$RES/xcheck.json" "$RES/ours-encoding.json"
     # A private copy: someone may rebuild target/release/padocc during the run.
     cp -f "$PADOCC_SRC" "$RES/padocc"
     PADOCC_BIN="$RES/padocc"
@@ -160,9 +171,23 @@ write_baseline_py() {
 import json, sys, time
 t00 = time.perf_counter()
 import dask, netCDF4, xarray as xr, zarr
-from zarr.codecs import ZstdCodec
+from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
 
-flist, out, ct, parallel, dim, info, variant = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5], sys.argv[6], sys.argv[7]
+flist, out, encp, parallel, dim, info, variant = sys.argv[1:8]
+parallel = parallel == "1"
+enc_ours = json.load(open(encp))   # {"time_chunk": T, "codecs": ours' tas codecs after "bytes"}
+ct = int(enc_ours["time_chunk"])
+def compressor(c):
+    k = c.get("configuration", {})
+    if c["name"] == "blosc":
+        return BloscCodec(cname=k.get("cname", "zstd"), clevel=k.get("clevel", 5), shuffle=k.get("shuffle", "shuffle"),
+                          typesize=k.get("typesize"), blocksize=k.get("blocksize", 0))
+    if c["name"] == "zstd":
+        return ZstdCodec(level=k.get("level", 0), checksum=k.get("checksum", False))
+    if c["name"] == "gzip":
+        return GzipCodec(level=k.get("level", 5))
+    raise SystemExit(f"codec {c['name']} of ours has no baseline equivalent here")
+compressors = [compressor(c) for c in enc_ours["codecs"]] or None
 if variant == "cc4m":
     # netCDF-C's chunk cache defaults to 64 MiB per variable of every open file,
     # and xarray keeps all files open: 4 MiB, the size ours sets.
@@ -179,13 +204,13 @@ for k in list(ds.data_vars):
     v = ds[k]
     if dim in v.dims:
         ds[k] = v.copy(data=v.data.rechunk({v.dims.index(dim): ct}))
-enc = {"tas": {"compressors": [ZstdCodec(level=3)], "chunks": (ct,) + ds["tas"].shape[1:]}} if "tas" in ds else {}
+enc = {"tas": {"compressors": compressors, "chunks": (ct,) + ds["tas"].shape[1:]}} if "tas" in ds else {}
 t1 = time.perf_counter()
 ds.to_zarr(out, zarr_format=3, mode="w", consolidated=True, encoding=enc)
 t2 = time.perf_counter()
 json.dump({"import_s": round(t0 - t00, 2), "open_s": round(t1 - t0, 2), "write_s": round(t2 - t1, 2),
            "files": len(files), "time_chunk": ct, "parallel_open": parallel, "variant": variant,
-           "nc_chunk_cache": netCDF4.get_chunk_cache(),
+           "nc_chunk_cache": netCDF4.get_chunk_cache(), "codecs": enc_ours["codecs"],
            "dask_chunks_tas": [len(c) for c in ds["tas"].chunks] if "tas" in ds else None,
            "versions": {"xarray": xr.__version__, "dask": dask.__version__, "zarr": zarr.__version__}},
           open(info, "w"))
@@ -244,26 +269,38 @@ timed() {
     return 0
 }
 
-time_chunk_of_ours() {
-    "$PY" - "$OURS/tas/zarr.json" <<'PYEOF' 2>/dev/null || echo 16
+# ours_encoding OUT: ours' tas chunk length along the concat dim and compressor(s),
+# for the baseline (a zstd level 3 / 16-step fallback when ours' store is missing).
+ours_encoding() {
+    "$PY" - "$OURS/tas/zarr.json" "$CONCAT_DIM" "${BASE_TIME_CHUNK:-}" "$1" <<'PYEOF'
 import json, sys
-print(json.load(open(sys.argv[1]))["chunk_grid"]["configuration"]["chunk_shape"][0])
+meta, dim, override, out = sys.argv[1:5]
+try:
+    m = json.load(open(meta))
+    ct = m["chunk_grid"]["configuration"]["chunk_shape"][m.get("dimension_names", [dim]).index(dim)]
+    codecs = [c for c in m["codecs"] if c["name"] not in ("bytes", "transpose")]
+except Exception as e:
+    print(f"ours' {meta} unreadable ({e}): baseline falls back to 16 steps, zstd level 3", file=sys.stderr)
+    ct, codecs = 16, [{"name": "zstd", "configuration": {"level": 3, "checksum": False}}]
+json.dump({"time_chunk": int(override or ct), "codecs": codecs}, open(out, "w"))
 PYEOF
 }
 
 bench() {
-    local rep t v
+    local rep v
     log "warming the page cache: ${#FILES[@]} files"
     warm_cache
     for (( rep = 1; rep <= BENCH_REPS; rep++ )); do
-        timed ours "$rep" "$OURS" "$PADOCC_BIN" zarr "${FILES[@]}" -o "$OURS" --concat-dim "$CONCAT_DIM" -q
+        # shellcheck disable=SC2086  # $OURS_ARGS is a deliberately word-split argument list
+        timed ours "$rep" "$OURS" "$PADOCC_BIN" zarr "${FILES[@]}" -o "$OURS" --concat-dim "$CONCAT_DIM" -q $OURS_ARGS
         [[ "$BENCH_SKIP_BASELINE" == 1 ]] && continue
-        t=${BASE_TIME_CHUNK:-$(time_chunk_of_ours)}
+        ours_encoding "$RES/ours-encoding.json"
+        log "baseline encoding (from ours' store): $(cat "$RES/ours-encoding.json")"
         for v in $BASE_VARIANTS; do
             local tool=xarray
             [[ $v == default ]] || tool=xarray-$v
             warm_cache     # 6-7 GB of writes may have pushed some sources out
-            timed "$tool" "$rep" "$BASE" "$PY" "$RES/xarray_to_zarr.py" "$RES/files.txt" "$BASE" "$t" \
+            timed "$tool" "$rep" "$BASE" "$PY" "$RES/xarray_to_zarr.py" "$RES/files.txt" "$BASE" "$RES/ours-encoding.json" \
                 "$BASE_PARALLEL" "$CONCAT_DIM" "$RES/$tool-$rep.info.json" "$v"
         done
     done
@@ -311,9 +348,9 @@ PYEOF
 
 # ---------------------------------------------------------------- report
 report() {
-    "$PY" - "$BENCH_DIR" "$RES" "$(nproc)" "$CMIP_LIST" "$PADOCC_SRC" "$REPO" <<'PYEOF'
+    "$PY" - "$BENCH_DIR" "$RES" "$(nproc)" "$CMIP_LIST" "$PADOCC_SRC" "$REPO" "$BENCH_OUT" "$OURS_ARGS" <<'PYEOF'
 import glob, hashlib, json, os, statistics, subprocess, sys
-bench_dir, res, ncores, cmip_list, src_bin, repo = sys.argv[1:7]
+bench_dir, res, ncores, cmip_list, src_bin, repo, bench_out, ours_args = sys.argv[1:9]
 files = [l.strip() for l in open(os.path.join(res, "files.txt")) if l.strip()]
 runs = {}
 for line in open(os.path.join(res, "runs.tsv")):
@@ -357,7 +394,11 @@ except Exception:
 out = {"host": {"nproc": int(ncores), "load": load},
        "binary": {"source": src_bin, "mtime": os.path.getmtime(src_bin) if os.path.exists(src_bin) else None,
                   "sha256_16": h, "repo_head": head},
-       "files": len(files), "bytes_on_disk": sum(os.path.getsize(f) for f in files), "bytes_raw_tas": raw}
+       "files": len(files), "bytes_on_disk": sum(os.path.getsize(f) for f in files), "bytes_raw_tas": raw,
+       "ours_args": ours_args}
+ep = os.path.join(res, "ours-encoding.json")
+if os.path.exists(ep):
+    out["tas_encoding_both"] = json.load(open(ep))
 tools = ["ours"] + [t for t in ("xarray", "xarray-cc4m") if t in runs]
 for t in tools:
     out[t] = summary(runs.get(t, []))
@@ -385,12 +426,14 @@ for name, key in (("ours", "ours"), ("xarray", "base_store")):
 xp = os.path.join(res, "xcheck.json")
 if os.path.exists(xp):
     out["cross_check"] = json.load(open(xp))
-json.dump(out, open(os.path.join(bench_dir, "zarr-results.json"), "w"), indent=1)
+json.dump(out, open(os.path.join(bench_dir, bench_out + ".json"), "w"), indent=1)
 
 f = lambda x, fm="{:.2f}": "-" if x is None else fm.format(x)
 lines = [f"padocc zarr vs xarray.open_mfdataset(...).to_zarr(): {out['files']} files, "
          f"{out['bytes_on_disk'] / 1e9:.2f} GB on disk, {raw / 1e9:.2f} GB raw tas; {ncores} cores; "
-         f"median of {max(out[t].get('reps', 0) for t in tools)} run(s), warm cache", ""]
+         f"median of {max(out[t].get('reps', 0) for t in tools)} run(s), warm cache",
+         f"ours: padocc zarr FILES -o ours.zarr --concat-dim time -q {ours_args}".rstrip()
+         + (f"; tas chunks along time and codec, both stores: {out['tas_encoding_both']}" if "tas_encoding_both" in out else ""), ""]
 hdr = "{:<12} | {:>8} {:>8} {:>6} {:>8} | {:>8} {:>7} | {:>8} {:>7} | {}".format(
     "tool", "wall s", "peak MB", "cores", "raw MB/s", "store MB", "objects", "speedup", "RSS x", "notes")
 lines += [hdr, "-" * len(hdr)]
@@ -428,8 +471,8 @@ if "cross_check" in out:
                  f"(time equal {c.get('time_equal')}, values at steps {c.get('steps')}: {c.get('values_equal')})")
 text = "\n".join(lines)
 print(text)
-open(os.path.join(bench_dir, "zarr-results.txt"), "w").write(text + "\n")
-print(f"\nresults: {os.path.join(bench_dir, 'zarr-results.json')}")
+open(os.path.join(bench_dir, bench_out + ".txt"), "w").write(text + "\n")
+print(f"\nresults: {os.path.join(bench_dir, bench_out + '.json')}")
 PYEOF
 }
 

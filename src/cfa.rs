@@ -171,8 +171,17 @@ pub fn run(req: &Request) -> Result<Summary> {
             mixed_units.push(v.name.clone());
         }
     }
+    // The concat coordinate's values were read with each file's structure:
+    // keep them, rather than open every file again to copy them.
+    let mut known: HashMap<String, Vec<f64>> = HashMap::new();
+    if let Some(d) = copts.concat_dims.first().cloned().or_else(|| parts[0].coords.first().map(|c| c.0.clone())) {
+        let per_file: Option<Vec<&[f64]>> = parts.iter().map(|p| p.coord(&d)).collect();
+        if let Some(v) = per_file.filter(|_| parts.len() > 1) {
+            known.insert(d, v.concat());
+        }
+    }
     let (vds, placement) = crate::combine::aggregate(parts, &copts)?;
-    write(&vds, &placement, &mixed_units, &req.out).map(|(aggregated, copied, fragments, notes)| Summary {
+    write(&vds, &placement, &mixed_units, &known, &req.out).map(|(aggregated, copied, fragments, notes)| Summary {
         files: vds.files.len(),
         aggregated,
         copied,
@@ -183,7 +192,13 @@ pub fn run(req: &Request) -> Result<Summary> {
     })
 }
 
-fn write(vds: &VirtualDataset, placement: &Placement, mixed_units: &[String], out: &Path) -> Result<(usize, usize, u64, Vec<String>)> {
+fn write(
+    vds: &VirtualDataset,
+    placement: &Placement,
+    mixed_units: &[String],
+    known: &HashMap<String, Vec<f64>>,
+    out: &Path,
+) -> Result<(usize, usize, u64, Vec<String>)> {
     let kept = whole_files(placement);
     let n_files = vds.files.len();
     let mut notes = Vec::new();
@@ -370,7 +385,7 @@ fn write(vds: &VirtualDataset, placement: &Placement, mixed_units: &[String], ou
         }
         let reader = RegionReader::new(&vds.files, placement);
         for (v, id) in copies {
-            copy_values(&o, id, v, placement, &reader)?;
+            copy_values(&o, id, v, placement, &reader, known.get(&v.name))?;
         }
         o.close().map_err(bad)?;
         Ok((n_agg, n_copy, n_frag))
@@ -404,7 +419,7 @@ fn fill_bytes(v: &Variable) -> Option<Vec<u8>> {
 
 /// Copy a variable's values into the aggregation file, in slabs of rows so
 /// memory stays bounded.
-fn copy_values(o: &NcOut, id: c_int, v: &Variable, placement: &Placement, reader: &RegionReader) -> Result<()> {
+fn copy_values(o: &NcOut, id: c_int, v: &Variable, placement: &Placement, reader: &RegionReader, known: Option<&Vec<f64>>) -> Result<()> {
     let bad = |e: String| Error::Incompatible(format!("writing variable '{}': {e}", v.name));
     if v.shape.contains(&0) {
         return Ok(());
@@ -417,6 +432,25 @@ fn copy_values(o: &NcOut, id: c_int, v: &Variable, placement: &Placement, reader
         if let ChunkData::Inline(c) = &v.data {
             let zero = vec![0u64; v.shape.len()];
             return o.put_vara(id, &zero, &v.shape, &c.concat()).map_err(bad);
+        }
+    }
+    // A coordinate whose values are already known (every file's, in order).
+    if let (Some(all), true) = (known, v.dims.len() == 1 && placement.dims.len() == 1 && placement.dims.first() == v.dims.first()) {
+        let vals: Vec<f64> = match &placement.selection {
+            Some(sel) => sel.iter().map(|&g| all[g as usize]).collect(),
+            None => all.clone(),
+        };
+        let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'f');
+        let bytes: Option<Vec<u8>> = match (kind, v.itemsize()) {
+            (b'f', 8) => Some(vals.iter().flat_map(|x| x.to_ne_bytes()).collect()),
+            (b'f', 4) => Some(vals.iter().flat_map(|x| (*x as f32).to_ne_bytes()).collect()),
+            (b'i', 4) => Some(vals.iter().flat_map(|x| (*x as i32).to_ne_bytes()).collect()),
+            (b'i', 8) => Some(vals.iter().flat_map(|x| (*x as i64).to_ne_bytes()).collect()),
+            (b'i', 2) => Some(vals.iter().flat_map(|x| (*x as i16).to_ne_bytes()).collect()),
+            _ => None,
+        };
+        if let Some(b) = bytes.filter(|b| b.len() as u64 == v.shape[0] * v.itemsize()) {
+            return o.put_vara(id, &[0], &v.shape, &b).map_err(bad);
         }
     }
     let isz = v.itemsize();
