@@ -140,7 +140,7 @@ struct PhaseArgs {
 #[derive(Args, Clone, Default)]
 struct SchedArgs {
     /// Scheduler for --parallel (default: padocc.toml's, else slurm).
-    #[arg(long, value_parser = ["slurm", "lsf", "pbs"])]
+    #[arg(long, value_parser = ["slurm", "lsf", "pbs", "local"])]
     scheduler: Option<String>,
     /// Print the array plan and the scripts; submit nothing.
     #[arg(long = "dry-run")]

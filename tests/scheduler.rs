@@ -231,7 +231,7 @@ fn rendered_job_scripts_match_their_snapshots() {
     let wd = fake_scheduler_group(d.path());
     let cfg = d.path().join("site.toml");
     std::fs::write(&cfg, "partition = \"standard\"\naccount = \"ceda\"\nqos = \"high\"\nenv = [\"module load jaspy\"]\ndirectives = [\"--constraint=intel\"]\n[resources]\npack_seconds = 0.0001\n").unwrap();
-    for sched in ["slurm", "lsf", "pbs"] {
+    for sched in ["slurm", "lsf", "pbs", "local"] {
         let o = ok(padocc_env(&wd, &["compute", "-G", "g", "--parallel", "--dry-run", "--scheduler", sched, "--config", cfg.to_str().unwrap()], &[("PATH", "/nonexistent")]));
         let text = String::from_utf8_lossy(&o.stdout)
             .replace(d.path().to_str().unwrap(), "[TMP]")
@@ -243,6 +243,26 @@ fn rendered_job_scripts_match_their_snapshots() {
             .map(|(i, part)| if i == 0 { part.to_string() } else { format!("compute-[ID]{}", part.trim_start_matches(|c: char| c.is_ascii_digit())) })
             .collect();
         insta::assert_snapshot!(format!("job_script_{sched}"), text);
+    }
+}
+
+/// The local back end: the same manifests and worker code, run in-process;
+/// chained phases run one after another.
+#[test]
+fn local_backend_runs_the_same_manifests_in_process() {
+    let d = tempfile::tempdir().unwrap();
+    let wd = fake_scheduler_group(d.path());
+    ok(padocc_env(&wd, &["run", "-G", "g", "--phases", "compute,validate", "--scheduler", "local"], &[("PATH", "/nonexistent")]));
+    let o = ok(padocc_env(&wd, &["status", "-G", "g", "--format", "json"], &[("PATH", "/nonexistent")]));
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["phases"]["validate"]["Success"].as_array().map(|a| a.len()), Some(2), "{st:#}");
+    // Each submission left its immutable manifest and one record per task.
+    let jobs: Vec<_> = std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    for j in jobs {
+        assert!(j.join("manifest.json").is_file() && j.join("submit.sh").is_file());
+        let records = std::fs::read_dir(j.join("tasks")).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "json")).count();
+        assert!(records >= 1, "{}", j.display());
     }
 }
 

@@ -269,11 +269,19 @@ pub fn submit(
             let mtext = serde_json::to_string_pretty(&manifest).expect("JSON");
             fsutil::write_file_atomic(&mpath, |w| w.write_all(mtext.as_bytes()).map_err(|e| Error::output(&mpath, e)))?;
             fsutil::write_file_atomic(&spath, |w| w.write_all(script.as_bytes()).map_err(|e| Error::output(&spath, e)))?;
+            if backend.runs_inline() {
+                for (i, t) in chunk.iter().enumerate() {
+                    for code in &t.projects {
+                        let row = StatusRow { phase: phase.name().into(), status: "Pending".into(), time: local_time(false), jobid: format!("local_{}", base + i as u32) };
+                        group.record(code, &row)?;
+                    }
+                }
+            }
             let job = backend.submit(&spath)?;
             let jpath = dir.join("job.json");
             let jtext = serde_json::json!({"job_id": job, "scheduler": backend.name(), "submitted": local_time(true)}).to_string();
             fsutil::write_file_atomic(&jpath, |w| w.write_all(jtext.as_bytes()).map_err(|e| Error::output(&jpath, e)))?;
-            for (i, t) in chunk.iter().enumerate() {
+            for (i, t) in chunk.iter().enumerate().filter(|_| !backend.runs_inline()) {
                 for code in &t.projects {
                     let row = StatusRow { phase: phase.name().into(), status: "Pending".into(), time: local_time(false), jobid: format!("{job}_{}", base + i as u32) };
                     group.record(code, &row)?;

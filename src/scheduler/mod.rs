@@ -1,10 +1,12 @@
-//! Job schedulers behind one trait: SLURM, LSF and PBS. The coordinator
+//! Job schedulers behind one trait: SLURM, LSF, PBS, and local (the same
+//! manifests run in-process). The coordinator
 //! (`submit`) plans a phase as job arrays, writes an immutable manifest per
 //! submission, renders the script from `templates/`, submits it and records
 //! `Pending` per project; the worker (`worker`) runs one array index.
 
 pub mod config;
 pub mod coordinator;
+pub mod local;
 pub mod lsf;
 pub mod pbs;
 pub mod slurm;
@@ -109,6 +111,11 @@ pub trait Backend {
     /// Dependency expression: start once these jobs have ended, however they
     /// ended (a failed project must not hold back the others' next phase).
     fn dependency(&self, jobs: &[String]) -> String;
+    /// `submit` runs the tasks itself and returns when they have finished
+    /// (the local back end): projects are marked Pending before, not after.
+    fn runs_inline(&self) -> bool {
+        false
+    }
 }
 
 pub fn backend(name: &str) -> Result<Box<dyn Backend>> {
@@ -116,7 +123,8 @@ pub fn backend(name: &str) -> Result<Box<dyn Backend>> {
         "slurm" => Ok(Box::new(slurm::Slurm)),
         "lsf" => Ok(Box::new(lsf::Lsf)),
         "pbs" => Ok(Box::new(pbs::Pbs)),
-        other => Err(Error::Usage(format!("unknown scheduler '{other}': use slurm, lsf or pbs"))),
+        "local" => Ok(Box::new(local::Local)),
+        other => Err(Error::Usage(format!("unknown scheduler '{other}': use slurm, lsf, pbs or local"))),
     }
 }
 

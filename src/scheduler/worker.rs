@@ -72,16 +72,22 @@ fn test_fault(code: &str) {
 }
 
 pub fn run(manifest_path: &Path, index: Option<u32>) -> Result<i32> {
-    let m = Manifest::read(manifest_path)?;
     let index = index.or_else(index_from_env).ok_or_else(|| {
         Error::Usage("no array index: give --index I, or run under SLURM, LSF or PBS (SLURM_ARRAY_TASK_ID, LSB_JOBINDEX, PBS_ARRAY_INDEX)".into())
     })?;
+    run_as(manifest_path, index, &job_from_env())
+}
+
+/// Run task `index` of a manifest as part of job `job` (the local back end
+/// calls this in-process for every index).
+pub fn run_as(manifest_path: &Path, index: u32, job: &str) -> Result<i32> {
+    let m = Manifest::read(manifest_path)?;
     let task = index
         .checked_sub(m.index_base)
         .and_then(|i| m.tasks.get(i as usize))
         .ok_or_else(|| Error::Usage(format!("index {index} is not in {} ({} tasks from {})", manifest_path.display(), m.tasks.len(), m.index_base)))?;
     let group = GroupDir::open(&Workdir { root: m.workdir.clone() }, &m.group)?;
-    let jobid = format!("{}_{index}", job_from_env());
+    let jobid = format!("{job}_{index}");
     let dir = manifest_path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let tasks_dir = dir.join("tasks");
     let _ = std::fs::create_dir_all(&tasks_dir);
