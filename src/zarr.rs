@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::model::{AttrValue, Attrs, ChunkData, FillValue, Variable, VirtualDataset};
 use crate::progress::Progress;
 use crate::source::region::RegionReader;
-use crate::writer::{json_f64, json_str, zattrs};
+use crate::writer::{json_f64, json_object, json_str, zattrs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Compression {
@@ -337,16 +337,7 @@ fn render(root_attrs: &Attrs, vars: &[OutVar], req: &Request) -> (Vec<(String, S
             consolidated.push((format!("{}/.zarray", v.name), zarray));
             consolidated.push((format!("{}/.zattrs", v.name), zattrs(&v.attrs, Some(&v.dims))));
         }
-        let mut zm = String::from("{\"metadata\": {");
-        for (i, (k, t)) in consolidated.iter().enumerate() {
-            if i > 0 {
-                zm.push_str(", ");
-            }
-            json_str(&mut zm, k);
-            zm.push_str(": ");
-            zm.push_str(t);
-        }
-        zm.push_str("}, \"zarr_consolidated_format\": 1}");
+        let zm = format!("{{\"metadata\": {}, \"zarr_consolidated_format\": 1}}", json_object(&consolidated));
         docs = consolidated;
         docs.push((".zmetadata".to_string(), zm));
         return (docs, for_zarrs);
@@ -408,16 +399,7 @@ fn render(root_attrs: &Attrs, vars: &[OutVar], req: &Request) -> (Vec<(String, S
     }
     let mut root = String::from("{\"zarr_format\": 3, \"node_type\": \"group\", \"attributes\": ");
     root.push_str(&zattrs(root_attrs, None));
-    root.push_str(", \"consolidated_metadata\": {\"kind\": \"inline\", \"must_understand\": false, \"metadata\": {");
-    for (i, (k, t)) in members.iter().enumerate() {
-        if i > 0 {
-            root.push_str(", ");
-        }
-        json_str(&mut root, k);
-        root.push_str(": ");
-        root.push_str(t);
-    }
-    root.push_str("}}}");
+    root.push_str(&format!(", \"consolidated_metadata\": {{\"kind\": \"inline\", \"must_understand\": false, \"metadata\": {}}}}}", json_object(&members)));
     docs.push(("zarr.json".to_string(), root));
     (docs, for_zarrs)
 }

@@ -27,6 +27,22 @@ pub fn json_f64(out: &mut String, x: f64) {
     }
 }
 
+/// A JSON object from keys and already-rendered JSON values, in order
+/// (consolidated metadata: `.zmetadata`, a v3 root's `consolidated_metadata`).
+pub fn json_object(entries: &[(String, String)]) -> String {
+    let mut out = String::from("{");
+    for (i, (k, v)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        json_str(&mut out, k);
+        out.push_str(": ");
+        out.push_str(v);
+    }
+    out.push('}');
+    out
+}
+
 pub fn json_str(out: &mut String, s: &str) {
     out.push_str(&serde_json::to_string(s).expect("strings always serialise"));
 }

@@ -36,16 +36,7 @@ const SCHEMA: &str = "message schema {
 pub fn write(vds: &VirtualDataset, out: &Path, record_size: u64) -> Result<()> {
     let record_size = record_size.max(1);
     fsutil::write_dir_atomic(out, |dir| {
-        let mut meta = String::from("{\"metadata\": {");
-        for (i, (key, text)) in metadata_entries(&vds.root).iter().enumerate() {
-            if i > 0 {
-                meta.push_str(", ");
-            }
-            super::json_str(&mut meta, key);
-            meta.push_str(": ");
-            meta.push_str(text);
-        }
-        meta.push_str(&format!("}}, \"record_size\": {record_size}}}"));
+        let meta = format!("{{\"metadata\": {}, \"record_size\": {record_size}}}", super::json_object(&metadata_entries(&vds.root)));
         fsutil::write_new_file(&dir.join(".zmetadata"), meta.as_bytes())?;
 
         let (schema, props) = (schema(), properties());
