@@ -356,7 +356,8 @@ fn write(
                 if let Err(e) = o.copy_att(src.ncid, src_varid, name, varid) {
                     // An enum-typed fill value (h5netcdf writes them) on a variable stored
                     // as its base type: write the same value in that type.
-                    let raw = (name == "_FillValue").then(|| fill_bytes(v)).flatten();
+                    let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'?');
+                    let raw = (name == "_FillValue").then(|| v.fill_value.native_bytes(kind, v.itemsize() as usize)).flatten();
                     match raw {
                         Some(b) => o.put_att_raw(varid, name, xtype, 1, &b).map_err(bad)?,
                         None => return Err(bad(format!("variable '{}': {e}", v.name))),
@@ -401,20 +402,6 @@ fn write(
             Err(e)
         }
     }
-}
-
-/// The fill value in the variable's own type, native-endian.
-fn fill_bytes(v: &Variable) -> Option<Vec<u8>> {
-    use crate::model::FillValue;
-    let size = v.itemsize() as usize;
-    let kind = v.dtype.as_bytes().get(1).copied()?;
-    Some(match (&v.fill_value, kind, size) {
-        (FillValue::Float(x), b'f', 4) => (*x as f32).to_ne_bytes().to_vec(),
-        (FillValue::Float(x), b'f', 8) => x.to_ne_bytes().to_vec(),
-        (FillValue::Int(i), b'i' | b'u', _) => i.to_ne_bytes()[..size.min(8)].to_vec(),
-        (FillValue::UInt(u), b'i' | b'u', _) => u.to_ne_bytes()[..size.min(8)].to_vec(),
-        _ => return None,
-    })
 }
 
 /// Copy a variable's values into the aggregation file, in slabs of rows so

@@ -90,6 +90,25 @@ pub enum FillValue {
     Bytes(Vec<u8>),
 }
 
+impl FillValue {
+    /// The fill element in native byte order for elements of numpy `kind` and
+    /// `size`, or None when there is no fill value of that kind.
+    pub fn native_bytes(&self, kind: u8, size: usize) -> Option<Vec<u8>> {
+        Some(match (self, kind, size) {
+            (FillValue::Float(x), b'f', 4) => (*x as f32).to_ne_bytes().to_vec(),
+            (FillValue::Float(x), b'f', 8) => x.to_ne_bytes().to_vec(),
+            (FillValue::Int(i), b'i' | b'u' | b'b', _) => i.to_ne_bytes()[..size.min(8)].to_vec(),
+            (FillValue::UInt(u), b'i' | b'u' | b'b', _) => u.to_ne_bytes()[..size.min(8)].to_vec(),
+            (FillValue::Bytes(b), b'S', _) => {
+                let mut b = b.clone();
+                b.resize(size, 0);
+                b
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// Where one chunk's (encoded) bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ChunkRef {

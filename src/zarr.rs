@@ -241,22 +241,6 @@ fn fill_json(out: &mut String, f: &FillValue, kind: u8) {
     }
 }
 
-/// The fill element as native bytes (zeros without a fill value).
-fn fill_elem(f: &FillValue, kind: u8, size: usize) -> Vec<u8> {
-    match (f, kind, size) {
-        (FillValue::Float(x), b'f', 4) => (*x as f32).to_ne_bytes().to_vec(),
-        (FillValue::Float(x), b'f', 8) => x.to_ne_bytes().to_vec(),
-        (FillValue::Int(i), _, _) => i.to_ne_bytes()[..size.min(8)].to_vec(),
-        (FillValue::UInt(u), _, _) => u.to_ne_bytes()[..size.min(8)].to_vec(),
-        (FillValue::Bytes(b), b'S', _) => {
-            let mut b = b.clone();
-            b.resize(size, 0);
-            b
-        }
-        _ => vec![0; size],
-    }
-}
-
 struct Codecs<'a> {
     req: &'a Request,
 }
@@ -587,7 +571,8 @@ pub fn run(req: &Request) -> Result<Summary> {
                     }
                     let start: Vec<u64> = idx.iter().zip(&ov.chunks).map(|(i, c)| i * c).collect();
                     let count: Vec<u64> = start.iter().zip(&ov.chunks).zip(&ov.var.shape).map(|((s, c), n)| (*c).min(n - s)).collect();
-                    let fill = fill_elem(&ov.var.fill_value, ov.kind, ov.size);
+                    // Zeros without a fill value, as Zarr clients read missing chunks then.
+                    let fill = ov.var.fill_value.native_bytes(ov.kind, ov.size).unwrap_or_else(|| vec![0; ov.size]);
                     let data = match values {
                         Values::Inline(all) => {
                             let n: u64 = count.iter().product();
