@@ -708,6 +708,34 @@ impl CfaReader {
         }
     }
 
+    /// The fragment holding all of `start..start+count` of variable `name`:
+    /// its file, the variable's name in it and the start within it. None when
+    /// the variable is stored in the aggregation file or the region spans
+    /// fragments.
+    pub fn fragment_of(&self, name: &str, start: &[u64], count: &[u64]) -> Option<(PathBuf, String, Vec<u64>)> {
+        let Some(Source::Fragments { sizes, uris, identifiers, .. }) = self.vars.get(name) else { return None };
+        let mut idx = Vec::with_capacity(sizes.len());
+        let mut local = Vec::with_capacity(sizes.len());
+        for (d, s) in sizes.iter().enumerate() {
+            let (mut o, mut found) = (0u64, None);
+            for (i, l) in s.iter().enumerate() {
+                if start[d] >= o && start[d] + count[d] <= o + l {
+                    found = Some((i as u64, start[d] - o));
+                    break;
+                }
+                o += l;
+            }
+            let (i, l) = found?;
+            idx.push(i);
+            local.push(l);
+        }
+        let grid: Vec<u64> = sizes.iter().map(|s| s.len() as u64).collect();
+        let lin = crate::model::ravel(&idx, &grid) as usize;
+        let uri = uris.get(lin)?;
+        let ident = identifiers.get(lin).or(identifiers.first())?;
+        Some((PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri)), ident.clone(), local))
+    }
+
     /// Every string of a string variable stored in the file.
     pub fn strings(&self, name: &str) -> Result<Vec<String>> {
         match self.vars.get(name) {

@@ -640,13 +640,13 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
             let rep = crate::validate::validate(&product, &files, &crate::validate::Options { concat_dims: series.concat_dim, sample, dedupe: series.dedupe })?;
             let status = rep.status();
             match out.format {
-                OutFormat::Json => out.json(&json!({"status": status, "values_compared": rep.values_compared, "data": rep.data, "metadata": rep.metadata})),
+                OutFormat::Json => out.json(&json!({"status": status, "values_compared": rep.values_compared, "values_by_identity": rep.values_by_identity, "data": rep.data, "metadata": rep.metadata})),
                 OutFormat::Human => {
                     if !cli.quiet {
                         println!("{}: {status}", product.display());
                         match rep.first_problem() {
                             Some(m) => println!("  {m}"),
-                            None => println!("  {} values compared", rep.values_compared),
+                            None => println!("  {}", rep.summary()),
                         }
                     }
                 }

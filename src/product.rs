@@ -435,6 +435,15 @@ impl Product {
         matches!(self.backend, Backend::Cfa(_))
     }
 
+    /// For a CF aggregation file: the fragment file, variable name and start
+    /// within it from which a client reads all of `start..start+count` of `v`.
+    pub fn fragment_of(&self, v: &ProductVar, start: &[u64], count: &[u64]) -> Option<(PathBuf, String, Vec<u64>)> {
+        match &self.backend {
+            Backend::Cfa(r) => r.fragment_of(&v.name, start, count),
+            _ => None,
+        }
+    }
+
     pub fn var(&self, name: &str) -> Option<&ProductVar> {
         self.vars.iter().find(|v| v.name == name)
     }

@@ -42,6 +42,9 @@ pub struct Report {
     pub data: Map<String, Value>,
     /// Values compared, for the summary.
     pub values_compared: u64,
+    /// Values of a CF aggregation file whose fragment is the source file
+    /// itself, at the same place (see [`same_file`]): not read twice.
+    pub values_by_identity: u64,
 }
 
 impl Report {
@@ -103,6 +106,15 @@ impl Report {
             }
         }
         "Success".into()
+    }
+
+    /// What was compared, in words.
+    pub fn summary(&self) -> String {
+        let mut s = format!("{} values compared", self.values_compared);
+        if self.values_by_identity > 0 {
+            s += &format!(", {} placed in fragments that are the source files themselves", self.values_by_identity);
+        }
+        s
     }
 
     /// The first problem in words, for logs and the status line.
@@ -588,6 +600,12 @@ fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &S
         (0..nblocks).collect()
     };
     let big = pv.dtype.starts_with('>');
+    // A CFA fragment that is this very source file: a client reads the same
+    // bytes with the same library, so reading both would compare the file with
+    // itself. What can be wrong is where the fragment is placed and which file
+    // and variable it names; that is checked here for every block.
+    let identity = recoded.is_none() && product.is_cfa();
+    let mut same: Option<(PathBuf, bool)> = None;
     for b in blocks {
         crate::pipeline::check_interrupted()?;
         let r0 = b * block_rows;
@@ -603,6 +621,22 @@ fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &S
         let mut pstart: Vec<u64> = start.iter().zip(origin).map(|(s, o)| s + o).collect();
         if !pstart.is_empty() {
             pstart[0] = origin[0] + r0;
+        }
+        if identity {
+            if let Some((frag, ident, local)) = product.fragment_of(pv, &pstart, &count) {
+                let is_source = match &same {
+                    Some((f, yes)) if *f == frag => *yes,
+                    _ => {
+                        let yes = same_file(&frag, &src.path);
+                        same = Some((frag, yes));
+                        yes
+                    }
+                };
+                if is_source && ident == pv.name && local == start {
+                    rep.values_by_identity += count.iter().product::<u64>();
+                    continue;
+                }
+            }
         }
         // The product's chunks decode on one core while netCDF-C reads (and
         // decodes) the same block from the source on the other.
@@ -650,6 +684,16 @@ fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &S
         }
     }
     Ok(())
+}
+
+/// Whether two paths name the same file (device and inode), as a fragment URI
+/// and a source path may differ by symlinks or `..`.
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
 }
 
 /// A variable's own units, or, for the bounds of a coordinate (CF `bounds`),

@@ -154,6 +154,10 @@ fn verify_catches_a_broken_zarr_chunk_and_swapped_cfa_fragments() {
 
     let c = d.path().join("s.nca");
     ok(run(&with_files(&["cfa", "-q", "-o", s(&c)], &files, &[])));
+    // Intact, its fragments are the sources at their places: nothing to read twice.
+    let o = ok(verify(&c, &files, &["--concat-dim", "time"]));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("placed in fragments that are the source files themselves"), "{text}");
     check_env_ready();
     python(&format!(
         "import netCDF4; d = netCDF4.Dataset('{}', 'a'); v = d['fragment_uris_0']; a = v[:]; a[0], a[1] = a[1], a[0]; v[:] = a; d.close()",
@@ -228,6 +232,24 @@ fn zarr_conversion_killed_at_random_points_resumes_to_an_equal_store() {
             continue;
         }
         assert!(!out.exists(), "a killed conversion must never appear under the final name");
+    }
+    // Whatever the random kills did (on a busy machine they may all land
+    // before the first chunk is stored), one more is made after a chunk is
+    // journalled, so the final run must resume.
+    let journal = padocc_partial(&out).join(".padocc").join("done");
+    let mut child = cmd(&args).spawn().unwrap();
+    let t0 = Instant::now();
+    while std::fs::metadata(&journal).map(|m| m.len()).unwrap_or(0) == 0 && child.try_wait().unwrap().is_none() {
+        assert!(t0.elapsed() < Duration::from_secs(60), "no chunk journalled in 60 s");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    if child.try_wait().unwrap().is_none() {
+        child.kill().unwrap();
+        kills += 1;
+    }
+    child.wait().unwrap();
+    if out.exists() {
+        std::fs::remove_dir_all(&out).unwrap();
     }
     let o = cmd(&args).output().unwrap();
     assert!(o.status.success());

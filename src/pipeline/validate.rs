@@ -67,7 +67,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let sampled = if opts.sample > 0 { format!(" (sample of {} blocks per variable)", opts.sample) } else { String::new() };
     let mut message = match rep.first_problem() {
         Some(m) => m,
-        None => format!("{} values compared{sampled}", rep.values_compared),
+        None => format!("{}{sampled}", rep.summary()),
     };
     if let Some((cstatus, why)) = cfa_problem {
         if status == "Success" || (status.starts_with("Warn") && cstatus.starts_with("Fatal")) {
