@@ -1000,11 +1000,23 @@ fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Opti
             eprintln!("{}{} [{}]: {} - {msg}", if std::io::stderr().is_terminal() { "\r" } else { "" }, o.code, o.index, o.status);
         }
     };
+    // The embedded default is the local back end: the run is recorded as a
+    // manifest first and the projects it lists are what runs.
+    let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
+    let (run_dir, manifest) = match codes.is_empty() {
+        true => (None, None),
+        false => crate::scheduler::local::record_run(&g, &codes, phase, &opts).map(|(d, m)| (Some(d), Some(m)))?,
+    };
+    let index_of: std::collections::HashMap<&str, usize> = projects.iter().map(|(i, c)| (c.as_str(), *i)).collect();
+    let projects: Vec<(usize, String)> = manifest.iter().flat_map(|m| &m.tasks).flat_map(|t| &t.projects).map(|c| (index_of.get(c.as_str()).copied().unwrap_or(0), c.clone())).collect();
     let results = local::run(&g, &projects, phase, &opts, jobs, quiet || out.format == OutFormat::Json, &on_done);
     let done: Vec<&pipeline::Outcome> = results.iter().flatten().collect();
     let failed = done.iter().filter(|o| !o.ok).count();
     let skipped = done.iter().filter(|o| o.skipped).count();
     let interrupted = pipeline::INTERRUPTED.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(dir) = &run_dir {
+        crate::scheduler::local::finish_run(dir, &done, interrupted)?;
+    }
     match out.format {
         OutFormat::Json => out.json(&json!({
             "group": g.name, "phase": phase, "projects": projects.len(), "ran": done.len(), "failed": failed,
@@ -1093,6 +1105,7 @@ fn rerun_failed(wd: &Option<PathBuf>, sel: &Sel, phase: Option<Phase>, include_e
     crate::scheduler::join(&g, &mut cur)?;
     let mut by_phase: std::collections::BTreeMap<String, (Vec<String>, crate::scheduler::coordinator::Boosts, u32)> = Default::default();
     let mut faults = Vec::new();
+    let last = crate::scheduler::coordinator::last_attempts(&g, &codes);
     for c in &codes {
         let Some(row) = cur.get(c) else { continue };
         if phase.is_some_and(|p| p.name() != row.phase) {
@@ -1105,13 +1118,12 @@ fn rerun_failed(wd: &Option<PathBuf>, sel: &Sel, phase: Option<Phase>, include_e
             s if include_errors && crate::status::is_failure(s) => (1.0, 1.0),
             _ => continue,
         };
-        let prev = crate::scheduler::coordinator::last_manifest_for(&g, c);
-        let attempt = prev.as_ref().map(|m| m.attempt).unwrap_or(1) + 1;
+        let (prev_attempt, old) = last.get(c).copied().unwrap_or((1, (1.0, 1.0)));
+        let attempt = prev_attempt + 1;
         if attempt > cfg.max_attempts {
             faults.push((c.clone(), format!("{} {} after {} attempts", row.phase, row.status, attempt - 1)));
             continue;
         }
-        let old = prev.as_ref().and_then(|m| m.boosts.get(c).copied()).unwrap_or((1.0, 1.0));
         let e = by_phase.entry(row.phase.clone()).or_default();
         e.0.push(c.clone());
         e.1.insert(c.clone(), (old.0 * factor.0, old.1 * factor.1));

@@ -35,6 +35,15 @@ pub fn collect(group: &GroupDir, repeat_id: &str, ask_scheduler: bool) -> Result
     Ok(GroupStatus { group: group.name.clone(), total: codes.len(), phases, no_status, faultlist: group.faultlist(), scheduler })
 }
 
+/// At most `n` bytes of `s`, cut at a character boundary.
+fn truncate(s: &str, n: usize) -> &str {
+    let mut end = n.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 pub fn is_failure(status: &str) -> bool {
     status.contains("Fatal")
         || status.contains("Failed")
@@ -47,15 +56,18 @@ pub fn render(s: &GroupStatus, display_upto: usize, long: bool, separate: bool) 
     let mut out = format!("Group: {}\n  Total Codes: {}\n\nPipeline Current:\n\n", s.group, s.total);
     let pct = |n: usize| if s.total == 0 { 0.0 } else { n as f64 * 100.0 / s.total as f64 };
     let order: Vec<&str> = PHASES.iter().copied().filter(|p| *p != "complete").collect();
+    // As padocc: one width for every phase, the longest status (at most 30
+    // unless -L) plus one; a status that does not fit ends in "...".
+    let longest = s.phases.values().flat_map(|m| m.keys()).map(String::len).max().unwrap_or(0);
+    let width = if long { longest } else { longest.min(30) } + 1;
     for ph in order {
         let Some(st) = s.phases.get(ph) else { continue };
         let n: usize = st.values().map(Vec::len).sum();
         out.push_str(&format!("   {ph:<10}: {n:<5} [{:<4}%] (Variety: {})\n", format!("{:.1}", pct(n)), st.len()));
         let mut rows: Vec<(&String, &Vec<usize>)> = st.iter().collect();
         rows.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
-        let width = if long { rows.iter().map(|r| r.0.len()).max().unwrap_or(0) } else { rows.iter().map(|r| r.0.len()).max().unwrap_or(0).min(30) };
         let line = |(status, ids): &(&String, &Vec<usize>)| {
-            let name = if status.len() > width { format!("{}...", &status[..width.saturating_sub(3)]) } else { status.to_string() };
+            let name = if status.len() >= width { format!("{}...", truncate(status, width.saturating_sub(3))) } else { status.to_string() };
             let idtxt = if ids.len() < display_upto {
                 format!(" (IDs = {})", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))
             } else {
@@ -128,4 +140,37 @@ pub fn render(s: &GroupStatus, display_upto: usize, long: bool, separate: bool) 
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The observed padocc 1.5.1 output of spec §5.3, line for line.
+    #[test]
+    fn renders_padoccs_layout() {
+        let mut phases: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
+        phases.entry("compute".into()).or_default().insert("(PVK)Failed-ValueError".into(), vec![1]);
+        let v = phases.entry("validate".into()).or_default();
+        v.insert("(V>K)Success".into(), vec![0, 2]);
+        v.insert("(V>K)Warn-global_aggregation_date_added".into(), vec![3]);
+        let s = GroupStatus { group: "testg".into(), total: 4, phases, no_status: vec![], faultlist: vec![], scheduler: BTreeMap::new() };
+        let out = render(&s, 10, false, true);
+        for want in [
+            "Group: testg",
+            "  Total Codes: 4",
+            "   compute   : 1     [25.0%] (Variety: 1)",
+            "    - (PVK)Failed-ValueError         : 1 (IDs = 1)",
+            "   validate  : 3     [75.0%] (Variety: 2)",
+            "  > Success (100.0 %)",
+            "    - (V>K)Success                   : 2 (IDs = 0,2)",
+            "    - (V>K)Warn-global_aggregation...: 1 (IDs = 3)",
+            "  > Error (0.0 %)",
+            "   complete  : 0     [0.0 %]",
+        ] {
+            assert!(out.lines().any(|l| l == want), "missing {want:?} in\n{out}");
+        }
+        // -L: no cap, nothing cut.
+        assert!(render(&s, 10, true, true).contains("    - (V>K)Warn-global_aggregation_date_added : 1 (IDs = 3)"));
+    }
 }

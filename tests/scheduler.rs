@@ -220,7 +220,9 @@ fn dry_run_prints_the_plan_and_submits_nothing() {
     let o = ok(padocc_env(&wd, &["compute", "-G", "g", "--parallel", "--dry-run", "--scheduler", "slurm"], &[("PATH", "/nonexistent")]));
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("#SBATCH --array=0-0") && out.contains("worker --manifest"), "{out}");
-    assert!(!wd.join("groups/g/jobs").exists() || std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().count() == 0);
+    // Only the in-process scan of the set-up is recorded; no compute submission.
+    let subs: Vec<String> = std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(subs.iter().all(|s| s.starts_with("scan-") && s.ends_with("-local")), "{subs:?}");
 }
 
 /// The job scripts each back end renders, as snapshots (tests/snapshots/):
@@ -256,8 +258,18 @@ fn local_backend_runs_the_same_manifests_in_process() {
     let o = ok(padocc_env(&wd, &["status", "-G", "g", "--format", "json"], &[("PATH", "/nonexistent")]));
     let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(st["phases"]["validate"]["Success"].as_array().map(|a| a.len()), Some(2), "{st:#}");
+    // The set-up's plain `scan` (the embedded default) is a recorded local run
+    // too: its manifest lists what ran, its outcomes are beside it.
+    let all: Vec<_> = std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().flatten().map(|e| e.path()).collect();
+    let (plain, jobs): (Vec<_>, Vec<_>) = all.into_iter().partition(|p| p.to_string_lossy().ends_with("-local"));
+    assert_eq!(plain.len(), 1, "{plain:?}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(plain[0].join("manifest.json")).unwrap()).unwrap();
+    assert_eq!((m["scheduler"].as_str(), m["phase"].as_str(), m["tasks"].as_array().map(Vec::len)), (Some("local"), Some("scan"), Some(2)), "{m:#}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(plain[0].join("outcomes.json")).unwrap()).unwrap();
+    let codes: Vec<&str> = r["results"].as_array().unwrap().iter().map(|o| o["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, vec!["a1", "a2"], "{r:#}");
+    assert!(r["results"].as_array().unwrap().iter().all(|o| o["status"] == "Success"), "{r:#}");
     // Each submission left its immutable manifest and one record per task.
-    let jobs: Vec<_> = std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().flatten().map(|e| e.path()).collect();
     assert_eq!(jobs.len(), 2, "{jobs:?}");
     for j in jobs {
         assert!(j.join("manifest.json").is_file() && j.join("submit.sh").is_file());

@@ -58,10 +58,49 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(group: &GroupDir, submission: &str, phase: Phase, scheduler: &str, index_base: u32, attempt: u32, opts: &Options, tasks: Vec<Task>, boosts: &Boosts) -> Manifest {
+        Manifest {
+            format: 1,
+            submission: submission.to_string(),
+            group: group.name.clone(),
+            workdir: group.wd.root.clone(),
+            phase,
+            scheduler: scheduler.into(),
+            index_base,
+            created: local_time(true),
+            attempt,
+            options: TaskOptions {
+                force: opts.force,
+                new_version: opts.new_version,
+                sample: opts.sample,
+                dedupe: opts.dedupe.map(|d| format!("{d:?}").to_lowercase()),
+                concat_dims: opts.concat_dims.clone(),
+                completion_dir: opts.completion_dir.clone(),
+                sub: opts.sub.clone(),
+                replace: opts.replace.clone(),
+            },
+            boosts: tasks.iter().flat_map(|t| &t.projects).filter_map(|c| boosts.get(c).map(|b| (c.clone(), *b))).collect(),
+            tasks,
+        }
+    }
+
     pub fn read(path: &Path) -> Result<Manifest> {
         let t = std::fs::read_to_string(path).map_err(|e| Error::input_io(path, e))?;
         serde_json::from_str(&t).map_err(|e| Error::corrupt(path, e.to_string()))
     }
+
+    /// Written once, atomically; never rewritten.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("JSON");
+        fsutil::write_file_atomic(path, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(path, e)))
+    }
+}
+
+/// A submission name: phase, a clock reading (orders submissions) and a suffix.
+pub fn submission_name(phase: Phase, suffix: &str) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    format!("{}-{now}-{suffix}", phase.name())
 }
 
 /// Resource policy: floors, caps and packing, from the site config.
@@ -198,16 +237,12 @@ pub fn submit(
         }
     }
     let max = backend.max_array_size().max(1) as usize;
-    let stamp = {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-        format!("{now}")
-    };
     let exe = std::env::current_exe().map_err(|e| Error::Usage(format!("cannot find the padocc binary: {e}")))?;
     let mut out = Vec::new();
     let mut n = 0;
     for ((time_s, mem_mb), tasks) in classes {
         for chunk in tasks.chunks(max) {
-            let submission = format!("{}-{stamp}-{n}", phase.name());
+            let submission = submission_name(phase, &n.to_string());
             n += 1;
             let dir = group.dir.join("jobs").join(&submission);
             let logs = dir.join("logs");
@@ -215,29 +250,7 @@ pub fn submit(
                 std::fs::create_dir_all(&logs).map_err(|e| Error::output(&logs, e))?;
                 std::fs::create_dir_all(dir.join("tasks")).map_err(|e| Error::output(&dir, e))?;
             }
-            let manifest = Manifest {
-                format: 1,
-                submission: submission.clone(),
-                group: group.name.clone(),
-                workdir: group.wd.root.clone(),
-                phase,
-                scheduler: backend.name().into(),
-                index_base: backend.index_base(),
-                created: local_time(true),
-                attempt,
-                options: TaskOptions {
-                    force: opts.force,
-                    new_version: opts.new_version,
-                    sample: opts.sample,
-                    dedupe: opts.dedupe.map(|d| format!("{d:?}").to_lowercase()),
-                    concat_dims: opts.concat_dims.clone(),
-                    completion_dir: opts.completion_dir.clone(),
-                    sub: opts.sub.clone(),
-                    replace: opts.replace.clone(),
-                },
-                tasks: chunk.to_vec(),
-                boosts: chunk.iter().flat_map(|t| &t.projects).filter_map(|c| boosts.get(c).map(|b| (c.clone(), *b))).collect(),
-            };
+            let manifest = Manifest::new(group, &submission, phase, backend.name(), backend.index_base(), attempt, opts, chunk.to_vec(), boosts);
             let mpath = dir.join("manifest.json");
             let base = backend.index_base();
             let last = base + chunk.len() as u32 - 1;
@@ -266,8 +279,7 @@ pub fn submit(
                 out.push(Submitted { submission, job_id: None, tasks: chunk.len(), projects: chunk.iter().map(|t| t.projects.len()).sum(), time_s, mem_mb, script: spath });
                 continue;
             }
-            let mtext = serde_json::to_string_pretty(&manifest).expect("JSON");
-            fsutil::write_file_atomic(&mpath, |w| w.write_all(mtext.as_bytes()).map_err(|e| Error::output(&mpath, e)))?;
+            manifest.write(&mpath)?;
             fsutil::write_file_atomic(&spath, |w| w.write_all(script.as_bytes()).map_err(|e| Error::output(&spath, e)))?;
             if backend.runs_inline() {
                 for (i, t) in chunk.iter().enumerate() {
@@ -293,11 +305,24 @@ pub fn submit(
     Ok(out)
 }
 
-/// The newest manifest that ran `code` (by creation order of submissions).
-pub fn last_manifest_for(group: &GroupDir, code: &str) -> Option<Manifest> {
+/// For each project, its attempt and resource boosts in the newest manifest
+/// that ran it (by creation order of submissions), reading each manifest once.
+pub fn last_attempts(group: &GroupDir, codes: &[String]) -> HashMap<String, (u32, (f64, f64))> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(group.dir.join("jobs")).into_iter().flatten().flatten().map(|e| e.path()).collect();
     dirs.sort_by_key(|d| d.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('-').nth(1)).and_then(|t| t.parse::<u128>().ok()).unwrap_or(0));
-    dirs.iter().rev().filter_map(|d| Manifest::read(&d.join("manifest.json")).ok()).find(|m| m.tasks.iter().any(|t| t.projects.iter().any(|p| p == code)))
+    let mut want: std::collections::HashSet<&str> = codes.iter().map(String::as_str).collect();
+    let mut out = HashMap::new();
+    for m in dirs.iter().rev().filter_map(|d| Manifest::read(&d.join("manifest.json")).ok()) {
+        if want.is_empty() {
+            break;
+        }
+        for p in m.tasks.iter().flat_map(|t| &t.projects) {
+            if want.remove(p.as_str()) {
+                out.insert(p.clone(), (m.attempt, m.boosts.get(p).copied().unwrap_or((1.0, 1.0))));
+            }
+        }
+    }
+    out
 }
 
 /// Every submission of a group: (submission dir, scheduler, job id).

@@ -1,9 +1,18 @@
-//! The local back end: the same manifests and the same worker code as the
-//! batch schedulers, run in-process on this machine's cores. `submit` returns
-//! when every task has finished, so there is nothing to query afterwards: the
-//! workers have recorded each project's outcome.
+//! The local back end: the same manifests as the batch schedulers, run
+//! in-process on this machine's cores.
+//!
+//! - A phase without `--parallel` (the embedded default) records its run as a
+//!   manifest of this back end, one task per project, and runs what the
+//!   manifest lists with the embedded executor ([`crate::pipeline::local`]:
+//!   memory budget, progress, Ctrl-C); the outcomes go beside it
+//!   (`outcomes.json`). [`record_run`] and [`finish_run`].
+//! - `--parallel --scheduler local` (and `run --scheduler local`) goes through
+//!   the coordinator like SLURM: packed tasks, `submit.sh`, and the worker code
+//!   per task. `submit` returns when every task has finished, so there is
+//!   nothing to query afterwards: the workers have recorded each outcome.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
@@ -48,4 +57,28 @@ impl Backend for Local {
     fn dependency(&self, _jobs: &[String]) -> String {
         String::new()
     }
+}
+
+/// Record a phase run of the embedded default as an immutable manifest of
+/// this back end (`groups/<G>/jobs/<phase>-<clock>-local/manifest.json`), one
+/// task per project: resources are the executor's memory budget, not a
+/// request. Returns the submission directory and the manifest read back, so
+/// what runs is what was recorded.
+pub fn record_run(group: &crate::group::GroupDir, codes: &[String], phase: crate::pipeline::Phase, opts: &crate::pipeline::Options) -> Result<(PathBuf, super::coordinator::Manifest)> {
+    use super::coordinator::{submission_name, Manifest, Task};
+    let submission = submission_name(phase, "local");
+    let dir = group.dir.join("jobs").join(&submission);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
+    let tasks = codes.iter().map(|c| Task { projects: vec![c.clone()], time_s: 0, mem_mb: 0 }).collect();
+    let path = dir.join("manifest.json");
+    Manifest::new(group, &submission, phase, "local", 0, 1, opts, tasks, &Default::default()).write(&path)?;
+    Ok((dir, super::coordinator::Manifest::read(&path)?))
+}
+
+/// The outcomes of a recorded run, beside its manifest (`outcomes.json`,
+/// the same objects as `--format json` prints).
+pub fn finish_run(dir: &Path, outcomes: &[&crate::pipeline::Outcome], interrupted: bool) -> Result<()> {
+    let path = dir.join("outcomes.json");
+    let text = serde_json::to_string(&serde_json::json!({"finished": crate::project::local_time(true), "interrupted": interrupted, "results": outcomes})).expect("JSON");
+    crate::fsutil::write_file_atomic(&path, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&path, e)))
 }
