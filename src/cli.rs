@@ -115,7 +115,8 @@ struct PhaseArgs {
     /// What to do with repeated or decreasing values along the concat dimension.
     #[arg(long, value_enum)]
     dedupe: Option<Dedupe>,
-    /// validate: compare only N blocks per variable instead of every value.
+    /// validate: compare only N blocks (of up to 64 MiB) per variable, spread over all its
+    /// files (first, last and evenly between), instead of every value.
     #[arg(long, default_value_t = 0)]
     sample: usize,
     /// Projects run at once (default: all cores).
@@ -265,7 +266,8 @@ enum Command {
         product: PathBuf,
         #[command(flatten)]
         series: SeriesArgs,
-        /// Compare only N blocks per variable (first, last and spread between).
+        /// Compare only N blocks (of up to 64 MiB) per variable, spread over all its files
+        /// (first, last and evenly between).
         #[arg(long, default_value_t = 0)]
         sample: usize,
         /// Print the reports as JSON on stdout.

@@ -299,12 +299,14 @@ pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Resul
         }
         // Files holding this variable's tiles: the first file per tile (compat="override").
         let mut seen = std::collections::HashSet::new();
+        let mut work: Vec<(usize, SourceVar, Vec<Segment>)> = Vec::new();
         for (f, src) in sources.iter().enumerate() {
             let key: Vec<usize> = axes.iter().map(|&(_, t)| placement.block[f][t]).collect();
             if !seen.insert(key) {
                 continue;
             }
             let Some(sv) = source_var(src, &pv.name)? else { continue };
+            src.release();
             let mut origin = vec![0u64; sv.shape.len()];
             for &(ax, t) in &axes {
                 origin[ax] = placement.offset[t][placement.block[f][t]];
@@ -322,11 +324,31 @@ pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Resul
                     .collect(),
                 _ => vec![(0, rows, origin)],
             };
-            compare_var(&mut rep, &product, pv, src, &sv, &segments, opts.sample, &mut cache)?;
-            src.release();
-            if rep.data.get("variables").and_then(|v| v.get("data_errors")).and_then(|d| d.get(&pv.name)).is_some() {
-                break;
+            work.push((f, sv, segments));
+        }
+        // --sample N: N blocks of this variable in all, spread over the blocks of
+        // every file (first, last, and evenly between), not N per file.
+        let counts: Vec<u64> = work.iter().flat_map(|(_, sv, segs)| segs.iter().map(move |seg| block_layout(sv, seg.1).1)).collect();
+        let total: u64 = counts.iter().sum();
+        let picked: Option<std::collections::BTreeSet<u64>> = (opts.sample > 0 && (opts.sample as u64) < total).then(|| spread(opts.sample as u64, total).collect());
+        let (mut base, mut k) = (0u64, 0usize);
+        'files: for (f, sv, segments) in &work {
+            let src = &sources[*f];
+            for (row0, nrows, origin) in segments {
+                let n = counts[k];
+                k += 1;
+                let chosen: Option<Vec<u64>> = picked.as_ref().map(|p| p.range(base..base + n).map(|g| g - base).collect());
+                base += n;
+                if chosen.as_ref().is_some_and(Vec::is_empty) {
+                    continue;
+                }
+                compare_segment(&mut rep, &product, pv, src, sv, *row0, *nrows, origin, chosen.as_deref(), &mut cache)?;
+                if rep.data.get("variables").and_then(|v| v.get("data_errors")).and_then(|d| d.get(&pv.name)).is_some() {
+                    src.release();
+                    break 'files;
+                }
             }
+            src.release();
         }
     }
     if let Some(d) = concat.first() {
@@ -556,23 +578,30 @@ fn to_f64(bytes: &[u8], dtype: &str) -> Vec<f64> {
         .collect()
 }
 
-/// Compare one source file's variable with its place in the product, in blocks
-/// along the first axis.
-#[allow(clippy::too_many_arguments)]
-fn compare_var(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar, segments: &[(u64, u64, Vec<u64>)], sample: usize, cache: &mut FileCache) -> Result<()> {
-    for (row0, nrows, origin) in segments {
-        compare_segment(rep, product, pv, src, sv, *row0, *nrows, origin, sample, cache)?;
-        if rep.data.get("variables").and_then(|v| v.get("data_errors")).and_then(|d| d.get(&pv.name)).is_some() {
-            break;
-        }
+/// Source rows `row0`, count and product origin of one stretch of a file.
+type Segment = (u64, u64, Vec<u64>);
+
+/// Rows per block and number of blocks of `nrows` rows of a source variable.
+fn block_layout(sv: &SourceVar, nrows: u64) -> (u64, u64) {
+    if sv.shape.contains(&0) {
+        return (1, 0);
     }
-    Ok(())
+    let rows = if sv.shape.is_empty() { 1 } else { nrows.max(1) };
+    let row_bytes = (sv.shape.iter().skip(1).product::<u64>() * sv.size as u64).max(1);
+    let block_rows = (BLOCK_BYTES / row_bytes).clamp(1, rows);
+    (block_rows, rows.div_ceil(block_rows))
+}
+
+/// `k` of `0..n` (k < n): the first, the last and evenly between.
+fn spread(k: u64, n: u64) -> impl Iterator<Item = u64> {
+    (0..k).map(move |i| if k == 1 { 0 } else { i * (n - 1) / (k - 1) })
 }
 
 /// Compare source rows `row0..row0+nrows` (first axis) with the product at
-/// `origin`, in blocks.
+/// `origin`, in blocks; `blocks`: only these (indices into the segment's
+/// blocks), None: all.
 #[allow(clippy::too_many_arguments)]
-fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar, row0: u64, nrows: u64, origin: &[u64], sample: usize, cache: &mut FileCache) -> Result<()> {
+fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar, row0: u64, nrows: u64, origin: &[u64], blocks: Option<&[u64]>, cache: &mut FileCache) -> Result<()> {
     let isz = sv.size;
     let (src_units, prod_units) = effective_units(product, pv, src, sv);
     // A time variable re-encoded to the first file's units compares as instants.
@@ -590,15 +619,8 @@ fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &S
         _ => None,
     };
     let rows = if sv.shape.is_empty() { 1 } else { nrows.max(1) };
-    let row_bytes = (sv.shape.iter().skip(1).product::<u64>() * isz as u64).max(1);
-    let block_rows = (BLOCK_BYTES / row_bytes).clamp(1, rows);
-    let nblocks = rows.div_ceil(block_rows);
-    let blocks: Vec<u64> = if sample > 0 && (sample as u64) < nblocks {
-        let k = sample as u64;
-        (0..k).map(|i| if k == 1 { 0 } else { i * (nblocks - 1) / (k - 1) }).collect()
-    } else {
-        (0..nblocks).collect()
-    };
+    let (block_rows, nblocks) = block_layout(sv, nrows);
+    let blocks: Vec<u64> = blocks.map_or_else(|| (0..nblocks).collect(), <[u64]>::to_vec);
     let big = pv.dtype.starts_with('>');
     // A CFA fragment that is this very source file: a client reads the same
     // bytes with the same library, so reading both would compare the file with

@@ -169,6 +169,32 @@ fn verify_catches_a_broken_zarr_chunk_and_swapped_cfa_fragments() {
     assert!(text.contains("'tas'"), "{text}");
 }
 
+/// `--sample N` takes N blocks of each variable over all its files, not N per file.
+#[test]
+fn sample_takes_n_blocks_per_variable_over_all_files() {
+    let d = tempfile::tempdir().unwrap();
+    let files = series_of(d.path(), &[(0.0, 4, Some(2)), (4.0, 4, Some(2)), (8.0, 4, Some(2)), (12.0, 4, Some(2))], "days since 2000-01-01", true);
+    let z = d.path().join("s.zarr");
+    ok(run(&with_files(&["zarr", "-q", "-o", s(&z), "--chunks", "time=2"], &files, &[])));
+    let compared = |extra: &[&str]| -> u64 {
+        let mut a = vec!["--concat-dim", "time", "--json"];
+        a.extend_from_slice(extra);
+        let o = ok(verify(&z, &files, &a));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["values_compared"].as_u64().unwrap()
+    };
+    let (all, two, one) = (compared(&[]), compared(&["--sample", "2"]), compared(&["--sample", "1"]));
+    // Each file is one block of each time-varying variable: --sample 2 reads the
+    // first and the last file's, --sample 1 the first's; lat and lon are one block.
+    assert!(one < two && two < all, "{one} {two} {all}");
+    let per_file = (all - one) / 3;
+    assert_eq!(two, one + per_file, "{one} {two} {all}");
+    // A changed value in the last file is among what --sample 2 reads.
+    check_env_ready();
+    python(&format!("import netCDF4; d = netCDF4.Dataset('{}', 'a'); d['tas'][3, 0] = 1e6; d.close()", files[3].display()));
+    let o = verify(&z, &files, &["--concat-dim", "time", "--sample", "2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+}
+
 /// A small deterministic generator: kill times must differ, not be secret.
 struct Lcg(u64);
 impl Lcg {
