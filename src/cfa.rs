@@ -515,7 +515,8 @@ pub struct CfaReader {
     path: PathBuf,
     nca: NcFile,
     vars: HashMap<String, Source>,
-    open: std::sync::Mutex<Vec<(String, std::sync::Arc<NcFile>)>>,
+    /// Fragment files kept open.
+    open: ncapi::OpenFiles<String>,
 }
 
 enum Source {
@@ -638,21 +639,12 @@ impl CfaReader {
         }
         vars.retain(|v| !hidden.contains(&v.name));
         sources.retain(|k, _| !hidden.contains(k));
-        Ok((CfaReader { path: path.to_path_buf(), nca, vars: sources, open: std::sync::Mutex::new(Vec::new()) }, gattrs, vars))
+        Ok((CfaReader { path: path.to_path_buf(), nca, vars: sources, open: ncapi::OpenFiles::new(32) }, gattrs, vars))
     }
 
     fn fragment_file(&self, uri: &str) -> Result<std::sync::Arc<NcFile>> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, f)) = open.iter().find(|(u, _)| u == uri) {
-            return Ok(f.clone());
-        }
         let p = Path::new(uri.strip_prefix("file://").unwrap_or(uri));
-        let f = std::sync::Arc::new(NcFile::open(p).map_err(|e| Error::corrupt(p, format!("fragment of {}: {e}", self.path.display())))?);
-        if open.len() >= 32 {
-            open.remove(0);
-        }
-        open.push((uri.to_string(), f.clone()));
-        Ok(f)
+        self.open.get(uri.to_string(), || NcFile::open(p).map_err(|e| Error::corrupt(p, format!("fragment of {}: {e}", self.path.display()))))
     }
 
     /// Values of `start..start+count` of a variable, native-endian.

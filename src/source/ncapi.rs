@@ -84,6 +84,38 @@ impl Drop for NcFile {
     }
 }
 
+/// A few netCDF files kept open, the least recently used closed first: each
+/// costs a descriptor and netCDF-C's chunk caches, and opening one again costs
+/// about a millisecond. Shared by readers that go back and forth between
+/// files (the Zarr writer's regions, CFA fragments).
+pub struct OpenFiles<K> {
+    capacity: usize,
+    open: std::sync::Mutex<Vec<(K, std::sync::Arc<NcFile>)>>,
+}
+
+impl<K: PartialEq> OpenFiles<K> {
+    pub fn new(capacity: usize) -> OpenFiles<K> {
+        OpenFiles { capacity: capacity.max(1), open: std::sync::Mutex::new(Vec::new()) }
+    }
+
+    /// The file for `key`, opened with `open` if it is not open already.
+    pub fn get<E>(&self, key: K, open: impl FnOnce() -> std::result::Result<NcFile, E>) -> std::result::Result<std::sync::Arc<NcFile>, E> {
+        let mut files = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = files.iter().position(|(k, _)| *k == key) {
+            let entry = files.remove(i);
+            let f = entry.1.clone();
+            files.push(entry);
+            return Ok(f);
+        }
+        let f = std::sync::Arc::new(open()?);
+        if files.len() >= self.capacity {
+            files.remove(0);
+        }
+        files.push((key, f.clone()));
+        Ok(f)
+    }
+}
+
 pub fn group_name(ncid: c_int) -> NcResult<String> {
     let mut buf = name_buf();
     let _g = hdf5_sys::LOCK.lock();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::ncapi::{self, NcFile};
+use super::ncapi::{self, NcFile, OpenFiles};
 use crate::combine::Placement;
 use crate::error::{Error, Result};
 use crate::model::Variable;
@@ -20,7 +20,7 @@ const MAX_OPEN: usize = 32;
 pub struct RegionReader<'a> {
     files: &'a [PathBuf],
     placement: &'a Placement,
-    open: Mutex<Vec<(usize, Arc<NcFile>)>>,
+    open: OpenFiles<usize>,
     varids: Mutex<HashMap<(usize, String), i32>>,
 }
 
@@ -36,23 +36,12 @@ struct Piece {
 
 impl<'a> RegionReader<'a> {
     pub fn new(files: &'a [PathBuf], placement: &'a Placement) -> RegionReader<'a> {
-        RegionReader { files, placement, open: Mutex::new(Vec::new()), varids: Mutex::new(HashMap::new()) }
+        RegionReader { files, placement, open: OpenFiles::new(MAX_OPEN), varids: Mutex::new(HashMap::new()) }
     }
 
     fn file(&self, f: usize) -> Result<Arc<NcFile>> {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(i) = open.iter().position(|(g, _)| *g == f) {
-            let entry = open.remove(i);
-            open.push(entry.clone());
-            return Ok(entry.1);
-        }
         let path = &self.files[f];
-        let nc = Arc::new(NcFile::open(path).map_err(|e| Error::corrupt(path, format!("netCDF-C cannot open it ({e})")))?);
-        if open.len() >= MAX_OPEN {
-            open.remove(0);
-        }
-        open.push((f, nc.clone()));
-        Ok(nc)
+        self.open.get(f, || NcFile::open(path).map_err(|e| Error::corrupt(path, format!("netCDF-C cannot open it ({e})"))))
     }
 
     fn varid(&self, f: usize, nc: &NcFile, name: &str) -> Result<Option<i32>> {
