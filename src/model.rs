@@ -192,6 +192,13 @@ impl Variable {
     }
 }
 
+/// The numpy dtype string of a kind (`i`, `u`, `f`, `b`, `S`) and item size:
+/// `|` where byte order means nothing (one byte, or characters).
+pub fn numpy_dtype(kind: char, size: usize, big_endian: bool) -> String {
+    let order = if size == 1 || kind == 'S' { '|' } else if big_endian { '>' } else { '<' };
+    format!("{order}{kind}{size}")
+}
+
 /// Item size of a numpy dtype string such as `<f8` or `|S1` (0 for object).
 pub fn dtype_itemsize(dtype: &str) -> u64 {
     dtype.get(2..).and_then(|s| s.parse().ok()).unwrap_or(0)

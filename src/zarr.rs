@@ -207,8 +207,7 @@ fn v3_dtype(kind: u8, size: usize) -> Option<&'static str> {
 
 /// numpy dtype string of the stored (little-endian) elements.
 fn v2_dtype(kind: u8, size: usize) -> String {
-    let order = if size == 1 || kind == b'S' { '|' } else { '<' };
-    format!("{order}{}{size}", kind as char)
+    crate::model::numpy_dtype(kind as char, size, false)
 }
 
 fn json_list_u64(xs: &[u64]) -> String {

@@ -135,26 +135,9 @@ fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: Option<&::hdf5::Group>)
             return Err(Error::unsupported(path, &name, format!("HDF5 type {other:?} cannot be referenced by Zarr v2")))
         }
     };
-    let order = if size == 1 || kind == 'S' { '|' } else if big { '>' } else { '<' };
-    let dtype = format!("{order}{kind}{size}");
-    let fill_value = fill_value_from_attr(fill_attr.as_ref(), kind, size);
-
     let dcpl = ds.dcpl().map_err(|e| bad(e.to_string()))?;
     let n_elems: u64 = shape.iter().product();
-    let mut var = Variable {
-        name: name.clone(),
-        dims,
-        shape: shape.clone(),
-        chunks: shape.clone(),
-        dtype,
-        fill_value,
-        compressor: None,
-        filters: vec![],
-        attrs,
-        data: ChunkData::Refs(vec![]),
-        missing_chunk: None,
-        layout: Layout::Contiguous,
-    };
+    let mut var = plain_variable(name.clone(), dims, shape.clone(), kind, size, big, fill_attr.as_ref(), attrs);
     match dcpl.layout() {
         H5Layout::Compact => {
             // Compact data lives in the object header: no byte range to point at, so inline it.
@@ -245,21 +228,26 @@ fn structure_only(path: &Path, ncid: c_int, xtype: nc::nc_type, name: String, di
         nc::NC_DOUBLE => ('f', 8),
         other => return Err(Error::unsupported(path, &name, format!("netCDF type {other} is not supported"))),
     };
-    let order = if size == 1 { '|' } else { '<' };
-    Ok(Variable {
-        fill_value: fill_value_from_attr(fill_attr.as_ref(), kind, size),
+    Ok(plain_variable(name, dims, shape, kind, size, false, fill_attr.as_ref(), attrs))
+}
+
+/// A contiguous variable with no codecs and no chunk references yet.
+#[allow(clippy::too_many_arguments)]
+fn plain_variable(name: String, dims: Vec<String>, shape: Vec<u64>, kind: char, size: usize, big: bool, fill_attr: Option<&AttrValue>, attrs: Attrs) -> Variable {
+    Variable {
+        fill_value: fill_value_from_attr(fill_attr, kind, size),
         name,
         dims,
         chunks: shape.clone(),
         shape,
-        dtype: format!("{order}{kind}{size}"),
+        dtype: crate::model::numpy_dtype(kind, size, big),
         compressor: None,
         filters: vec![],
         attrs,
         data: ChunkData::Refs(vec![]),
         missing_chunk: None,
         layout: Layout::Contiguous,
-    })
+    }
 }
 
 fn has_missing(v: &Variable) -> bool {
