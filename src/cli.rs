@@ -374,6 +374,23 @@ enum Command {
         #[command(flatten)]
         sched: SchedArgs,
     },
+    /// One share of a validation split between processes (started by validate
+    /// and verify themselves; the file list comes NUL-separated on stdin, the
+    /// report goes as JSON to stdout).
+    #[command(hide = true)]
+    ValidatePart {
+        product: PathBuf,
+        #[arg(long)]
+        part: usize,
+        #[arg(long)]
+        parts: usize,
+        #[arg(long, value_delimiter = ',')]
+        concat_dim: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Dedupe::Error)]
+        dedupe: Dedupe,
+        #[arg(long, default_value_t = 0)]
+        sample: usize,
+    },
     /// Run one array index of a submission (called by job scripts on compute nodes).
     Worker {
         /// The submission's manifest.json.
@@ -639,7 +656,8 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
         }
         Command::Verify { product, series, sample, .. } => {
             let files: Vec<PathBuf> = series.files.iter().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())).collect();
-            let rep = crate::validate::validate(&product, &files, &crate::validate::Options { concat_dims: series.concat_dim, sample, dedupe: series.dedupe })?;
+            let processes = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let rep = crate::validate::validate(&product, &files, &crate::validate::Options { concat_dims: series.concat_dim, sample, dedupe: series.dedupe, processes, part: None })?;
             let status = rep.status();
             match out.format {
                 OutFormat::Json => out.json(&json!({"status": status, "values_compared": rep.values_compared, "values_by_identity": rep.values_by_identity, "data": rep.data, "metadata": rep.metadata})),
@@ -753,6 +771,22 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Worker { manifest, index } => crate::scheduler::worker::run(&manifest, index),
+        Command::ValidatePart { product, part, parts, concat_dim, dedupe, sample } => {
+            let mut list = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut list).map_err(|e| Error::Usage(format!("validate-part: cannot read the file list on stdin: {e}")))?;
+            let files: Vec<PathBuf> = list
+                .split(|b| *b == 0)
+                .filter(|p| !p.is_empty())
+                .map(|p| PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p)))
+                .collect();
+            let opts = crate::validate::Options { concat_dims: concat_dim, sample, dedupe, processes: 1, part: Some((part, parts.max(1))) };
+            let text = match crate::validate::validate(&product, &files, &opts) {
+                Ok(rep) => serde_json::to_string(&rep).expect("JSON"),
+                Err(e) => json!({"error": e.to_json()}).to_string(),
+            };
+            println!("{text}");
+            Ok(exit::OK)
+        }
         Command::RerunFailed { sel, phase, include_errors, sched, .. } => rerun_failed(&wd, &sel, phase, include_errors, &sched, out),
         Command::Summarise { sel, .. } => summarise(&wd, &sel, out),
         Command::Repeat { sel, new_repeat, phase, status, .. } => {
@@ -993,7 +1027,11 @@ fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Opti
             .collect();
         return submit_cmd(&g, &need, phase, &opts, &a.sched, &Default::default(), 1, out);
     }
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let jobs = a.jobs.unwrap_or(cores);
+    // Cores a project's validation may spread over: all of them for one
+    // project, none extra when every worker has a project.
+    let opts = Options { processes: (cores / jobs.min(projects.len()).max(1)).max(1), ..opts };
     let human = out.format == OutFormat::Human && !out.quiet;
     let t0 = std::time::Instant::now();
     let on_done = |o: &pipeline::Outcome| {

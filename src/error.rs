@@ -73,6 +73,39 @@ impl Error {
         }
     }
 
+    /// For another padocc process to hand its error back (validation shares).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Error::Missing { path } => json!({"kind": "missing", "path": path}),
+            Error::Unreadable { path, source } => json!({"kind": "unreadable", "path": path, "reason": source.to_string()}),
+            Error::UnknownFormat { path, magic } => json!({"kind": "unknown_format", "path": path, "reason": magic}),
+            Error::Corrupt { path, reason } => json!({"kind": "corrupt", "path": path, "reason": reason}),
+            Error::Unsupported { path, var, reason } => json!({"kind": "unsupported", "path": path, "var": var, "reason": reason}),
+            Error::Incompatible(m) => json!({"kind": "incompatible", "reason": m}),
+            Error::Output { path, source } => json!({"kind": "output", "path": path, "reason": source.to_string()}),
+            Error::Usage(m) => json!({"kind": "usage", "reason": m}),
+            Error::Interrupted => json!({"kind": "interrupted"}),
+        }
+    }
+
+    /// The error [`Error::to_json`] described.
+    pub fn from_json(v: &serde_json::Value) -> Error {
+        let s = |k: &str| v.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        let path = PathBuf::from(s("path"));
+        match s("kind").as_str() {
+            "missing" => Error::Missing { path },
+            "unreadable" => Error::Unreadable { path, source: std::io::Error::other(s("reason")) },
+            "unknown_format" => Error::UnknownFormat { path, magic: s("reason") },
+            "corrupt" => Error::Corrupt { path, reason: s("reason") },
+            "unsupported" => Error::Unsupported { path, var: s("var"), reason: s("reason") },
+            "incompatible" => Error::Incompatible(s("reason")),
+            "output" => Error::Output { path, source: std::io::Error::other(s("reason")) },
+            "interrupted" => Error::Interrupted,
+            _ => Error::Usage(s("reason")),
+        }
+    }
+
     pub fn corrupt(path: &Path, reason: impl Into<String>) -> Error {
         Error::Corrupt { path: path.to_path_buf(), reason: reason.into() }
     }
@@ -92,5 +125,27 @@ impl Error {
 
     pub fn output(path: &Path, e: std::io::Error) -> Error {
         Error::Output { path: path.to_path_buf(), source: e }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_cross_processes_unchanged() {
+        let p = Path::new("/data/x y.nc");
+        for e in [
+            Error::Missing { path: p.into() },
+            Error::corrupt(p, "HDF5 header truncated"),
+            Error::unsupported(p, "tas", "filter 32015"),
+            Error::Incompatible("variables differ".into()),
+            Error::Usage("no product".into()),
+            Error::Interrupted,
+        ] {
+            let back = Error::from_json(&e.to_json());
+            assert_eq!(back.to_string(), e.to_string());
+            assert_eq!(back.exit_code(), e.exit_code());
+        }
     }
 }

@@ -34,9 +34,19 @@ pub struct Options {
     pub sample: usize,
     /// How repeated values along a single concat dim were resolved.
     pub dedupe: crate::combine::Dedupe,
+    /// Processes to share the work between (0 or 1: this one only); see
+    /// [`validate`].
+    pub processes: usize,
+    /// This process's share: (index, count): the files `f % count == index`.
+    pub part: Option<(usize, usize)>,
 }
 
-#[derive(Debug, Default, serde::Serialize)]
+/// Below this much source data one process validates alone: starting others
+/// and reading every file's header in each costs more than it saves.
+const MIN_BYTES_TO_SPLIT: u64 = 256 << 20;
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Report {
     pub metadata: Map<String, Value>,
     pub data: Map<String, Value>,
@@ -147,6 +157,26 @@ impl Report {
         None
     }
 
+    /// Add another process's share: its data problems (ours first where both
+    /// say something of the same variable) and its counts. The metadata is the
+    /// same in every share.
+    fn merge(&mut self, other: Report) {
+        fn deep(into: &mut Map<String, Value>, from: Map<String, Value>) {
+            for (k, v) in from {
+                match (into.get_mut(&k), v) {
+                    (Some(Value::Object(a)), Value::Object(b)) => deep(a, b),
+                    (Some(_), _) => {}
+                    (None, v) => {
+                        into.insert(k, v);
+                    }
+                }
+            }
+        }
+        deep(&mut self.data, other.data);
+        self.values_compared += other.values_compared;
+        self.values_by_identity += other.values_by_identity;
+    }
+
     /// Record that a source no longer matches what compute saw.
     pub fn source_changed(&mut self, file: &Path, detail: String) {
         Self::add(&mut self.data, &["source_changed", &file.display().to_string()], json!(detail));
@@ -218,7 +248,88 @@ fn open_source(path: &Path, keep_open: bool) -> Result<Source> {
 }
 
 /// Compare `product` with `files` (in aggregation order).
+///
+/// With `opts.processes` > 1 and enough data, the files are shared between
+/// that many processes (this one and `padocc validate-part` children), each
+/// with its own netCDF-C: netCDF-C is not thread-safe, so in one process the
+/// sources decode on one core whatever the machine has.
 pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Result<Report> {
+    let procs = opts.processes.min(files.len());
+    if procs <= 1 || opts.part.is_some() {
+        return validate_share(product_path, files, opts);
+    }
+    let bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    // PADOCC_SPLIT_MIN_BYTES: tests split small data too.
+    let min = std::env::var("PADOCC_SPLIT_MIN_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(MIN_BYTES_TO_SPLIT);
+    if bytes < min {
+        return validate_share(product_path, files, &Options { processes: 1, ..opts.clone() });
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::Usage(format!("cannot find the padocc binary to start validation processes: {e}")))?;
+    let mut children = Vec::new();
+    for i in 1..procs {
+        let mut c = std::process::Command::new(&exe);
+        c.arg("validate-part").arg(product_path).args(["--part", &i.to_string(), "--parts", &procs.to_string(), "--sample", &opts.sample.to_string()]);
+        c.args(["--dedupe", &format!("{:?}", opts.dedupe).to_lowercase()]);
+        if !opts.concat_dims.is_empty() {
+            c.args(["--concat-dim", &opts.concat_dims.join(",")]);
+        }
+        c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().map_err(|e| Error::Usage(format!("cannot start a validation process ({}): {e}", exe.display())))?;
+        // The file list goes on stdin, NUL-separated: 10 000 paths would not fit
+        // on a command line, and a path may hold any byte but NUL.
+        let mut list = Vec::new();
+        for f in files {
+            list.extend_from_slice(f.as_os_str().as_encoded_bytes());
+            list.push(0);
+        }
+        let mut stdin = child.stdin.take().expect("piped");
+        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &list));
+        children.push((child, writer));
+    }
+    let mine = validate_share(product_path, files, &Options { part: Some((0, procs)), ..opts.clone() });
+    let mut rep = match mine {
+        Ok(r) => r,
+        Err(e) => {
+            for (mut c, _) in children {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            return Err(e);
+        }
+    };
+    let mut first_err = None;
+    for (i, (c, writer)) in children.into_iter().enumerate() {
+        let _ = writer.join();
+        let out = c.wait_with_output().map_err(|e| Error::Usage(format!("validation process {}: {e}", i + 1)))?;
+        let parsed: std::result::Result<Value, _> = serde_json::from_slice(&out.stdout);
+        match parsed {
+            Ok(v) if v.get("error").is_some() => {
+                first_err.get_or_insert_with(|| crate::error::Error::from_json(&v["error"]));
+            }
+            Ok(v) => match serde_json::from_value::<Report>(v) {
+                Ok(r) => rep.merge(r),
+                Err(e) => {
+                    first_err.get_or_insert(Error::Usage(format!("validation process {} gave an unreadable report: {e}", i + 1)));
+                }
+            },
+            Err(_) => {
+                first_err.get_or_insert(Error::Usage(format!(
+                    "validation process {} ended with {} and no report: {}",
+                    i + 1,
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(rep),
+    }
+}
+
+/// Validate this process's share of the files (all of them without `part`).
+fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Result<Report> {
     let product = Product::open(product_path)?;
     crate::source::filters::register();
     // Every chunk is read once, in order: a chunk cache only holds memory, and
@@ -334,12 +445,13 @@ pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Resul
         let (mut base, mut k) = (0u64, 0usize);
         'files: for (f, sv, segments) in &work {
             let src = &sources[*f];
+            let theirs = opts.part.is_some_and(|(i, n)| f % n != i);
             for (row0, nrows, origin) in segments {
                 let n = counts[k];
                 k += 1;
                 let chosen: Option<Vec<u64>> = picked.as_ref().map(|p| p.range(base..base + n).map(|g| g - base).collect());
                 base += n;
-                if chosen.as_ref().is_some_and(Vec::is_empty) {
+                if theirs || chosen.as_ref().is_some_and(Vec::is_empty) {
                     continue;
                 }
                 compare_segment(&mut rep, &product, pv, src, sv, *row0, *nrows, origin, chosen.as_deref(), &mut cache)?;

@@ -62,6 +62,9 @@ pub struct Options {
     pub version_separator: String,
     /// Job id for the status row (empty in-process: the index is used).
     pub jobid: Option<String>,
+    /// validate: processes one project's validation may use (the cores left to
+    /// it by the projects running beside it); 0 or 1: this process only.
+    pub processes: usize,
 }
 
 /// What happened to one project in one phase.

@@ -23,7 +23,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let files = p.allfiles()?;
     let detail = p.detail()?;
     let copts = super::compute::combine_options(&detail, opts);
-    let mut rep = validate::validate(&product, &files, &ValidateOptions { concat_dims: copts.concat_dims.clone(), sample: opts.sample, dedupe: copts.dedupe })?;
+    let mut rep = validate::validate(&product, &files, &ValidateOptions { concat_dims: copts.concat_dims.clone(), sample: opts.sample, dedupe: copts.dedupe, processes: opts.processes, part: None })?;
     // References read a source's bytes as they are now: a source rewritten since
     // compute reads "equal" through them, so compare what compute saw.
     if let Some(fps) = detail.get("source_fingerprint").and_then(Value::as_array) {
@@ -40,7 +40,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let mut cfa_problem = None;
     if cfa.exists() && cfa != product && p.cfa_enabled(&base) {
         check_interrupted()?;
-        let crep = validate::validate(&cfa, &files, &ValidateOptions { concat_dims: copts.concat_dims.clone(), sample: opts.sample, dedupe: copts.dedupe })?;
+        let crep = validate::validate(&cfa, &files, &ValidateOptions { concat_dims: copts.concat_dims.clone(), sample: opts.sample, dedupe: copts.dedupe, processes: opts.processes, part: None })?;
         let cstatus = crep.status();
         if cstatus != "Success" {
             cfa_problem = Some((cstatus, crep.first_problem().unwrap_or_default()));

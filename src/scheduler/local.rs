@@ -41,10 +41,13 @@ impl Backend for Local {
         let manifest = script.with_file_name("manifest.json");
         let m = super::coordinator::Manifest::read(&manifest)?;
         let job = format!("local{}", std::process::id());
+        // Tasks run side by side on the rayon pool; a lone task may spread a
+        // validation over every core.
+        let cores = (rayon::current_num_threads() / m.tasks.len().max(1)).max(1);
         (0..m.tasks.len() as u32).into_par_iter().try_for_each(|i| -> Result<()> {
             crate::pipeline::check_interrupted()?;
             // A task whose projects failed has recorded why; that is not a submission error.
-            super::worker::run_as(&manifest, i, &job).map(|_| ())
+            super::worker::run_as(&manifest, i, &job, cores).map(|_| ())
         })?;
         if m.tasks.is_empty() {
             return Err(Error::Usage(format!("{}: no tasks", manifest.display())));

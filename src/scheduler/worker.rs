@@ -75,12 +75,15 @@ pub fn run(manifest_path: &Path, index: Option<u32>) -> Result<i32> {
     let index = index.or_else(index_from_env).ok_or_else(|| {
         Error::Usage("no array index: give --index I, or run under SLURM, LSF or PBS (SLURM_ARRAY_TASK_ID, LSB_JOBINDEX, PBS_ARRAY_INDEX)".into())
     })?;
-    run_as(manifest_path, index, &job_from_env())
+    // The scheduler limits the task to its CPUs (affinity/cgroup), which is
+    // what available_parallelism reports.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    run_as(manifest_path, index, &job_from_env(), cores)
 }
 
 /// Run task `index` of a manifest as part of job `job` (the local back end
-/// calls this in-process for every index).
-pub fn run_as(manifest_path: &Path, index: u32, job: &str) -> Result<i32> {
+/// calls this in-process for every index), with `cores` for a validation.
+pub fn run_as(manifest_path: &Path, index: u32, job: &str, cores: usize) -> Result<i32> {
     let m = Manifest::read(manifest_path)?;
     let task = index
         .checked_sub(m.index_base)
@@ -125,6 +128,7 @@ pub fn run_as(manifest_path: &Path, index: u32, job: &str) -> Result<i32> {
         jobid: Some(jobid.clone()),
         cloud_format: None,
         mem_allowed: None,
+        processes: cores,
     };
     let main = group.codes("main").unwrap_or_default();
     let t0 = Instant::now();
