@@ -238,11 +238,15 @@ fn rendered_job_scripts_match_their_snapshots() {
         let text = String::from_utf8_lossy(&o.stdout)
             .replace(d.path().to_str().unwrap(), "[TMP]")
             .replace(env!("CARGO_BIN_EXE_padocc"), "[PADOCC]");
-        // Submission names carry a clock reading.
+        // Submission names carry a clock reading and the process id.
+        let digits = |s: &str| s.trim_start_matches(|c: char| c.is_ascii_digit()).to_string();
         let text: String = text
             .split("compute-")
             .enumerate()
-            .map(|(i, part)| if i == 0 { part.to_string() } else { format!("compute-[ID]{}", part.trim_start_matches(|c: char| c.is_ascii_digit())) })
+            .map(|(i, part)| match i {
+                0 => part.to_string(),
+                _ => format!("compute-[ID]-{}", digits(digits(part).trim_start_matches('-')).trim_start_matches('-')),
+            })
             .collect();
         insta::assert_snapshot!(format!("job_script_{sched}"), text);
     }

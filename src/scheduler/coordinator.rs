@@ -97,11 +97,32 @@ impl Manifest {
     }
 }
 
-/// A submission name: phase, a clock reading (orders submissions) and a suffix.
+/// A submission name: phase, a clock reading (orders submissions), this
+/// process and a suffix.
 pub fn submission_name(phase: Phase, suffix: &str) -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-    format!("{}-{now}-{suffix}", phase.name())
+    format!("{}-{now}-{}-{suffix}", phase.name(), std::process::id())
 }
+
+/// A new submission directory under `jobs`, made with an exclusive mkdir
+/// (atomic on NFS and Lustre too), so two coordinators or plain runs started in
+/// the same millisecond, on one node or on several, never share one.
+pub fn new_submission(jobs: &Path, phase: Phase, suffix: &str) -> Result<(String, PathBuf)> {
+    std::fs::create_dir_all(jobs).map_err(|e| Error::output(jobs, e))?;
+    loop {
+        let name = submission_name(phase, suffix);
+        let dir = jobs.join(&name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok((name, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::thread::sleep(std::time::Duration::from_millis(1)),
+            Err(e) => return Err(Error::output(&dir, e)),
+        }
+    }
+}
+
+/// The suffix of the records of plain (embedded) runs: see
+/// [`super::local::record_run`].
+pub const EMBEDDED_SUFFIX: &str = "-local";
 
 /// Resource policy: floors, caps and packing, from the site config.
 #[derive(Debug, Clone)]
@@ -242,9 +263,15 @@ pub fn submit(
     let mut n = 0;
     for ((time_s, mem_mb), tasks) in classes {
         for chunk in tasks.chunks(max) {
-            let submission = submission_name(phase, &n.to_string());
+            let jobs = group.dir.join("jobs");
+            let (submission, dir) = match dry_run {
+                true => {
+                    let name = submission_name(phase, &n.to_string());
+                    (name.clone(), jobs.join(name))
+                }
+                false => new_submission(&jobs, phase, &n.to_string())?,
+            };
             n += 1;
-            let dir = group.dir.join("jobs").join(&submission);
             let logs = dir.join("logs");
             if !dry_run {
                 std::fs::create_dir_all(&logs).map_err(|e| Error::output(&logs, e))?;
@@ -308,7 +335,15 @@ pub fn submit(
 /// For each project, its attempt and resource boosts in the newest manifest
 /// that ran it (by creation order of submissions), reading each manifest once.
 pub fn last_attempts(group: &GroupDir, codes: &[String]) -> HashMap<String, (u32, (f64, f64))> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(group.dir.join("jobs")).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    // Attempts are submissions to a scheduler: a plain run records its
+    // projects too, without resources, and must not reset their count or boosts.
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(group.dir.join("jobs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| !p.to_string_lossy().ends_with(EMBEDDED_SUFFIX))
+        .collect();
     dirs.sort_by_key(|d| d.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('-').nth(1)).and_then(|t| t.parse::<u128>().ok()).unwrap_or(0));
     let mut want: std::collections::HashSet<&str> = codes.iter().map(String::as_str).collect();
     let mut out = HashMap::new();
@@ -341,6 +376,31 @@ pub fn submissions(group: &GroupDir) -> Vec<(PathBuf, String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn submissions_started_together_get_their_own_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let jobs = d.path().join("jobs");
+        let names: std::collections::HashSet<String> = (0..200).map(|_| new_submission(&jobs, Phase::Scan, "local").unwrap().0).collect();
+        assert_eq!(names.len(), 200);
+        assert!(names.iter().all(|n| n.ends_with(EMBEDDED_SUFFIX) && n.split('-').nth(1).unwrap().parse::<u128>().is_ok()), "{names:?}");
+    }
+
+    #[test]
+    fn a_plain_run_does_not_reset_attempts_or_boosts() {
+        let d = tempfile::tempdir().unwrap();
+        let wd = crate::workdir::Workdir { root: d.path().to_path_buf() };
+        let g = GroupDir::create(&wd, "g").unwrap();
+        let jobs = g.dir.join("jobs");
+        let task = |c: &str| Task { projects: vec![c.to_string()], time_s: 60, mem_mb: 100 };
+        let boosts: Boosts = [("a".to_string(), (2.0, 1.0))].into_iter().collect();
+        let (name, dir) = new_submission(&jobs, Phase::Compute, "0").unwrap();
+        Manifest::new(&g, &name, Phase::Compute, "slurm", 0, 2, &Options::default(), vec![task("a")], &boosts).write(&dir.join("manifest.json")).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let (name, dir) = new_submission(&jobs, Phase::Compute, &EMBEDDED_SUFFIX[1..]).unwrap();
+        Manifest::new(&g, &name, Phase::Compute, "local", 0, 1, &Options::default(), vec![task("a")], &Default::default()).write(&dir.join("manifest.json")).unwrap();
+        assert_eq!(last_attempts(&g, &["a".to_string()]).get("a"), Some(&(2, (2.0, 1.0))));
+    }
 
     #[test]
     fn quoting() {

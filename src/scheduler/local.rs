@@ -68,10 +68,8 @@ impl Backend for Local {
 /// request. Returns the submission directory and the manifest read back, so
 /// what runs is what was recorded.
 pub fn record_run(group: &crate::group::GroupDir, codes: &[String], phase: crate::pipeline::Phase, opts: &crate::pipeline::Options) -> Result<(PathBuf, super::coordinator::Manifest)> {
-    use super::coordinator::{submission_name, Manifest, Task};
-    let submission = submission_name(phase, "local");
-    let dir = group.dir.join("jobs").join(&submission);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
+    use super::coordinator::{new_submission, Manifest, Task, EMBEDDED_SUFFIX};
+    let (submission, dir) = new_submission(&group.dir.join("jobs"), phase, &EMBEDDED_SUFFIX[1..])?;
     let tasks = codes.iter().map(|c| Task { projects: vec![c.clone()], time_s: 0, mem_mb: 0 }).collect();
     let path = dir.join("manifest.json");
     Manifest::new(group, &submission, phase, "local", 0, 1, opts, tasks, &Default::default()).write(&path)?;

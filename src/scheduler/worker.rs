@@ -75,10 +75,20 @@ pub fn run(manifest_path: &Path, index: Option<u32>) -> Result<i32> {
     let index = index.or_else(index_from_env).ok_or_else(|| {
         Error::Usage("no array index: give --index I, or run under SLURM, LSF or PBS (SLURM_ARRAY_TASK_ID, LSB_JOBINDEX, PBS_ARRAY_INDEX)".into())
     })?;
-    // The scheduler limits the task to its CPUs (affinity/cgroup), which is
-    // what available_parallelism reports.
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    run_as(manifest_path, index, &job_from_env(), cores)
+    run_as(manifest_path, index, &job_from_env(), allocated_cores(|k| std::env::var(k).ok()))
+}
+
+/// The CPUs the scheduler gave this task, for a validation's processes. SLURM
+/// with cgroups limits the task's affinity, which `available_parallelism`
+/// reports; LSF and PBS without cpusets do not, and every core of a shared
+/// node would be taken, each process with a validation's memory. So the
+/// count the scheduler states wins where it is smaller.
+fn allocated_cores(env: impl Fn(&str) -> Option<String>) -> usize {
+    let usable = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    ["SLURM_CPUS_PER_TASK", "LSB_DJOB_NUMPROC", "NCPUS"]
+        .iter()
+        .find_map(|k| env(k)?.trim().parse::<usize>().ok().filter(|n| *n > 0))
+        .map_or(usable, |n| n.min(usable))
 }
 
 /// Run task `index` of a manifest as part of job `job` (the local back end
@@ -152,4 +162,18 @@ pub fn run_as(manifest_path: &Path, index: u32, job: &str, cores: usize) -> Resu
     let text = serde_json::to_string_pretty(&rec).expect("JSON");
     fsutil::write_file_atomic(&rpath, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&rpath, e)))?;
     Ok(if failed == 0 { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cores_are_the_schedulers_count_at_most() {
+        let usable = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        assert_eq!(allocated_cores(|_| None), usable);
+        assert_eq!(allocated_cores(|k| (k == "LSB_DJOB_NUMPROC").then(|| "1".into())), 1);
+        assert_eq!(allocated_cores(|k| (k == "NCPUS").then(|| "100000".into())), usable);
+        assert_eq!(allocated_cores(|k| (k == "SLURM_CPUS_PER_TASK").then(|| "0".into())), usable);
+    }
 }
