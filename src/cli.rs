@@ -270,6 +270,10 @@ enum Command {
         /// (first, last and evenly between).
         #[arg(long, default_value_t = 0)]
         sample: usize,
+        /// Processes to share the files between (default: every core). netCDF-C reads
+        /// on one core per process; below 256 MB of sources, or with --sample, one is used.
+        #[arg(short = 'j', long = "jobs")]
+        jobs: Option<usize>,
         /// Print the reports as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -654,9 +658,9 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Verify { product, series, sample, .. } => {
+        Command::Verify { product, series, sample, jobs, .. } => {
             let files: Vec<PathBuf> = series.files.iter().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())).collect();
-            let processes = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let processes = jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
             let rep = crate::validate::validate(&product, &files, &crate::validate::Options { concat_dims: series.concat_dim, sample, dedupe: series.dedupe, processes, part: None })?;
             let status = rep.status();
             match out.format {
@@ -780,12 +784,14 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
                 .map(|p| PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p)))
                 .collect();
             let opts = crate::validate::Options { concat_dims: concat_dim, sample, dedupe, processes: 1, part: Some((part, parts.max(1))) };
-            let text = match crate::validate::validate(&product, &files, &opts) {
-                Ok(rep) => serde_json::to_string(&rep).expect("JSON"),
-                Err(e) => json!({"error": e.to_json()}).to_string(),
+            // The parent reads the report, or the error, from stdout; the exit
+            // code tells it early that this share failed.
+            let (text, code) = match crate::validate::validate(&product, &files, &opts) {
+                Ok(rep) => (serde_json::to_string(&rep).expect("JSON"), exit::OK),
+                Err(e) => (json!({"error": e.to_json()}).to_string(), e.exit_code()),
             };
             println!("{text}");
-            Ok(exit::OK)
+            Ok(code)
         }
         Command::RerunFailed { sel, phase, include_errors, sched, .. } => rerun_failed(&wd, &sel, phase, include_errors, &sched, out),
         Command::Summarise { sel, .. } => summarise(&wd, &sel, out),

@@ -35,6 +35,10 @@ pub enum Error {
 
     #[error("interrupted")]
     Interrupted,
+
+    /// Something padocc itself did went wrong (a helper process died...).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Exit codes, stable across releases.
@@ -70,6 +74,7 @@ impl Error {
             Error::Output { .. } => exit::OUTPUT,
             Error::Usage(_) => exit::USAGE,
             Error::Interrupted => exit::INTERRUPTED,
+            Error::Internal(_) => exit::INTERNAL,
         }
     }
 
@@ -86,6 +91,7 @@ impl Error {
             Error::Output { path, source } => json!({"kind": "output", "path": path, "reason": source.to_string()}),
             Error::Usage(m) => json!({"kind": "usage", "reason": m}),
             Error::Interrupted => json!({"kind": "interrupted"}),
+            Error::Internal(m) => json!({"kind": "internal", "reason": m}),
         }
     }
 
@@ -102,6 +108,7 @@ impl Error {
             "incompatible" => Error::Incompatible(s("reason")),
             "output" => Error::Output { path, source: std::io::Error::other(s("reason")) },
             "interrupted" => Error::Interrupted,
+            "internal" => Error::Internal(s("reason")),
             _ => Error::Usage(s("reason")),
         }
     }
@@ -142,6 +149,7 @@ mod tests {
             Error::Incompatible("variables differ".into()),
             Error::Usage("no product".into()),
             Error::Interrupted,
+            Error::Internal("validation process 1 was killed by signal 9".into()),
         ] {
             let back = Error::from_json(&e.to_json());
             assert_eq!(back.to_string(), e.to_string());

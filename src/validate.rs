@@ -23,6 +23,8 @@ use crate::model::dtype_itemsize;
 use crate::product::{FileCache, Product, ProductVar};
 use crate::source::ncapi::{self, NcFile};
 
+mod split;
+
 /// Bytes of source data compared at once per variable.
 const BLOCK_BYTES: u64 = 64 << 20;
 
@@ -157,22 +159,29 @@ impl Report {
         None
     }
 
-    /// Add another process's share: its data problems (ours first where both
-    /// say something of the same variable) and its counts. The metadata is the
-    /// same in every share.
-    fn merge(&mut self, other: Report) {
-        fn deep(into: &mut Map<String, Value>, from: Map<String, Value>) {
+    /// Add another process's share of `files`: its counts, and its data
+    /// problems where this report has none of the same kind and variable, or a
+    /// later file's (one process stops a variable at its first difference in
+    /// file order, and the merged report says what it would). The metadata is
+    /// the same in every share.
+    fn merge(&mut self, other: Report, files: &[PathBuf]) {
+        fn deep(into: &mut Map<String, Value>, from: Map<String, Value>, earlier: &dyn Fn(&Value, &Value) -> bool) {
             for (k, v) in from {
                 match (into.get_mut(&k), v) {
-                    (Some(Value::Object(a)), Value::Object(b)) => deep(a, b),
-                    (Some(_), _) => {}
+                    (Some(Value::Object(a)), Value::Object(b)) if !b.contains_key("file") => deep(a, b, earlier),
+                    (Some(mine), theirs) => {
+                        if earlier(&theirs, mine) {
+                            *mine = theirs;
+                        }
+                    }
                     (None, v) => {
                         into.insert(k, v);
                     }
                 }
             }
         }
-        deep(&mut self.data, other.data);
+        let rank = |v: &Value| v.get("file").and_then(Value::as_str).and_then(|f| files.iter().position(|p| *p.as_os_str() == *f)).unwrap_or(usize::MAX);
+        deep(&mut self.data, other.data, &|a, b| rank(a) < rank(b));
         self.values_compared += other.values_compared;
         self.values_by_identity += other.values_by_identity;
     }
@@ -254,78 +263,22 @@ fn open_source(path: &Path, keep_open: bool) -> Result<Source> {
 /// with its own netCDF-C: netCDF-C is not thread-safe, so in one process the
 /// sources decode on one core whatever the machine has.
 pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Result<Report> {
+    if files.is_empty() {
+        return Err(Error::Usage(format!("{}: no source files to compare it with", product_path.display())));
+    }
     let procs = opts.processes.min(files.len());
     if procs <= 1 || opts.part.is_some() {
         return validate_share(product_path, files, opts);
     }
+    // A sample reads little: starting processes that each read every file's
+    // header would cost more than it saves. So does a small project.
     let bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     // PADOCC_SPLIT_MIN_BYTES: tests split small data too.
     let min = std::env::var("PADOCC_SPLIT_MIN_BYTES").ok().and_then(|v| v.parse().ok()).unwrap_or(MIN_BYTES_TO_SPLIT);
-    if bytes < min {
+    if bytes < min || opts.sample > 0 {
         return validate_share(product_path, files, &Options { processes: 1, ..opts.clone() });
     }
-    let exe = std::env::current_exe().map_err(|e| Error::Usage(format!("cannot find the padocc binary to start validation processes: {e}")))?;
-    let mut children = Vec::new();
-    for i in 1..procs {
-        let mut c = std::process::Command::new(&exe);
-        c.arg("validate-part").arg(product_path).args(["--part", &i.to_string(), "--parts", &procs.to_string(), "--sample", &opts.sample.to_string()]);
-        c.args(["--dedupe", &format!("{:?}", opts.dedupe).to_lowercase()]);
-        if !opts.concat_dims.is_empty() {
-            c.args(["--concat-dim", &opts.concat_dims.join(",")]);
-        }
-        c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
-        let mut child = c.spawn().map_err(|e| Error::Usage(format!("cannot start a validation process ({}): {e}", exe.display())))?;
-        // The file list goes on stdin, NUL-separated: 10 000 paths would not fit
-        // on a command line, and a path may hold any byte but NUL.
-        let mut list = Vec::new();
-        for f in files {
-            list.extend_from_slice(f.as_os_str().as_encoded_bytes());
-            list.push(0);
-        }
-        let mut stdin = child.stdin.take().expect("piped");
-        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &list));
-        children.push((child, writer));
-    }
-    let mine = validate_share(product_path, files, &Options { part: Some((0, procs)), ..opts.clone() });
-    let mut rep = match mine {
-        Ok(r) => r,
-        Err(e) => {
-            for (mut c, _) in children {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-            return Err(e);
-        }
-    };
-    let mut first_err = None;
-    for (i, (c, writer)) in children.into_iter().enumerate() {
-        let _ = writer.join();
-        let out = c.wait_with_output().map_err(|e| Error::Usage(format!("validation process {}: {e}", i + 1)))?;
-        let parsed: std::result::Result<Value, _> = serde_json::from_slice(&out.stdout);
-        match parsed {
-            Ok(v) if v.get("error").is_some() => {
-                first_err.get_or_insert_with(|| crate::error::Error::from_json(&v["error"]));
-            }
-            Ok(v) => match serde_json::from_value::<Report>(v) {
-                Ok(r) => rep.merge(r),
-                Err(e) => {
-                    first_err.get_or_insert(Error::Usage(format!("validation process {} gave an unreadable report: {e}", i + 1)));
-                }
-            },
-            Err(_) => {
-                first_err.get_or_insert(Error::Usage(format!(
-                    "validation process {} ended with {} and no report: {}",
-                    i + 1,
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
-        }
-    }
-    match first_err {
-        Some(e) => Err(e),
-        None => Ok(rep),
-    }
+    split::validate_split(product_path, files, opts, procs)
 }
 
 /// Validate this process's share of the files (all of them without `part`).
@@ -344,6 +297,8 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
     let keep = files.len() <= KEEP_OPEN;
     let sources = files.iter().enumerate().map(|(i, f)| open_source(f, keep || i == 0)).collect::<Result<Vec<_>>>()?;
     let mut rep = Report::default();
+    // Checks of whole variables (strings, monotonic order) are share 0's.
+    let share0 = opts.part.is_none_or(|(i, _)| i == 0);
     let first = &sources[0];
     let gattrs = ncapi::attributes(first.ncid()?, netcdf_sys::NC_GLOBAL).map_err(|e| Error::corrupt(&first.path, e))?;
     let mut pattrs = product.attrs.clone();
@@ -399,7 +354,9 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
             continue;
         }
         if pv.dtype == "|O" || sv0.xtype == netcdf_sys::NC_STRING {
-            compare_strings(&mut rep, &product, pv, first, &sv0, &mut cache)?;
+            if share0 {
+                compare_strings(&mut rep, &product, pv, first, &sv0, &mut cache)?;
+            }
             continue;
         }
         let kind = pv.dtype.as_bytes().get(1).map(|b| *b as char);
@@ -463,7 +420,7 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
             src.release();
         }
     }
-    if let Some(d) = concat.first() {
+    if let (Some(d), true) = (concat.first(), share0) {
         if let Some(pv) = product.var(d) {
             check_monotonic(&mut rep, &product, pv, &mut cache)?;
         }

@@ -196,32 +196,46 @@ fn sample_takes_n_blocks_per_variable_over_all_files() {
 }
 
 /// A validation shared between processes compares the same values as one
-/// process, and a difference in a file another process compares is reported.
+/// process (strings included, counted once), and reports what one process
+/// would: the difference in the earliest file, whichever process found it.
 #[test]
 fn validation_split_between_processes_agrees_and_catches_differences() {
     let d = tempfile::tempdir().unwrap();
     let files = series_of(d.path(), &[(0.0, 4, Some(2)), (4.0, 4, Some(2)), (8.0, 4, Some(2)), (12.0, 4, Some(2)), (16.0, 4, Some(2))], "days since 2000-01-01", true);
+    check_env_ready();
+    for f in &files {
+        python(&format!("import netCDF4; d = netCDF4.Dataset('{}', 'a'); v = d.createVariable('site', str, ('x',)); v[:] = __import__('numpy').array(['a', 'bb', 'ccc'], dtype=object); d.close()", f.display()));
+    }
     let z = d.path().join("s.zarr");
     ok(run(&with_files(&["zarr", "-q", "-o", s(&z), "--chunks", "time=2"], &files, &[])));
-    let verify_split = |extra: &[&str]| -> Output {
+    // -j 3 on any machine: files 0 and 3 are this process's, 1 and 4 the first
+    // child's, 2 the second's.
+    let verify_j = |j: &str| -> Output {
         let mut c = Command::new(env!("CARGO_BIN_EXE_padocc"));
-        c.arg("verify").arg(&z).args(&files).args(["--concat-dim", "time", "--json"]).args(extra).env("PADOCC_SPLIT_MIN_BYTES", "0");
+        c.arg("verify").arg(&z).args(&files).args(["--concat-dim", "time", "--json", "-j", j]).env("PADOCC_SPLIT_MIN_BYTES", "0");
         c.output().unwrap()
     };
-    let one: serde_json::Value = serde_json::from_slice(&ok(verify(&z, &files, &["--concat-dim", "time", "--json"])).stdout).unwrap();
-    let split: serde_json::Value = serde_json::from_slice(&ok(verify_split(&[])).stdout).unwrap();
+    let one: serde_json::Value = serde_json::from_slice(&ok(verify_j("1")).stdout).unwrap();
+    let split: serde_json::Value = serde_json::from_slice(&ok(verify_j("3")).stdout).unwrap();
     assert_eq!(split["values_compared"], one["values_compared"], "{split:#}");
     assert_eq!(split["status"], "Success");
-    // Files go round robin: on 2 cores file 3 is compared by the child process.
-    check_env_ready();
-    python(&format!("import netCDF4; d = netCDF4.Dataset('{}', 'a'); d['tas'][1, 2] = -5.0; d.close()", files[3].display()));
-    let o = verify_split(&[]);
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(1), "{text}");
-    assert!(text.contains("data_errors") && text.contains("tas") && text.contains("f3.nc"), "{text}");
+    // Differences in file 3 (this process) and file 1 (a child): one process
+    // stops at file 1's, and so must the merged report.
+    for (f, v) in [(3, -5.0), (1, -7.0)] {
+        python(&format!("import netCDF4; d = netCDF4.Dataset('{}', 'a'); d['tas'][1, 2] = {v}; d.close()", files[f].display()));
+    }
+    for j in ["1", "3"] {
+        let o = verify_j(j);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(1), "-j {j}: {text}");
+        let rep: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let err = &rep["data"]["variables"]["data_errors"]["tas"];
+        assert!(err["file"].as_str().unwrap().ends_with("f1.nc"), "-j {j}: {err:#}");
+        assert_eq!(err["source"], -7.0, "-j {j}: {err:#}");
+    }
     // A file that is not netCDF stops it with the input error (exit 3), naming the file.
     std::fs::write(&files[4], b"not netCDF").unwrap();
-    let o = verify_split(&[]);
+    let o = verify_j("3");
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("f4.nc"), "{}", stderr(&o));
 }

@@ -107,6 +107,7 @@ pub fn error_status(e: &Error) -> &'static str {
         Error::Output { .. } => "Failed-OutputError",
         Error::Usage(_) => "Failed-UsageError",
         Error::Interrupted => "Interrupted",
+        Error::Internal(_) => "Failed-InternalError",
     }
 }
 
