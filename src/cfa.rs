@@ -164,6 +164,16 @@ pub fn run(req: &Request) -> Result<Summary> {
     let mut copts = req.combine.clone();
     copts.layout_only = true;
     let parts = crate::refs::read_all_with(&req.files, &copts, req.quiet, crate::source::read_structure)?;
+    // An aggregation file here is one root group: refuse rather than drop
+    // the subgroups' variables without a word.
+    if let Some(g) = parts[0].root.groups.first() {
+        let what = g.vars.first().map_or_else(|| g.path.clone(), |v| format!("{}/{}", g.path, v.name));
+        return Err(Error::unsupported(
+            &parts[0].files[0],
+            &what,
+            format!("the files have groups ('{}'), and padocc cfa aggregates the root group only: make references (padocc refs) or a Zarr store (padocc zarr) for grouped data", g.path),
+        ));
+    }
     // Variables whose units differ between files cannot be fragments.
     let mut mixed_units: Vec<String> = Vec::new();
     for v in &parts[0].root.vars {

@@ -50,7 +50,9 @@ pub struct Product {
     pub path: PathBuf,
     pub files: Vec<PathBuf>,
     pub attrs: Map<String, Value>,
-    /// Root-group variables, in key order.
+    /// Subgroups below the root ("a", "a/b"), with their attributes.
+    pub groups: Vec<(String, Map<String, Value>)>,
+    /// Variables of every group, in key order, named by path ("v", "a/v").
     pub vars: Vec<ProductVar>,
     backend: Backend,
 }
@@ -67,6 +69,18 @@ impl std::fmt::Debug for Product {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Product").field("path", &self.path).field("vars", &self.vars.len()).finish()
     }
+}
+
+/// Subgroups of Zarr v2 metadata keyed as in kerchunk (`a/.zgroup`,
+/// `a/.zattrs`), with their attributes, in key order.
+fn groups_from_meta(meta: &HashMap<String, Value>) -> Vec<(String, Map<String, Value>)> {
+    let mut out: Vec<(String, Map<String, Value>)> = meta
+        .keys()
+        .filter_map(|k| k.strip_suffix("/.zgroup"))
+        .map(|g| (g.to_string(), meta.get(&format!("{g}/.zattrs")).and_then(Value::as_object).cloned().unwrap_or_default()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 fn parse_json_text(path: &Path, key: &str, v: &Value) -> Result<Value> {
@@ -100,10 +114,10 @@ impl Product {
             serde_json::from_str::<Value>(&t).unwrap_or(Value::Null)
         };
         let vars = vds
-            .root
-            .vars
-            .iter()
-            .map(|v| {
+            .groups()
+            .into_iter()
+            .flat_map(|g| g.vars.iter().map(move |v| (g.key_prefix(), v)))
+            .map(|(prefix, v)| {
                 let refs: Vec<Option<Ref>> = match &v.data {
                     ChunkData::Refs(r) => r
                         .iter()
@@ -126,7 +140,7 @@ impl Product {
                     FillValue::Bytes(b) => Value::from(base64::engine::general_purpose::STANDARD.encode(b)),
                 };
                 ProductVar {
-                    name: v.name.clone(),
+                    name: format!("{prefix}{}", v.name),
                     dims: v.dims.clone(),
                     shape: v.shape.clone(),
                     chunks: v.chunks.iter().map(|c| (*c).max(1)).collect(),
@@ -139,7 +153,8 @@ impl Product {
                 }
             })
             .collect();
-        Product { path: vds.files.first().cloned().unwrap_or_default(), files: vds.files.clone(), attrs: Map::new(), vars, backend: Backend::Refs }
+        let groups = vds.groups().into_iter().skip(1).map(|g| (g.path.clone(), Map::new())).collect();
+        Product { path: vds.files.first().cloned().unwrap_or_default(), files: vds.files.clone(), attrs: Map::new(), groups, vars, backend: Backend::Refs }
     }
 
     /// Open a kerchunk JSON file or Parquet reference directory, a Zarr store
@@ -159,7 +174,7 @@ impl Product {
         let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| Error::input_io(path, e))?;
         if n >= 4 && (head.starts_with(b"CDF") || head == *b"\x89HDF\r\n\x1a\n") {
             let (reader, attrs, vars) = crate::cfa::CfaReader::open(path)?;
-            return Ok(Product { path: path.to_path_buf(), files: vec![], attrs, vars, backend: Backend::Cfa(reader) });
+            return Ok(Product { path: path.to_path_buf(), files: vec![], attrs, groups: vec![], vars, backend: Backend::Cfa(reader) });
         }
         Self::open_json(path)
     }
@@ -174,15 +189,26 @@ impl Product {
             }
         };
         let mut meta = HashMap::new();
-        let entries = std::fs::read_dir(dir).map_err(|e| Error::input_io(dir, e))?;
-        for e in entries.flatten().filter(|e| e.path().is_dir()) {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(za) = read(&format!("{name}/.zarray"))? {
-                meta.insert(format!("{name}/.zarray"), za);
-                meta.insert(format!("{name}/.zattrs"), read(&format!("{name}/.zattrs"))?.unwrap_or(Value::Object(Map::new())));
+        // Arrays and groups at every depth, keyed by path as in kerchunk.
+        let mut pending = vec![String::new()];
+        while let Some(prefix) = pending.pop() {
+            let at = dir.join(&prefix);
+            let entries = std::fs::read_dir(&at).map_err(|e| Error::input_io(&at, e))?;
+            for e in entries.flatten().filter(|e| e.path().is_dir()) {
+                let name = format!("{prefix}{}", e.file_name().to_string_lossy());
+                let attrs = || -> Result<Value> { Ok(read(&format!("{name}/.zattrs"))?.unwrap_or(Value::Object(Map::new()))) };
+                if let Some(za) = read(&format!("{name}/.zarray"))? {
+                    meta.insert(format!("{name}/.zarray"), za);
+                    meta.insert(format!("{name}/.zattrs"), attrs()?);
+                } else if let Some(zg) = read(&format!("{name}/.zgroup"))? {
+                    meta.insert(format!("{name}/.zgroup"), zg);
+                    meta.insert(format!("{name}/.zattrs"), attrs()?);
+                    pending.push(format!("{name}/"));
+                }
             }
         }
         let mut vars = Self::vars_from_meta(dir, &meta)?;
+        let groups = groups_from_meta(&meta);
         let mut arrays = HashMap::new();
         let store = std::sync::Arc::new(
             zarrs::filesystem::FilesystemStore::new(dir).map_err(|e| Error::corrupt(dir, e.to_string()))?,
@@ -211,7 +237,7 @@ impl Product {
             arrays.insert(v.name.clone(), a);
         }
         let attrs = read(".zattrs")?.and_then(|v| v.as_object().cloned()).unwrap_or_default();
-        Ok(Product { path: dir.to_path_buf(), files, attrs, vars, backend: Backend::Zarr(arrays) })
+        Ok(Product { path: dir.to_path_buf(), files, attrs, groups, vars, backend: Backend::Zarr(arrays) })
     }
 
     fn open_zarr_v3(dir: &Path) -> Result<Product> {
@@ -224,17 +250,32 @@ impl Product {
         let store = std::sync::Arc::new(
             zarrs::filesystem::FilesystemStore::new(dir).map_err(|e| Error::corrupt(dir, e.to_string()))?,
         );
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .map_err(|e| Error::input_io(dir, e))?
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| dir.join(n).join("zarr.json").is_file())
-            .collect();
-        names.sort();
-        let (mut vars, mut arrays, mut files) = (Vec::new(), HashMap::new(), Vec::new());
-        for name in names {
+        // Nodes at every depth by path ("v", "a", "a/v"): a group's members
+        // are listed right after it when it is read.
+        let members = |prefix: &str| -> Result<Vec<String>> {
+            let at = dir.join(prefix);
+            let mut names: Vec<String> = std::fs::read_dir(&at)
+                .map_err(|e| Error::input_io(&at, e))?
+                .flatten()
+                .map(|e| format!("{prefix}{}", e.file_name().to_string_lossy()))
+                .filter(|n| dir.join(n).join("zarr.json").is_file())
+                .collect();
+            names.sort();
+            Ok(names)
+        };
+        let mut names = members("")?;
+        let (mut vars, mut arrays, mut files, mut groups) = (Vec::new(), HashMap::new(), Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < names.len() {
+            let name = names[i].clone();
+            i += 1;
             let p = dir.join(&name).join("zarr.json");
             let mut md = read(&p)?;
+            if md.get("node_type").and_then(Value::as_str) == Some("group") {
+                groups.push((name.clone(), md.get("attributes").and_then(Value::as_object).cloned().unwrap_or_default()));
+                names.splice(i..i, members(&format!("{name}/"))?);
+                continue;
+            }
             if md.get("node_type").and_then(Value::as_str) != Some("array") {
                 continue;
             }
@@ -285,7 +326,7 @@ impl Product {
             arrays.insert(name, a);
             vars.push(v);
         }
-        Ok(Product { path: dir.to_path_buf(), files, attrs, vars, backend: Backend::Zarr(arrays) })
+        Ok(Product { path: dir.to_path_buf(), files, attrs, groups, vars, backend: Backend::Zarr(arrays) })
     }
 
     fn open_json(path: &Path) -> Result<Product> {
@@ -305,6 +346,7 @@ impl Product {
         let mut files: Vec<PathBuf> = Vec::new();
         let mut file_ids: HashMap<String, u32> = HashMap::new();
         let mut vars = Self::vars_from_meta(path, &meta)?;
+        let groups = groups_from_meta(&meta);
         let index: HashMap<String, usize> = vars.iter().enumerate().map(|(i, v)| (v.name.clone(), i)).collect();
         for (var, idx, v) in chunk_refs {
             let Some(&vi) = index.get(var) else { continue };
@@ -341,11 +383,11 @@ impl Product {
             }
         }
         let attrs = meta.get(".zattrs").and_then(Value::as_object).cloned().unwrap_or_default();
-        Ok(Product { path: path.to_path_buf(), files, attrs, vars, backend: Backend::Refs })
+        Ok(Product { path: path.to_path_buf(), files, attrs, groups, vars, backend: Backend::Refs })
     }
 
     fn vars_from_meta(path: &Path, meta: &HashMap<String, Value>) -> Result<Vec<ProductVar>> {
-        let mut names: Vec<&String> = meta.keys().filter(|k| k.ends_with("/.zarray") && !k[..k.len() - 8].contains('/')).collect();
+        let mut names: Vec<&String> = meta.keys().filter(|k| k.ends_with("/.zarray")).collect();
         names.sort();
         let mut out = Vec::new();
         for k in names {
@@ -395,6 +437,7 @@ impl Product {
             .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
             .unwrap_or_default();
         let mut vars = Self::vars_from_meta(&zm, &meta)?;
+        let groups = groups_from_meta(&meta);
         let mut files: Vec<PathBuf> = Vec::new();
         let mut file_ids: HashMap<String, u32> = HashMap::new();
         for pv in &mut vars {
@@ -420,7 +463,7 @@ impl Product {
             }
         }
         let attrs = meta.get(".zattrs").and_then(Value::as_object).cloned().unwrap_or_default();
-        Ok(Product { path: dir.to_path_buf(), files, attrs, vars, backend: Backend::Refs })
+        Ok(Product { path: dir.to_path_buf(), files, attrs, groups, vars, backend: Backend::Refs })
     }
 
     /// Whether every codec of `v` is one this module decodes.

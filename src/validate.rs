@@ -96,6 +96,11 @@ impl Report {
                 return format!("Fatal-{name}_missing");
             }
         }
+        if let Some(g) = self.metadata.get("groups").and_then(Value::as_object) {
+            if let Some((name, _)) = g.iter().next() {
+                return format!("Fatal-group_{name}_missing");
+            }
+        }
         // A dropped or changed attribute is Fatal; one the product adds is a Warn.
         let attrs = self.metadata.get("attributes").and_then(Value::as_object);
         let mut added = None;
@@ -148,10 +153,19 @@ impl Report {
                 return Some(format!("variable '{name}': {d}"));
             }
         }
+        if let Some(g) = self.metadata.get("groups").and_then(Value::as_object) {
+            if let Some((name, d)) = g.iter().next() {
+                return Some(format!("group '{name}': {d}"));
+            }
+        }
         if let Some(attrs) = self.metadata.get("attributes").and_then(Value::as_object) {
             for (parent, a) in attrs {
                 if let Some((name, v)) = a.as_object().and_then(|a| a.iter().next()) {
-                    let what = if parent == "global" { "global attribute".to_string() } else { format!("attribute of variable '{parent}':") };
+                    let what = match parent.strip_suffix('/') {
+                        _ if parent == "global" => "global attribute".to_string(),
+                        Some(group) => format!("attribute of group '{group}':"),
+                        None => format!("attribute of variable '{parent}':"),
+                    };
                     return Some(format!("{what} '{name}': {v}"));
                 }
             }
@@ -222,6 +236,8 @@ impl Source {
 }
 
 struct SourceVar {
+    /// The variable's group ("" for the root, "a/b" below it).
+    group: String,
     varid: c_int,
     dims: Vec<String>,
     shape: Vec<u64>,
@@ -230,20 +246,31 @@ struct SourceVar {
     attrs: Vec<(String, crate::model::AttrValue)>,
 }
 
-fn source_var(s: &Source, name: &str) -> Result<Option<SourceVar>> {
-    let Ok(varid) = ncapi::var_id(s.ncid()?, name) else { return Ok(None) };
-    let bad = |e: String| Error::corrupt(&s.path, format!("variable '{name}': {e}"));
-    let info = ncapi::var_info(s.ncid()?, varid).map_err(bad)?;
+impl SourceVar {
+    /// The netCDF id of the variable's group, looked up on each use: a source
+    /// closed and opened again has new ids.
+    fn ncid(&self, s: &Source) -> Result<c_int> {
+        ncapi::group_at(s.ncid()?, &self.group).map_err(|e| Error::corrupt(&s.path, e))
+    }
+}
+
+/// The variable at `path` ("v" or "group/v") of a source, if it has one.
+fn source_var(s: &Source, path: &str) -> Result<Option<SourceVar>> {
+    let (group, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let Ok(gid) = ncapi::group_at(s.ncid()?, group) else { return Ok(None) };
+    let Ok(varid) = ncapi::var_id(gid, name) else { return Ok(None) };
+    let bad = |e: String| Error::corrupt(&s.path, format!("variable '{path}': {e}"));
+    let info = ncapi::var_info(gid, varid).map_err(bad)?;
     let mut dims = Vec::new();
     let mut shape = Vec::new();
     for d in &info.dimids {
-        let (n, l) = ncapi::dim(s.ncid()?, *d).map_err(bad)?;
+        let (n, l) = ncapi::dim(gid, *d).map_err(bad)?;
         dims.push(n);
         shape.push(l);
     }
-    let (_, _, size) = ncapi::type_info(s.ncid()?, info.xtype).map_err(bad)?;
-    let attrs = ncapi::attributes(s.ncid()?, varid).map_err(bad)?;
-    Ok(Some(SourceVar { varid, dims, shape, xtype: info.xtype, size, attrs }))
+    let (_, _, size) = ncapi::type_info(gid, info.xtype).map_err(bad)?;
+    let attrs = ncapi::attributes(gid, varid).map_err(bad)?;
+    Ok(Some(SourceVar { group: group.to_string(), varid, dims, shape, xtype: info.xtype, size, attrs }))
 }
 
 /// Sources are opened by path, not mapped: validation reads every byte, and
@@ -308,11 +335,15 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
     }
     compare_attrs(&mut rep, "global", &gattrs, &pattrs);
 
-    let src_names: Vec<String> = ncapi::var_ids(first.ncid()?)
-        .map_err(|e| Error::corrupt(&first.path, e))?
-        .into_iter()
-        .filter_map(|id| ncapi::var_info(first.ncid().ok()?, id).ok().map(|i| i.name))
-        .collect();
+    // Every group's attributes and variables, not just the root's.
+    for (path, gid) in ncapi::group_paths(first.ncid()?).map_err(|e| Error::corrupt(&first.path, e))? {
+        let gattrs = ncapi::attributes(gid, netcdf_sys::NC_GLOBAL).map_err(|e| Error::corrupt(&first.path, e))?;
+        match product.groups.iter().find(|(p, _)| *p == path) {
+            Some((_, pattrs)) => compare_attrs(&mut rep, &format!("{path}/"), &gattrs, pattrs),
+            None => rep.meta_err("groups", &path, "type", json!("missing from product")),
+        }
+    }
+    let src_names = ncapi::var_paths(first.ncid()?).map_err(|e| Error::corrupt(&first.path, e))?;
     for n in &src_names {
         if product.var(n).is_none() {
             rep.meta_err("data_vars", n, "type", json!("missing from product"));
@@ -361,7 +392,7 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
         }
         let kind = pv.dtype.as_bytes().get(1).map(|b| *b as char);
         let recoded_time = is_time(&pv.attrs) && axes.iter().any(|a| a.0 == 0);
-        if (dtype_itemsize(&pv.dtype) as usize != sv0.size || kind != nc_kind(first, sv0.xtype)) && !recoded_time {
+        if (dtype_itemsize(&pv.dtype) as usize != sv0.size || kind != nc_kind(sv0.ncid(first)?, sv0.xtype)) && !recoded_time {
             rep.data_err("dtype_errors", &pv.name, json!({"product": pv.dtype, "source": format!("{} bytes", sv0.size)}));
             continue;
         }
@@ -428,10 +459,10 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
     Ok(rep)
 }
 
-/// The numpy kind of a netCDF type (enums by their base type).
-fn nc_kind(s: &Source, xtype: c_int) -> Option<char> {
+/// The numpy kind of a netCDF type of group `ncid` (enums by their base type).
+fn nc_kind(ncid: c_int, xtype: c_int) -> Option<char> {
     use netcdf_sys as nc;
-    let t = match ncapi::type_info(s.ncid().ok()?, xtype) {
+    let t = match ncapi::type_info(ncid, xtype) {
         Ok((class, base, _)) if class == nc::NC_ENUM => base,
         _ => xtype,
     };
@@ -478,7 +509,7 @@ impl Placement {
                 let len = dims.iter().find(|x| &x.1 == d).map(|x| x.2).unwrap_or(0);
                 let first = match source_var(s, d)? {
                     Some(sv) if concat.len() > 1 => {
-                        let v = ncapi::get_all_f64(s.ncid()?, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&s.path, e))?;
+                        let v = ncapi::get_all_f64(sv.ncid(s)?, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&s.path, e))?;
                         v.first().copied().unwrap_or(f64::NAN)
                     }
                     _ => 0.0,
@@ -529,7 +560,7 @@ fn dedupe_rows(sources: &[Source], d: &str, dedupe: crate::combine::Dedupe) -> R
     let mut keys: Vec<(f64, usize, u64)> = Vec::new();
     for (f, s) in sources.iter().enumerate() {
         let Some(sv) = source_var(s, d)? else { return Ok(None) };
-        let vals = ncapi::get_all_f64(s.ncid()?, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&s.path, e))?;
+        let vals = ncapi::get_all_f64(sv.ncid(s)?, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&s.path, e))?;
         s.release();
         let units = sv.attrs.iter().find(|(k, _)| k == "units").and_then(|(_, v)| v.as_str().map(String::from));
         let cal = sv.attrs.iter().find(|(k, _)| k == "calendar").and_then(|(_, v)| v.as_str().and_then(Calendar::parse)).unwrap_or(Calendar::Standard);
@@ -731,7 +762,7 @@ fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &S
         }
         // The product's chunks decode on one core while netCDF-C reads (and
         // decodes) the same block from the source on the other.
-        let src_id = src.ncid()?;
+        let src_id = sv.ncid(src)?;
         let (src_bytes, prod_bytes) = std::thread::scope(|s| {
             let product_side = s.spawn(|| product.read_slab(pv, &pstart, &count, cache));
             let source_side = ncapi::get_vara(src_id, sv.varid, &start, &count, isz);
@@ -816,7 +847,7 @@ fn index_of(mut i: u64, count: &[u64], origin: &[u64]) -> Vec<u64> {
 }
 
 fn compare_strings(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar, cache: &mut FileCache) -> Result<()> {
-    let want = ncapi::get_strings(src.ncid()?, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&src.path, e))?;
+    let want = ncapi::get_strings(sv.ncid(src)?, sv.varid, &sv.shape).map_err(|e| Error::corrupt(&src.path, e))?;
     if want.is_empty() {
         return Ok(());
     }

@@ -283,12 +283,16 @@ impl Codecs<'_> {
 /// Render the metadata documents of the store: (key, JSON text), plus for each
 /// numeric variable the metadata zarrs is given (no attributes, characters as
 /// bytes) to encode its chunks.
-fn render(root_attrs: &Attrs, vars: &[OutVar], req: &Request) -> (Vec<(String, String)>, Vec<String>) {
+fn render(root_attrs: &Attrs, groups: &[(String, &Attrs)], vars: &[OutVar], req: &Request) -> (Vec<(String, String)>, Vec<String>) {
     let codecs = Codecs { req };
     let mut docs = Vec::new();
     let mut for_zarrs = Vec::new();
     if req.zarr_format == 2 {
         let mut consolidated = vec![(".zgroup".to_string(), crate::writer::ZGROUP.to_string()), (".zattrs".to_string(), zattrs(root_attrs, None))];
+        for (path, attrs) in groups {
+            consolidated.push((format!("{path}/.zgroup"), crate::writer::ZGROUP.to_string()));
+            consolidated.push((format!("{path}/.zattrs"), zattrs(attrs, None)));
+        }
         for ov in vars {
             let v = &ov.var;
             let (dtype, compressor, filters, fill) = match ov.values {
@@ -326,6 +330,11 @@ fn render(root_attrs: &Attrs, vars: &[OutVar], req: &Request) -> (Vec<(String, S
         return (docs, for_zarrs);
     }
     let mut members = Vec::new();
+    for (path, attrs) in groups {
+        let doc = format!("{{\"zarr_format\": 3, \"node_type\": \"group\", \"attributes\": {}}}", zattrs(attrs, None));
+        members.push((path.clone(), doc.clone()));
+        docs.push((format!("{path}/zarr.json"), doc));
+    }
     for ov in vars {
         let v = &ov.var;
         let mut attrs = v.attrs.clone();
@@ -421,10 +430,12 @@ fn read_journal(path: &Path) -> HashSet<(usize, u64)> {
 
 fn plan_vars(vds: &VirtualDataset, placement: &Placement, req: &Request) -> Result<Vec<OutVar>> {
     let mut out = Vec::new();
-    for v in &vds.root.vars {
+    // Every group's variables, named by path ("v", "g/v") as their keys.
+    let all = vds.groups().into_iter().flat_map(|g| g.vars.iter().map(move |v| (g, v)));
+    for (g, v) in all {
         let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'?');
         let size = v.itemsize() as usize;
-        let values = if placement.recoded.contains(&v.name) {
+        let values = if g.path.is_empty() && placement.recoded.contains(&v.name) {
             match &v.data {
                 ChunkData::Inline(c) => Values::Inline(c.concat()),
                 _ => Values::Sources,
@@ -441,6 +452,7 @@ fn plan_vars(vds: &VirtualDataset, placement: &Placement, req: &Request) -> Resu
             return Err(Error::unsupported(&vds.files[0], &v.name, "fixed-length strings longer than one byte"));
         }
         let mut var = v.clone();
+        var.name = format!("{}{}", g.key_prefix(), v.name);
         var.data = ChunkData::Refs(vec![]);
         let target = req.chunk_target;
         let (chunks, inner) = match values {
@@ -486,7 +498,8 @@ pub fn run(req: &Request) -> Result<Summary> {
         .map(|v| crate::product::Product::from_virtual(&v));
     let (vds, placement) = crate::combine::aggregate(parts, &copts)?;
     let vars = plan_vars(&vds, &placement, req)?;
-    let (docs, for_zarrs) = render(&vds.root.attrs, &vars, req);
+    let groups: Vec<(String, &Attrs)> = vds.groups().into_iter().skip(1).map(|g| (g.path.clone(), &g.attrs)).collect();
+    let (docs, for_zarrs) = render(&vds.root.attrs, &groups, &vars, req);
 
     let partial = partial_path(&req.out);
     let control = partial.join(".padocc");

@@ -178,26 +178,7 @@ fn netcdf3_interleaved_record_variables_1440_records_per_file() {
 fn big_endian_strings_scalars_groups_and_char_arrays() {
     let d = tmp();
     let p = d.path().join("mixed.nc");
-    {
-        let _g = writing();
-        let mut f = netcdf::create(&p).unwrap();
-        f.add_dimension("x", 4).unwrap();
-        f.add_dimension("n", 3).unwrap();
-        let mut be = f.add_variable::<i32>("be", &["x"]).unwrap();
-        be.set_endianness(netcdf::Endianness::Big).unwrap();
-        be.put_values(&[1, -2, 3, 1 << 20], ..).unwrap();
-        let mut s = f.add_string_variable("names", &["x"]).unwrap();
-        for (i, n) in ["alpha", "β", "", "delta"].iter().enumerate() {
-            s.put_string(n, [i]).unwrap();
-        }
-        let mut sc = f.add_variable::<f64>("scalar", &[]).unwrap();
-        sc.put_value(42.5, ..).unwrap();
-        let mut g = f.add_group("sub").unwrap();
-        g.add_dimension("y", 2).unwrap();
-        let mut gv = g.add_variable::<u16>("inner", &["y"]).unwrap();
-        gv.put_values(&[7u16, 65535], ..).unwrap();
-        gv.put_attribute("comment", "nested").unwrap();
-    }
+    write_mixed(&p);
     let out = d.path().join("out.json");
     refs_ok(&[p.clone()], &out, &[]);
     check(&out, &[p.clone()], &[]);

@@ -240,6 +240,48 @@ fn validation_split_between_processes_agrees_and_catches_differences() {
     assert!(stderr(&o).contains("f4.nc"), "{}", stderr(&o));
 }
 
+/// Groups: a Zarr store holds every group at its path (the clients open them
+/// equal), verify compares every group's values and attributes, and a CFA
+/// file, which holds one root group here, refuses grouped sources.
+#[test]
+fn groups_are_copied_and_verified_or_refused_where_they_cannot_be_held() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("mixed.nc");
+    write_mixed(&p);
+    let files = vec![p.clone()];
+    for (fmt, name) in [("3", "g3.zarr"), ("2", "g2.zarr")] {
+        let out = d.path().join(name);
+        ok(run(&with_files(&["zarr", "-q", "-o", s(&out), "--zarr-format", fmt], &files, &[])));
+        check(&out, &files, &["--kind", "zarr", "--groups", "all"]);
+        let rep: serde_json::Value = serde_json::from_slice(&ok(verify(&out, &files, &["--json"])).stdout).unwrap();
+        assert_eq!(rep["status"], "Success", "{rep:#}");
+    }
+    // References: the subgroup's attributes are compared like the root's.
+    let refs = d.path().join("g.json");
+    ok(run(&with_files(&["refs", "-q", "-o", s(&refs)], &files, &[])));
+    ok(verify(&refs, &files, &[]));
+    let mut j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&refs).unwrap()).unwrap();
+    j["refs"]["sub/inner/.zattrs"] = serde_json::json!("{\"_ARRAY_DIMENSIONS\": [\"y\"]}");
+    std::fs::write(&refs, j.to_string()).unwrap();
+    let o = verify(&refs, &files, &[]);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{said}");
+    assert!(said.contains("sub/inner") && said.contains("comment"), "{said}");
+    // A value changed in the subgroup after the copy is found, by path.
+    check_env_ready();
+    python(&format!("import netCDF4; d = netCDF4.Dataset('{}', 'a'); d['sub/inner'][1] = 3; d.close()", p.display()));
+    let o = verify(&d.path().join("g3.zarr"), &files, &["--json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+    let rep: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(rep["data"]["variables"]["data_errors"]["sub/inner"].is_object(), "{rep:#}");
+    // CFA: refused with the reason, nothing written.
+    let nca = d.path().join("g.nca");
+    let o = run(&with_files(&["cfa", "-q", "-o", s(&nca)], &files, &[]));
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    assert!(stderr(&o).contains("'sub'") && stderr(&o).contains("padocc zarr"), "{}", stderr(&o));
+    assert!(!nca.exists());
+}
+
 /// A small deterministic generator: kill times must differ, not be secret.
 struct Lcg(u64);
 impl Lcg {

@@ -334,6 +334,51 @@ pub fn get_strings(ncid: c_int, varid: c_int, shape: &[u64]) -> NcResult<Vec<Str
     Ok(out)
 }
 
+/// The group at `path` ("a/b") below `ncid`; `ncid` itself for "".
+pub fn group_at(ncid: c_int, path: &str) -> NcResult<c_int> {
+    let mut g = ncid;
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        let c = CString::new(part).map_err(|_| "group name contains NUL".to_string())?;
+        let mut out = 0;
+        let _g = hdf5_sys::LOCK.lock();
+        check(unsafe { nc::nc_inq_grp_ncid(g, c.as_ptr(), &mut out) }, &format!("group '{part}'"))?;
+        g = out;
+    }
+    Ok(g)
+}
+
+/// Every variable of the file below `ncid`, as paths ("v", "g/v", "g/h/v"),
+/// groups depth first.
+pub fn var_paths(ncid: c_int) -> NcResult<Vec<String>> {
+    fn walk(ncid: c_int, prefix: &str, out: &mut Vec<String>) -> NcResult<()> {
+        for id in var_ids(ncid)? {
+            out.push(format!("{prefix}{}", var_info(ncid, id)?.name));
+        }
+        for g in subgroups(ncid)? {
+            walk(g, &format!("{prefix}{}/", group_name(g)?), out)?;
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(ncid, "", &mut out)?;
+    Ok(out)
+}
+
+/// Every subgroup below `ncid` as (path, ncid), depth first.
+pub fn group_paths(ncid: c_int) -> NcResult<Vec<(String, c_int)>> {
+    fn walk(ncid: c_int, prefix: &str, out: &mut Vec<(String, c_int)>) -> NcResult<()> {
+        for g in subgroups(ncid)? {
+            let path = format!("{prefix}{}", group_name(g)?);
+            out.push((path.clone(), g));
+            walk(g, &format!("{path}/"), out)?;
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(ncid, "", &mut out)?;
+    Ok(out)
+}
+
 pub fn var_id(ncid: c_int, name: &str) -> NcResult<c_int> {
     let cname = CString::new(name).map_err(|_| "name contains NUL".to_string())?;
     let mut id = 0;

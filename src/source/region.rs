@@ -44,15 +44,20 @@ impl<'a> RegionReader<'a> {
         self.open.get(f, || NcFile::open(path).map_err(|e| Error::corrupt(path, format!("netCDF-C cannot open it ({e})"))))
     }
 
-    fn varid(&self, f: usize, nc: &NcFile, name: &str) -> Result<Option<i32>> {
-        let key = (f, name.to_string());
+    /// The (group id, variable id) of the variable at `path` ("v", "g/v") in
+    /// an open file. Variable ids are cached; group ids are looked up each
+    /// time, as a file closed and opened again gets new ones.
+    fn locate(&self, f: usize, nc: &NcFile, path: &str) -> Result<Option<(i32, i32)>> {
+        let (group, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let Ok(gid) = ncapi::group_at(nc.ncid, group) else { return Ok(None) };
+        let key = (f, path.to_string());
         if let Some(id) = self.varids.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok(Some(*id));
+            return Ok(Some((gid, *id)));
         }
-        match ncapi::var_id(nc.ncid, name) {
+        match ncapi::var_id(gid, name) {
             Ok(id) => {
                 self.varids.lock().unwrap_or_else(|e| e.into_inner()).insert(key, id);
-                Ok(Some(id))
+                Ok(Some((gid, id)))
             }
             Err(_) => Ok(None),
         }
@@ -180,10 +185,10 @@ impl<'a> RegionReader<'a> {
     fn read_file(&self, f: usize, name: &str, start: &[u64], count: &[u64], isz: usize) -> Result<Vec<u8>> {
         let nc = self.file(f)?;
         let path: &Path = &self.files[f];
-        let Some(id) = self.varid(f, &nc, name)? else {
+        let Some((gid, id)) = self.locate(f, &nc, name)? else {
             return Err(Error::Incompatible(format!("{}: variable '{name}' is missing", path.display())));
         };
-        ncapi::get_vara(nc.ncid, id, start, count, isz).map_err(|e| Error::corrupt(path, format!("variable '{name}': {e}")))
+        ncapi::get_vara(gid, id, start, count, isz).map_err(|e| Error::corrupt(path, format!("variable '{name}': {e}")))
     }
 
     /// Every string of a variable-length string variable (single files and
@@ -192,9 +197,9 @@ impl<'a> RegionReader<'a> {
         let (f, _, _) = self.tiles(v).into_iter().next().unwrap_or((0, vec![], vec![]));
         let nc = self.file(f)?;
         let path = &self.files[f];
-        let Some(id) = self.varid(f, &nc, &v.name)? else {
+        let Some((gid, id)) = self.locate(f, &nc, &v.name)? else {
             return Err(Error::Incompatible(format!("{}: variable '{}' is missing", path.display(), v.name)));
         };
-        ncapi::get_strings(nc.ncid, id, &v.shape).map_err(|e| Error::corrupt(path, format!("variable '{}': {e}", v.name)))
+        ncapi::get_strings(gid, id, &v.shape).map_err(|e| Error::corrupt(path, format!("variable '{}': {e}", v.name)))
     }
 }

@@ -138,3 +138,27 @@ impl Series<'_> {
 pub fn check_env_ready() {
     refenv();
 }
+
+/// A netCDF-4 file with a big-endian variable, vlen strings, a scalar and a
+/// group `sub` holding its own dimension and an attributed variable.
+pub fn write_mixed(p: &Path) {
+    let _g = writing();
+    let mut f = netcdf::create(p).unwrap();
+    f.add_dimension("x", 4).unwrap();
+    f.add_dimension("n", 3).unwrap();
+    let mut be = f.add_variable::<i32>("be", &["x"]).unwrap();
+    be.set_endianness(netcdf::Endianness::Big).unwrap();
+    be.put_values(&[1, -2, 3, 1 << 20], ..).unwrap();
+    let mut s = f.add_string_variable("names", &["x"]).unwrap();
+    for (i, n) in ["alpha", "β", "", "delta"].iter().enumerate() {
+        s.put_string(n, [i]).unwrap();
+    }
+    let mut sc = f.add_variable::<f64>("scalar", &[]).unwrap();
+    sc.put_value(42.5, ..).unwrap();
+    let mut g = f.add_group("sub").unwrap();
+    g.add_attribute("history", "grouped").unwrap();
+    g.add_dimension("y", 2).unwrap();
+    let mut gv = g.add_variable::<u16>("inner", &["y"]).unwrap();
+    gv.put_values(&[7u16, 65535], ..).unwrap();
+    gv.put_attribute("comment", "nested").unwrap();
+}
