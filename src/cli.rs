@@ -54,7 +54,7 @@ struct Fmt {
     format: OutFormat,
 }
 
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Default)]
 struct Sel {
     /// Group name.
     #[arg(short = 'G', long = "groupID")]
@@ -65,6 +65,70 @@ struct Sel {
     /// Project(s): a code, an index, or a comma list of either.
     #[arg(short = 'p', long = "proj_code")]
     proj: Option<String>,
+    /// With --parallel: at most N projects in one task (padocc's -s).
+    #[arg(short = 's', long = "subset")]
+    subset: Option<usize>,
+    /// Redo what is done (padocc's -T; the same as -f here).
+    #[arg(short = 'T', long = "thorough")]
+    thorough: bool,
+}
+
+/// padocc 1.5.1's flags that padocc-rs needs no value of, accepted so that
+/// existing scripts keep working (docs/pipeline.md says what each did).
+#[derive(Args, Clone, Default)]
+struct LegacyFlags {
+    /// A virtual environment for job scripts (padocc-rs is one binary).
+    #[arg(short = 'e', long = "environ", hide = true)]
+    _environ: Option<String>,
+    /// Bin-packing (always on here).
+    #[arg(short = 'A', long = "alloc-bins", hide = true)]
+    _alloc_bins: bool,
+    /// Raise the band of a rerun (rerun-failed does this from sacct).
+    #[arg(long = "allow-band-increase", hide = true)]
+    _band_increase: bool,
+    #[arg(long = "xarray_kwargs", hide = true)]
+    _xarray_kwargs: Option<String>,
+    /// Per-project parallel compute (compute is parallel within a project here).
+    #[arg(long = "parallel_project", hide = true, num_args = 0..=1, default_missing_value = "")]
+    _parallel_project: Option<String>,
+    #[arg(long = "diagnostic", hide = true)]
+    _diagnostic: bool,
+    #[arg(long = "wait_sbatch", hide = true)]
+    _wait_sbatch: bool,
+    /// Variables identical across files (here everything without the concat
+    /// dimension comes from the first file, as compat="override").
+    #[arg(long = "identical_dims", hide = true)]
+    _identical_dims: Option<String>,
+    #[arg(long = "b64vars", hide = true)]
+    _b64vars: Option<String>,
+}
+
+/// padocc's "phased" flags on init and new, which have no phase to run here.
+#[derive(Args, Clone, Default)]
+struct InitLegacy {
+    /// Check and show, write nothing.
+    #[arg(short = 'd', long = "dryrun", hide = true)]
+    dryrun: bool,
+    #[arg(short = 'b', long = "bypass-errs", hide = true)]
+    _bypass: Option<String>,
+    #[arg(short = 'C', long = "cloud-format", hide = true)]
+    _cloud_format: Option<String>,
+    #[arg(long = "CFA", hide = true)]
+    _cfa: Option<String>,
+    #[arg(short = 't', long = "time-allowed", hide = true)]
+    _time: Option<String>,
+    #[arg(short = 'M', long = "memory", hide = true)]
+    _memory: Option<String>,
+    #[arg(short = 'n', long = "new_version", hide = true)]
+    _new_version: bool,
+    #[arg(long = "parallel", hide = true)]
+    _parallel: bool,
+    #[arg(short = 's', long = "subset", hide = true)]
+    _subset: Option<usize>,
+    #[arg(short = 'T', long = "thorough", hide = true)]
+    _thorough: bool,
+    #[command(flatten)]
+    _legacy: LegacyFlags,
 }
 
 /// The source files of one aggregation and how they combine.
@@ -88,7 +152,7 @@ impl SeriesArgs {
     }
 }
 
-#[derive(Args, Clone)]
+#[derive(Args, Clone, Default)]
 struct PhaseArgs {
     #[command(flatten)]
     sel: Sel,
@@ -122,12 +186,24 @@ struct PhaseArgs {
     /// Projects run at once (default: all cores).
     #[arg(short = 'j', long = "jobs")]
     jobs: Option<usize>,
+    /// validate: padocc's bypass file (JSON shaped like the reports): the differences it
+    /// lists do not count towards the status (the reports still show them).
+    #[arg(short = 'i', long = "input_file")]
+    bypass_file: Option<PathBuf>,
+    /// Show what would run and change nothing (with --parallel: the array plan and
+    /// scripts, as --dry-run).
+    #[arg(short = 'd', long = "dryrun")]
+    dryrun: bool,
+    /// With --parallel: the time each task asks for at least (padocc's -t: MM:SS or H:MM:SS).
+    #[arg(short = 't', long = "time-allowed", value_parser = parse_time_allowed)]
+    time_allowed: Option<u64>,
+    /// With --parallel: the memory each task asks for at least (padocc's -M, as SLURM reads
+    /// it: 2G is 2048 MB, a plain number is MB).
+    #[arg(short = 'M', long = "memory", value_parser = parse_memory_mb)]
+    memory: Option<u64>,
     /// padocc's bypass letters; accepted for compatibility (errors never stop a group run here).
     #[arg(short = 'b', long = "bypass-errs", default_value = "D")]
     _bypass: String,
-    /// Accepted for compatibility (padocc's `-T`).
-    #[arg(short = 'T', long = "thorough")]
-    thorough: bool,
     /// Accepted for compatibility; padocc-rs has one aggregator.
     #[arg(long = "aggregator")]
     _aggregator: Option<String>,
@@ -136,6 +212,35 @@ struct PhaseArgs {
     parallel: bool,
     #[command(flatten)]
     sched: SchedArgs,
+    #[command(flatten)]
+    _legacy: LegacyFlags,
+}
+
+/// padocc's `-M` in MB: SLURM's units (binary), a plain number being MB.
+fn parse_memory_mb(s: &str) -> std::result::Result<u64, String> {
+    let bad = || format!("'{s}' is not a memory size: use e.g. 2G or 4000M (padocc's -M)");
+    let kib = match s.trim().parse::<f64>() {
+        Ok(mb) => Some((mb * 1024.0) as u64),
+        Err(_) => crate::scheduler::parse_kib(s),
+    };
+    kib.filter(|k| *k > 0).map(|k| k.div_ceil(1024)).ok_or_else(bad)
+}
+
+/// padocc's `-t`: SLURM's `MM:SS`, `H:MM:SS` or `D-H:MM:SS`, or plain minutes.
+fn parse_time_allowed(s: &str) -> std::result::Result<u64, String> {
+    let bad = || format!("'{s}' is not a time: use MM:SS, H:MM:SS or minutes (padocc's -t 30:00 is 30 minutes)");
+    let (days, rest) = match s.split_once('-') {
+        Some((d, r)) => (d.parse::<u64>().map_err(|_| bad())?, r),
+        None => (0, s),
+    };
+    let parts: Vec<u64> = rest.split(':').map(|p| p.parse::<u64>().map_err(|_| bad())).collect::<std::result::Result<_, _>>()?;
+    let secs = match parts.as_slice() {
+        [m] => m * 60,
+        [m, s] => m * 60 + s,
+        [h, m, s] => h * 3600 + m * 60 + s,
+        _ => return Err(bad()),
+    };
+    Ok(days * 86400 + secs)
 }
 
 #[derive(Args, Clone, Default)]
@@ -149,6 +254,9 @@ struct SchedArgs {
     /// Site config (default: $WORKDIR/padocc.toml, then ~/.config/padocc/padocc.toml).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// padocc's -t, -M and -s, over the config's resources.
+    #[arg(skip)]
+    at_least: (Option<u64>, Option<u64>, Option<usize>),
 }
 
 #[derive(Subcommand)]
@@ -282,6 +390,10 @@ enum Command {
     New {
         #[arg(short = 'G', long = "groupID")]
         group: String,
+        #[arg(short = 'f', long = "forceful", hide = true)]
+        _force: bool,
+        #[command(flatten)]
+        _legacy: InitLegacy,
     },
     /// Create (or update) a group's projects from a CSV: proj_code,pattern[,updates,removals[,var...]].
     ///
@@ -296,6 +408,10 @@ enum Command {
         /// The input CSV.
         #[arg(short = 'i', long = "input_file", alias = "input")]
         input: PathBuf,
+        #[arg(short = 'f', long = "forceful", hide = true)]
+        _force: bool,
+        #[command(flatten)]
+        _legacy: InitLegacy,
     },
     /// Add projects to a group from a CSV (as init) or a JSON object/list with proj_code and pattern.
     Add {
@@ -308,6 +424,11 @@ enum Command {
         /// Also update projects that exist.
         #[arg(short = 'f', long = "forceful")]
         force: bool,
+        /// padocc's MOLES tags (never reached padocc's add either).
+        #[arg(long = "moles", hide = true)]
+        _moles: Option<String>,
+        #[command(flatten)]
+        _legacy: InitLegacy,
     },
     /// List the groups of the working directory.
     List {
@@ -340,6 +461,10 @@ enum Command {
         /// Complete even projects whose validation did not pass, or complete again.
         #[arg(short = 'f', long = "forceful", alias = "force")]
         force: bool,
+        /// After a project is published, delete its working directory (in_progress/<G>/<proj>),
+        /// as padocc's --delete does. Its status stays in the group's journal.
+        #[arg(long = "delete")]
+        delete: bool,
     },
     /// Where every project of a group is, and what failed.
     Status {
@@ -488,6 +613,16 @@ enum Command {
         sel: Sel,
         #[arg(long = "log_phase")]
         log_phase: String,
+        /// Instead: delete the group's subsets other than main and padocc's job files
+        /// (groups/<G>/{sbatch,outs,errs}/*), as padocc's --clear (which takes a value) does.
+        #[arg(long = "clear", num_args = 0..=1, default_missing_value = "")]
+        clear: Option<String>,
+    },
+    /// padocc's pfunc (NotImplementedError in padocc 1.5.1 too).
+    #[command(hide = true)]
+    Pfunc {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        _args: Vec<String>,
     },
     /// Print a project's validation reports.
     Report {
@@ -677,7 +812,18 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
             }
             Ok(if status == "Success" { exit::OK } else { exit::SOME_FAILED })
         }
-        Command::New { group } => {
+        Command::New { group, _legacy: InitLegacy { dryrun: true, .. }, .. } => {
+            check_name("group", &group)?;
+            out.info(&format!("dry run: would create group '{group}' in {}", Workdir::resolve(wd.as_deref())?.root.display()));
+            Ok(exit::OK)
+        }
+        Command::Init { group, input, _legacy: InitLegacy { dryrun: true, .. }, .. } | Command::Add { group, input, _legacy: InitLegacy { dryrun: true, .. }, .. } => {
+            check_name("group", &group)?;
+            let rows = init::rows_from_input(&input)?;
+            out.info(&format!("dry run: {} project(s) in {} checked; nothing written", rows.len(), input.display()));
+            Ok(exit::OK)
+        }
+        Command::New { group, .. } => {
             let g = GroupDir::create(&Workdir::resolve(wd.as_deref())?, &group)?;
             out.info(&format!("created group '{group}' in {}", g.wd.root.display()));
             Ok(exit::OK)
@@ -706,26 +852,9 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
         Command::Scan(a) => phase_cmd(&wd, Phase::Scan, a, None, out, cli.quiet),
         Command::Compute(a) => phase_cmd(&wd, Phase::Compute, a, None, out, cli.quiet),
         Command::Validate(a) => phase_cmd(&wd, Phase::Validate, a, None, out, cli.quiet),
-        Command::Complete { sel, completion_dir, sub, replace, version_separator, force, fmt } => {
-            let opts = Options { completion_dir: Some(completion_dir), sub, replace, version_separator, force, ..Options::default() };
-            let a = PhaseArgs {
-                sel,
-                fmt,
-                force,
-                new_version: false,
-                cloud_format: None,
-                cfa: None,
-                mem_allowed: None,
-                concat_dims: vec![],
-                dedupe: None,
-                sample: 0,
-                jobs: None,
-                _bypass: String::new(),
-                thorough: false,
-                _aggregator: None,
-                parallel: false,
-                sched: SchedArgs::default(),
-            };
+        Command::Complete { sel, completion_dir, sub, replace, version_separator, force, fmt, delete } => {
+            let opts = Options { completion_dir: Some(completion_dir), sub, replace, version_separator, force, delete, ..Options::default() };
+            let a = PhaseArgs { sel, fmt, force, ..PhaseArgs::default() };
             phase_cmd(&wd, Phase::Complete, a, Some(opts), out, cli.quiet)
         }
         Command::Status { sel, display_upto, long, separate, watch, no_scheduler, .. } => {
@@ -859,7 +988,14 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
             println!("padocc-rs: {done}\nIncomplete: {}", codes.len() - done);
             Ok(exit::OK)
         }
-        Command::Logs { sel, log_phase } => {
+        Command::Logs { sel, clear: Some(_), .. } => {
+            let g = group_of(&wd, &sel.group)?;
+            let cleared = g.clear_job_files()?;
+            out.info(&format!("{}: removed {} subset(s) other than main and {} of padocc's job file(s)", g.name, cleared.0, cleared.1));
+            Ok(exit::OK)
+        }
+        Command::Pfunc { .. } => Err(Error::Usage("pfunc does nothing (padocc 1.5.1 raises NotImplementedError too)".into())),
+        Command::Logs { sel, log_phase, .. } => {
             let g = group_of(&wd, &sel.group)?;
             check_name("phase", &log_phase)?;
             for (i, code) in g.select(&sel.repeat_id, sel.proj.as_deref())? {
@@ -996,9 +1132,12 @@ fn init_cmd(wd: &Option<PathBuf>, group: &str, input: &std::path::Path, update: 
 fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Options>, out: &Out, quiet: bool) -> Result<i32> {
     let g = group_of(wd, &a.sel.group)?;
     let projects = g.select(&a.sel.repeat_id, a.sel.proj.as_deref())?;
+    if a.dryrun && !a.parallel {
+        return dry_run(&g, &projects, phase, a.force || a.sel.thorough, out);
+    }
     // -C and --CFA are properties of the projects (padocc records them), so
-    // workers on other nodes and later phases see them.
-    if a.cloud_format.is_some() || a.cfa.is_some() {
+    // workers on other nodes and later phases see them. A dry run writes nothing.
+    if (a.cloud_format.is_some() || a.cfa.is_some()) && !(a.dryrun || a.sched.dry_run) {
         for (_, code) in &projects {
             let p = g.project(code);
             let mut base = p.base()?;
@@ -1013,9 +1152,18 @@ fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Opti
             p.save_base(&base)?;
         }
     }
+    let bypass = match (&a.bypass_file, phase) {
+        (Some(f), Phase::Validate) => {
+            let text = std::fs::read_to_string(f).map_err(|e| Error::input_io(f, e))?;
+            let v: Value = serde_json::from_str(&text).map_err(|e| Error::corrupt(f, format!("not a bypass file (JSON shaped like the validation reports): {e}")))?;
+            Some(v)
+        }
+        _ => None,
+    };
     let opts = Options {
         mem_allowed: a.mem_allowed,
-        force: a.force || a.thorough,
+        bypass,
+        force: a.force || a.sel.thorough,
         new_version: a.new_version,
         cloud_format: a.cloud_format,
         concat_dims: a.concat_dims,
@@ -1024,14 +1172,17 @@ fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Opti
         ..base.unwrap_or_default()
     };
     if a.parallel {
+        let mut sched = a.sched.clone();
+        sched.dry_run |= a.dryrun;
+        sched.at_least = (a.time_allowed, a.memory, a.sel.subset);
         // Projects whose phase already succeeded need no task (unless -f).
         let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
         let cur = g.current_statuses(&codes)?;
         let need: Vec<String> = codes
             .into_iter()
-            .filter(|c| opts.force || !cur.get(c).is_some_and(|r| r.phase == phase.name() && r.status == "Success"))
+            .filter(|c| opts.force || !phase_done(cur.get(c), phase))
             .collect();
-        return submit_cmd(&g, &need, phase, &opts, &a.sched, &Default::default(), 1, out);
+        return submit_cmd(&g, &need, phase, &opts, &sched, &Default::default(), 1, out);
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let jobs = a.jobs.unwrap_or(cores);
@@ -1105,7 +1256,19 @@ fn submit_cmd(
     attempt: u32,
     out: &Out,
 ) -> Result<i32> {
-    let cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
+    let mut cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
+    let r = &mut cfg.resources;
+    if let Some(t) = sched.at_least.0 {
+        r.floor_time_s = r.floor_time_s.max(t);
+        r.cap_time_s = r.cap_time_s.max(t);
+    }
+    if let Some(m) = sched.at_least.1 {
+        r.floor_mem_mb = r.floor_mem_mb.max(m);
+        r.cap_mem_mb = r.cap_mem_mb.max(m);
+    }
+    if let Some(n) = sched.at_least.2 {
+        r.max_per_task = n.max(1);
+    }
     let name = sched.scheduler.clone().unwrap_or(cfg.scheduler.clone());
     let backend = crate::scheduler::backend(&name)?;
     if codes.is_empty() {
@@ -1135,6 +1298,38 @@ fn submit_cmd(
             if !sched.dry_run {
                 out.info(&format!("follow it with: padocc status -G {} --watch", g.name));
             }
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Whether a project whose newest status row is `row` has done `phase`: it
+/// succeeded in it, or has gone on to a later phase.
+fn phase_done(row: Option<&StatusRow>, phase: Phase) -> bool {
+    const ORDER: [&str; 4] = ["scan", "compute", "validate", "complete"];
+    let at = |p: &str| ORDER.iter().position(|x| *x == p);
+    row.is_some_and(|r| (r.phase == phase.name() && r.status == "Success") || at(&r.phase) > at(phase.name()))
+}
+
+/// `-d` without `--parallel`: which projects the phase would run, and where
+/// each is now; nothing is written.
+fn dry_run(g: &GroupDir, projects: &[(usize, String)], phase: Phase, force: bool, out: &Out) -> Result<i32> {
+    let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
+    let cur = g.current_statuses(&codes)?;
+    let mut rows = Vec::new();
+    for (i, c) in projects {
+        let now = cur.get(c).map(|r| format!("{},{}", r.phase, r.status)).unwrap_or_else(|| "no status".into());
+        let done = phase_done(cur.get(c), phase);
+        rows.push(json!({"index": i, "code": c, "status": now, "would_run": force || !done}));
+    }
+    match out.format {
+        OutFormat::Json => out.json(&json!({"group": g.name, "phase": phase, "dry_run": true, "projects": rows})),
+        OutFormat::Human => {
+            for r in &rows {
+                let verb = if r["would_run"] == true { "would run" } else { "done (-f to redo)" };
+                println!("{} [{}] {}: {verb}", r["code"].as_str().unwrap_or(""), r["index"], r["status"].as_str().unwrap_or(""));
+            }
+            out.info(&format!("{} {} dry run: {} project(s), nothing written", g.name, phase.name(), rows.len()));
         }
     }
     Ok(exit::OK)
@@ -1233,4 +1428,20 @@ fn summarise(wd: &Option<PathBuf>, sel: &Sel, out: &Out) -> Result<i32> {
         }
     }
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod compat_tests {
+    #[test]
+    fn padocc_time_and_memory_read_as_slurm_reads_them() {
+        assert_eq!(super::parse_time_allowed("30:00"), Ok(1800));
+        assert_eq!(super::parse_time_allowed("1:30:00"), Ok(5400));
+        assert_eq!(super::parse_time_allowed("1-00:00:00"), Ok(86400));
+        assert_eq!(super::parse_time_allowed("45"), Ok(2700));
+        assert!(super::parse_time_allowed("soon").is_err());
+        assert_eq!(super::parse_memory_mb("2G"), Ok(2048));
+        assert_eq!(super::parse_memory_mb("4000"), Ok(4000));
+        assert_eq!(super::parse_memory_mb("512M"), Ok(512));
+        assert!(super::parse_memory_mb("lots").is_err());
+    }
 }

@@ -78,6 +78,32 @@ impl GroupDir {
     }
 
     /// Codes one per line, no trailing newline, as padocc writes them.
+    /// padocc's `logs --clear`: every subset but `main`, and the job files
+    /// padocc 1.5.1 left in `sbatch/`, `outs/` and `errs/`. Returns how many
+    /// of each went. (This tool's own records under `jobs/` stay: status and
+    /// rerun-failed read them.)
+    pub fn clear_job_files(&self) -> Result<(usize, usize)> {
+        let mut subsets = 0;
+        let codes = self.dir.join("proj_codes");
+        for e in std::fs::read_dir(&codes).map_err(|e| Error::input_io(&codes, e))?.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "txt") && p.file_stem().is_some_and(|s| s != "main") {
+                std::fs::remove_file(&p).map_err(|e| Error::output(&p, e))?;
+                subsets += 1;
+            }
+        }
+        let mut files = 0;
+        for d in ["sbatch", "outs", "errs"] {
+            for e in std::fs::read_dir(self.dir.join(d)).into_iter().flatten().flatten() {
+                let p = e.path();
+                let gone = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+                gone.map_err(|e| Error::output(&p, e))?;
+                files += 1;
+            }
+        }
+        Ok((subsets, files))
+    }
+
     pub fn save_codes(&self, repeat_id: &str, codes: &[String]) -> Result<()> {
         check_name("repeat id", repeat_id)?;
         let p = self.codes_path(repeat_id);

@@ -47,7 +47,7 @@ pub struct Options {
 /// and reading every file's header in each costs more than it saves.
 const MIN_BYTES_TO_SPLIT: u64 = 256 << 20;
 
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Report {
     pub metadata: Map<String, Value>,
@@ -198,6 +198,41 @@ impl Report {
         deep(&mut self.data, other.data, &|a, b| rank(a) < rank(b));
         self.values_compared += other.values_compared;
         self.values_by_identity += other.values_by_identity;
+    }
+
+    /// Drop what padocc's bypass file (`validate -i`) lists, so it no longer
+    /// counts towards the status. The file mirrors the reports: an entry with a
+    /// `type` drops the finding of that type, `skip_all: true` everything under
+    /// its parent, and any other entry (`{}`) the finding of that name
+    /// (`{"data": {"variables": {"growbox": {"rain": {}}}}}`).
+    pub fn bypass(&mut self, bypass: &Value) {
+        fn prune(report: &mut Map<String, Value>, bypass: &Map<String, Value>) {
+            for (k, b) in bypass {
+                let Some(r) = report.get_mut(k) else { continue };
+                let b = b.as_object();
+                let drop = match b {
+                    None => true,
+                    Some(b) if b.get("skip_all").and_then(Value::as_bool) == Some(true) => true,
+                    Some(b) if b.contains_key("type") => r.get("type").is_some_and(|t| Some(t) == b.get("type")),
+                    Some(b) if b.is_empty() => true,
+                    Some(b) => {
+                        if let Some(r) = r.as_object_mut() {
+                            prune(r, b);
+                        }
+                        r.as_object().is_some_and(Map::is_empty)
+                    }
+                };
+                if drop {
+                    report.remove(k);
+                }
+            }
+        }
+        if let Some(b) = bypass.get("metadata").and_then(Value::as_object) {
+            prune(&mut self.metadata, b);
+        }
+        if let Some(b) = bypass.get("data").and_then(Value::as_object) {
+            prune(&mut self.data, b);
+        }
     }
 
     /// Record that a source no longer matches what compute saw.

@@ -404,3 +404,96 @@ fn transfer_and_delete_move_and_remove_whole_projects() {
     ok(padocc_in(&wd, &["delete", "-G", "quarantine", "--yes"]));
     assert!(!wd.join("groups/quarantine").exists() && !wd.join("in_progress/quarantine").exists());
 }
+
+/// Every file under `dir` with its size and modification time.
+fn tree(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                todo.push(e.path());
+            } else {
+                out.push((e.path(), m.len(), m.modified().unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// padocc 1.5.1's own flags keep working, so users' scripts do (spec §10):
+/// those with no use here are accepted; -d shows and writes nothing; -i is
+/// padocc's bypass file; -t, -M and -s size --parallel tasks; complete
+/// --delete and logs --clear do what padocc's do; pfunc is as unimplemented
+/// as padocc's.
+#[test]
+fn padocc_1_5_1_flags_keep_working() {
+    let d = tempfile::tempdir().unwrap();
+    let (wd, _data) = small_project(d.path());
+    let proj = wd.join("in_progress/g/oneD");
+    let input = d.path().join("in.csv");
+    for phase in ["scan", "compute", "validate"] {
+        let legacy = ["-s", "2", "-A", "-e", "/venv", "--allow-band-increase", "--wait_sbatch", "--diagnostic", "--xarray_kwargs", "a:pyTrue", "--parallel_project", "-T", "-b", "D", "--identical_dims", "lat", "--b64vars", "time", "--aggregator", "K"];
+        ok(padocc_in(&wd, &[&[phase, "-G", "g", "-f"], &legacy[..]].concat()));
+    }
+    ok(padocc_in(&wd, &["add", "-G", "g", "-i", input.to_str().unwrap(), "--moles", "x", "-C", "kerchunk"]));
+
+    // -d: what would run, and nothing written; with --parallel, the plan.
+    let before = tree(&wd);
+    let o = ok(padocc_in(&wd, &["compute", "-G", "g", "-d", "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((v["dry_run"].as_bool(), v["projects"][0]["would_run"].as_bool()), (Some(true), Some(false)), "{v:#}");
+    ok(padocc_in(&wd, &["new", "-G", "h", "-d"]));
+    ok(padocc_in(&wd, &["init", "-G", "h", "-i", input.to_str().unwrap(), "-d", "-M", "2G", "-t", "30:00"]));
+    let o = Command::new(env!("CARGO_BIN_EXE_padocc"))
+        .args(["-w", wd.to_str().unwrap(), "validate", "-G", "g", "--parallel", "--scheduler", "slurm", "-d", "-f", "-t", "90:00", "-M", "4G", "-C", "zarr"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let script = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{script}{}", stderr(&o));
+    assert!(script.contains("#SBATCH --time=01:30:00") && script.contains("#SBATCH --mem=4096M"), "{script}");
+    assert_eq!(tree(&wd), before, "a dry run wrote something");
+    assert!(!wd.join("groups/h").exists());
+
+    // -i: padocc's bypass file. A dropped attribute is Fatal; listed there it
+    // no longer counts, and the report still shows it.
+    let product = proj.join("k1.0a.json");
+    let good = std::fs::read_to_string(&product).unwrap();
+    std::fs::write(&product, good.replacen("\\\"long_name\\\": \\\"Precipitation\\\", ", "", 1)).unwrap();
+    assert!(validate_status(&wd).0.starts_with("Fatal-rain_long_name"));
+    let bypass = d.path().join("bypass.json");
+    std::fs::write(&bypass, r#"{"metadata": {"attributes": {"rain": {"long_name": {"type": "missing"}, "skip_all": false}}}}"#).unwrap();
+    let o = padocc_in(&wd, &["validate", "-G", "g", "-i", bypass.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["results"][0]["status"], "Success", "{v:#}");
+    assert!(std::fs::read_to_string(proj.join("metadata_report.json")).unwrap().contains("long_name"));
+    let bad = d.path().join("bad.json");
+    std::fs::write(&bad, "{").unwrap();
+    let o = padocc_in(&wd, &["validate", "-G", "g", "-i", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bad.json"), "{}", stderr(&o));
+    std::fs::write(&product, &good).unwrap();
+    ok(padocc_in(&wd, &["validate", "-G", "g"]));
+
+    // complete --delete: published, then the working copy goes; its status stays.
+    let done = d.path().join("done");
+    ok(padocc_in(&wd, &["complete", "-G", "g", "--completion_dir", done.to_str().unwrap(), "--delete"]));
+    assert!(done.join("data/oneD_k1.0.json").exists());
+    assert!(!proj.exists());
+    let o = ok(padocc_in(&wd, &["status", "-G", "g", "--format", "json"]));
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["phases"]["complete"]["Success"].as_array().map(Vec::len), Some(1), "{st:#}");
+
+    // logs --clear VALUE: every subset but main goes.
+    ok(padocc_in(&wd, &["repeat", "-G", "g", "--new_repeat", "redo", "-p", "oneD"]));
+    let redo = wd.join("groups/g/proj_codes/redo.txt");
+    assert!(redo.exists());
+    ok(padocc_in(&wd, &["logs", "-G", "g", "--log_phase", "scan", "--clear", "y"]));
+    assert!(!redo.exists() && wd.join("groups/g/proj_codes/main.txt").exists());
+
+    // pfunc: not implemented, in padocc 1.5.1 too (a usage error).
+    assert_eq!(padocc_in(&wd, &["pfunc", "-G", "g"]).status.code(), Some(2));
+}

@@ -65,6 +65,10 @@ pub struct Options {
     /// validate: processes one project's validation may use (the cores left to
     /// it by the projects running beside it); 0 or 1: this process only.
     pub processes: usize,
+    /// validate `-i`: padocc's bypass file, the differences that do not count.
+    pub bypass: Option<serde_json::Value>,
+    /// complete `--delete`: remove the project's directory once it is published.
+    pub delete: bool,
 }
 
 /// What happened to one project in one phase.
@@ -160,6 +164,15 @@ pub fn run_project(group: &GroupDir, index: usize, code: &str, phase: Phase, opt
             }
         }
         log_line(&project, phase, &status, message.as_deref(), seconds);
+    }
+    let mut message = message;
+    if phase == Phase::Complete && opts.delete && ok && !skipped && project.exists() {
+        // Published and recorded in the group's journal: the working copy goes.
+        let note = match std::fs::remove_dir_all(&project.dir) {
+            Ok(()) => format!("deleted {}", project.dir.display()),
+            Err(e) => format!("could not delete {}: {e}", project.dir.display()),
+        };
+        message = Some(message.map_or(note.clone(), |m| format!("{m}; {note}")));
     }
     Outcome { index, code: code.into(), phase, status, ok, skipped, message, seconds }
 }

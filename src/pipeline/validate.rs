@@ -41,9 +41,13 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     if cfa.exists() && cfa != product && p.cfa_enabled(&base) {
         check_interrupted()?;
         let crep = validate::validate(&cfa, &files, &ValidateOptions { concat_dims: copts.concat_dims.clone(), sample: opts.sample, dedupe: copts.dedupe, processes: opts.processes, part: None })?;
-        let cstatus = crep.status();
+        let mut counted = crep.clone();
+        if let Some(b) = &opts.bypass {
+            counted.bypass(b);
+        }
+        let cstatus = counted.status();
         if cstatus != "Success" {
-            cfa_problem = Some((cstatus, crep.first_problem().unwrap_or_default()));
+            cfa_problem = Some((cstatus, counted.first_problem().unwrap_or_default()));
             if !crep.data.is_empty() {
                 rep.data.insert("cfa".into(), Value::Object(crep.data));
             }
@@ -63,6 +67,10 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     }
     base.insert("last_run".into(), json!(["validate", local_time(true)]));
     p.save_base(&base)?;
+    // The reports above keep everything; the status counts what is not bypassed.
+    if let Some(b) = &opts.bypass {
+        rep.bypass(b);
+    }
     let mut status = rep.status();
     let sampled = if opts.sample > 0 { format!(" (sample of {} blocks per variable)", opts.sample) } else { String::new() };
     let mut message = match rep.first_problem() {

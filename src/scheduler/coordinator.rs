@@ -27,6 +27,7 @@ pub struct Task {
 
 /// What a worker needs of the command line's options.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct TaskOptions {
     pub force: bool,
     pub new_version: bool,
@@ -36,6 +37,12 @@ pub struct TaskOptions {
     pub completion_dir: Option<PathBuf>,
     pub sub: Option<String>,
     pub replace: Option<String>,
+    /// complete `--version_separator` ("_" when empty or absent).
+    pub version_separator: String,
+    /// complete `--delete`.
+    pub delete: bool,
+    /// validate `-i`: the bypass file's content, as read by the coordinator.
+    pub bypass: Option<Value>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -79,6 +86,9 @@ impl Manifest {
                 completion_dir: opts.completion_dir.clone(),
                 sub: opts.sub.clone(),
                 replace: opts.replace.clone(),
+                version_separator: opts.version_separator.clone(),
+                delete: opts.delete,
+                bypass: opts.bypass.clone(),
             },
             boosts: tasks.iter().flat_map(|t| &t.projects).filter_map(|c| boosts.get(c).map(|b| (c.clone(), *b))).collect(),
             tasks,
