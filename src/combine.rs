@@ -175,6 +175,20 @@ pub fn aggregate(parts: Vec<VirtualDataset>, opts: &Options) -> Result<(VirtualD
         vars.push(combine_var(&parts, &files, name, &holders, &tiling, selection.as_deref(), opts.layout_only)?);
     }
 
+    // Subgroups: each variable combined as the root's are (by its path), so a
+    // variable along a concat dimension is concatenated in any group.
+    let mut groups = parts[0].root.groups.clone();
+    let mut pending: Vec<&mut Group> = groups.iter_mut().collect();
+    while let Some(g) = pending.pop() {
+        let mut out = Vec::with_capacity(g.vars.len());
+        for v in &g.vars {
+            let path = format!("{}/{}", g.path, v.name);
+            let holders: Vec<usize> = (0..parts.len()).filter(|&f| var_at(&parts[f], &path).is_some()).collect();
+            out.push(combine_var(&parts, &files, &path, &holders, &tiling, selection.as_deref(), opts.layout_only)?);
+        }
+        g.vars = out;
+        pending.extend(g.groups.iter_mut());
+    }
     let first = &parts[0].root;
     let mut dims_out = first.dims.clone();
     for (t, d) in tiling.dims.iter().enumerate() {
@@ -186,9 +200,19 @@ pub fn aggregate(parts: Vec<VirtualDataset>, opts: &Options) -> Result<(VirtualD
             slot.1 = len;
         }
     }
-    let root = Group { path: String::new(), attrs: first.attrs.clone(), dims: dims_out, vars, groups: first.groups.clone() };
+    let root = Group { path: String::new(), attrs: first.attrs.clone(), dims: dims_out, vars, groups };
     let placement = Placement { dims: tiling.dims, block: tiling.pos, block_lens: tiling.block_lens, selection, recoded: recoded_names };
     Ok((VirtualDataset { files, root, coords: Vec::new() }, placement))
+}
+
+/// The variable at `path` ("v", "g/v", "g/h/v") of one file.
+fn var_at<'a>(p: &'a VirtualDataset, path: &str) -> Option<&'a Variable> {
+    let (group, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let mut g = &p.root;
+    for part in group.split('/').filter(|x| !x.is_empty()) {
+        g = g.groups.iter().find(|c| c.path.rsplit('/').next() == Some(part))?;
+    }
+    g.var(name)
 }
 
 /// The unlimited dimension of the first file, else `time`.
@@ -498,9 +522,9 @@ fn mismatch(files: &[PathBuf], a: usize, b: usize, name: &str, what: &str, x: im
 /// The cross-file checks every concatenated variable must pass.
 fn check_consistent(parts: &[VirtualDataset], files: &[PathBuf], name: &str, holders: &[usize], concat_axes: &[usize], layout_only: bool) -> Result<()> {
     let a = holders[0];
-    let va = parts[a].root.var(name).expect("holder");
+    let va = var_at(&parts[a], name).expect("holder");
     for &b in &holders[1..] {
-        let vb = parts[b].root.var(name).expect("holder");
+        let vb = var_at(&parts[b], name).expect("holder");
         if va.dims != vb.dims {
             return Err(mismatch(files, a, b, name, "dimensions", &va.dims, &vb.dims));
         }
@@ -596,7 +620,7 @@ fn combine_var(
     layout_only: bool,
 ) -> Result<Variable> {
     let first = holders[0];
-    let tmpl = parts[first].root.var(name).expect("holder");
+    let tmpl = var_at(&parts[first], name).expect("holder");
     // (axis in the variable, index of the concat dim)
     let axes: Vec<(usize, usize)> = tmpl
         .dims
@@ -632,7 +656,7 @@ fn combine_var(
         let key: Vec<usize> = axes.iter().map(|&(_, t)| tiling.pos[f][t]).collect();
         tiles.entry(key).or_insert(f);
     }
-    let mut per_file: HashMap<usize, Variable> = tiles.values().map(|&f| (f, with_file(parts[f].root.var(name).expect("holder"), f))).collect();
+    let mut per_file: HashMap<usize, Variable> = tiles.values().map(|&f| (f, with_file(var_at(&parts[f], name).expect("holder"), f))).collect();
 
     // Choose a chunk length per concat axis that every tile can use.
     let mut lengths = Vec::with_capacity(axes.len());
@@ -753,7 +777,7 @@ fn concat_inline(
     axes: &[(usize, usize)],
     selection: Option<&[u64]>,
 ) -> Result<Variable> {
-    let tmpl = parts[holders[0]].root.var(name).expect("holder");
+    let tmpl = var_at(&parts[holders[0]], name).expect("holder");
     if tiling.dims.len() != 1 || axes != [(0, 0)] || tmpl.dtype == "|O" {
         return Err(Error::unsupported(
             Path::new(&files[holders[0]]),
@@ -764,7 +788,7 @@ fn concat_inline(
     let row = (tmpl.shape[1..].iter().product::<u64>() * tmpl.itemsize()) as usize;
     let mut bytes = Vec::new();
     for &f in holders {
-        if let ChunkData::Inline(c) = &parts[f].root.var(name).expect("holder").data {
+        if let ChunkData::Inline(c) = &var_at(&parts[f], name).expect("holder").data {
             bytes.extend(c.iter().flatten());
         }
     }

@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::*;
 
@@ -278,4 +279,48 @@ fn tiling_in_two_dimensions_places_files_by_coordinates() {
     let out = d.path().join("out.json");
     refs_ok(&files, &out, &["--concat-dim", "lat,lon"]);
     check(&out, &files, &["--combine", "by_coords"]);
+}
+
+/// A series whose subgroup holds a variable along the concat dimension (a
+/// station's readings under `obs/`): it is concatenated like a root variable,
+/// in references and in a Zarr copy, and the clients open the subgroup equal
+/// to the sources.
+#[test]
+fn subgroup_variables_along_the_concat_dimension_are_concatenated() {
+    let d = tmp();
+    let files: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let p = d.path().join(format!("g{i}.nc"));
+            let _g = writing();
+            let mut f = netcdf::create(&p).unwrap();
+            f.add_unlimited_dimension("time").unwrap();
+            let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+            t.put_attribute("units", "days since 2000-01-01").unwrap();
+            t.put_values(&[2.0 * i as f64, 2.0 * i as f64 + 1.0], 0..2).unwrap();
+            let mut g = f.add_group("obs").unwrap();
+            g.add_attribute("source", "station").unwrap();
+            let mut v = g.add_variable::<f32>("temp", &["time"]).unwrap();
+            v.put_attribute("units", "K").unwrap();
+            v.put_values(&[270.0 + i as f32, 270.5 + i as f32], 0..2).unwrap();
+            let mut s = g.add_variable::<i32>("station_id", &[]).unwrap();
+            s.put_value(7, ..).unwrap();
+            p
+        })
+        .collect();
+    let verify = |product: &Path| {
+        let o = Command::new(env!("CARGO_BIN_EXE_padocc")).arg("verify").arg(product).args(&files).args(["--concat-dim", "time", "--json"]).output().unwrap();
+        let rep: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(rep["status"], "Success", "{rep:#}");
+    };
+    let out = d.path().join("g.json");
+    refs_ok(&files, &out, &["--concat-dim", "time"]);
+    check(&out, &files, &["--concat-dim", "time", "--groups", "all", "--open-methods", "mapper"]);
+    verify(&out);
+    let z = d.path().join("g.zarr");
+    let o = Command::new(env!("CARGO_BIN_EXE_padocc")).args(["zarr", "-q", "-o"]).arg(&z).args(&files).args(["--concat-dim", "time"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    check(&z, &files, &["--concat-dim", "time", "--groups", "all", "--kind", "zarr"]);
+    verify(&z);
+    let meta = std::fs::read_to_string(z.join("obs/temp/zarr.json")).unwrap();
+    assert!(meta.contains("\"shape\": [6]"), "{meta}");
 }
