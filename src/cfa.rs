@@ -166,10 +166,10 @@ pub fn run(req: &Request) -> Result<Summary> {
     let parts = crate::refs::read_all_with(&req.files, &copts, req.quiet, crate::source::read_structure)?;
     // An aggregation file here is one root group: refuse rather than drop
     // the subgroups' variables without a word.
-    if let Some(g) = parts[0].root.groups.first() {
+    if let Some((part, g)) = parts.iter().find_map(|p| p.root.groups.first().map(|g| (p, g))) {
         let what = g.vars.first().map_or_else(|| g.path.clone(), |v| format!("{}/{}", g.path, v.name));
         return Err(Error::unsupported(
-            &parts[0].files[0],
+            &part.files[0],
             &what,
             format!("the files have groups ('{}'), and padocc cfa aggregates the root group only: make references (padocc refs) or a Zarr store (padocc zarr) for grouped data", g.path),
         ));

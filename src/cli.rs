@@ -127,6 +127,10 @@ struct InitLegacy {
     _subset: Option<usize>,
     #[arg(short = 'T', long = "thorough", hide = true)]
     _thorough: bool,
+    #[arg(short = 'r', long = "repeat_id", hide = true)]
+    _repeat_id: Option<String>,
+    #[arg(short = 'p', long = "proj_code", hide = true)]
+    _proj: Option<String>,
     #[command(flatten)]
     _legacy: LegacyFlags,
 }
@@ -229,18 +233,26 @@ fn parse_memory_mb(s: &str) -> std::result::Result<u64, String> {
 /// padocc's `-t`: SLURM's `MM:SS`, `H:MM:SS` or `D-H:MM:SS`, or plain minutes.
 fn parse_time_allowed(s: &str) -> std::result::Result<u64, String> {
     let bad = || format!("'{s}' is not a time: use MM:SS, H:MM:SS or minutes (padocc's -t 30:00 is 30 minutes)");
-    let (days, rest) = match s.split_once('-') {
-        Some((d, r)) => (d.parse::<u64>().map_err(|_| bad())?, r),
-        None => (0, s),
-    };
-    let parts: Vec<u64> = rest.split(':').map(|p| p.parse::<u64>().map_err(|_| bad())).collect::<std::result::Result<_, _>>()?;
-    let secs = match parts.as_slice() {
-        [m] => m * 60,
-        [m, s] => m * 60 + s,
-        [h, m, s] => h * 3600 + m * 60 + s,
-        _ => return Err(bad()),
-    };
-    Ok(days * 86400 + secs)
+    let num = |p: &str| p.parse::<u64>().map_err(|_| bad());
+    let parts = |r: &str| r.split(':').map(num).collect::<std::result::Result<Vec<u64>, _>>();
+    // As SLURM: with days, the rest is H, H:MM or H:MM:SS; without, M, M:SS or H:MM:SS.
+    Ok(match s.split_once('-') {
+        Some((d, rest)) => {
+            num(d)? * 86400
+                + match parts(rest)?.as_slice() {
+                    [h] => h * 3600,
+                    [h, m] => h * 3600 + m * 60,
+                    [h, m, s] => h * 3600 + m * 60 + s,
+                    _ => return Err(bad()),
+                }
+        }
+        None => match parts(s)?.as_slice() {
+            [m] => m * 60,
+            [m, s] => m * 60 + s,
+            [h, m, s] => h * 3600 + m * 60 + s,
+            _ => return Err(bad()),
+        },
+    })
 }
 
 #[derive(Args, Clone, Default)]
@@ -465,6 +477,9 @@ enum Command {
         /// as padocc's --delete does. Its status stays in the group's journal.
         #[arg(long = "delete")]
         delete: bool,
+        /// Show which projects would be published, and publish nothing.
+        #[arg(short = 'd', long = "dryrun")]
+        dryrun: bool,
     },
     /// Where every project of a group is, and what failed.
     Status {
@@ -611,8 +626,8 @@ enum Command {
     Logs {
         #[command(flatten)]
         sel: Sel,
-        #[arg(long = "log_phase")]
-        log_phase: String,
+        #[arg(long = "log_phase", required_unless_present = "clear")]
+        log_phase: Option<String>,
         /// Instead: delete the group's subsets other than main and padocc's job files
         /// (groups/<G>/{sbatch,outs,errs}/*), as padocc's --clear (which takes a value) does.
         #[arg(long = "clear", num_args = 0..=1, default_missing_value = "")]
@@ -820,7 +835,7 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
         Command::Init { group, input, _legacy: InitLegacy { dryrun: true, .. }, .. } | Command::Add { group, input, _legacy: InitLegacy { dryrun: true, .. }, .. } => {
             check_name("group", &group)?;
             let rows = init::rows_from_input(&input)?;
-            out.info(&format!("dry run: {} project(s) in {} checked; nothing written", rows.len(), input.display()));
+            out.info(&format!("dry run: {} project(s) read from {}; nothing written", rows.len(), input.display()));
             Ok(exit::OK)
         }
         Command::New { group, .. } => {
@@ -852,9 +867,9 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
         Command::Scan(a) => phase_cmd(&wd, Phase::Scan, a, None, out, cli.quiet),
         Command::Compute(a) => phase_cmd(&wd, Phase::Compute, a, None, out, cli.quiet),
         Command::Validate(a) => phase_cmd(&wd, Phase::Validate, a, None, out, cli.quiet),
-        Command::Complete { sel, completion_dir, sub, replace, version_separator, force, fmt, delete } => {
+        Command::Complete { sel, completion_dir, sub, replace, version_separator, force, fmt, delete, dryrun } => {
             let opts = Options { completion_dir: Some(completion_dir), sub, replace, version_separator, force, delete, ..Options::default() };
-            let a = PhaseArgs { sel, fmt, force, ..PhaseArgs::default() };
+            let a = PhaseArgs { sel, fmt, force, dryrun, ..PhaseArgs::default() };
             phase_cmd(&wd, Phase::Complete, a, Some(opts), out, cli.quiet)
         }
         Command::Status { sel, display_upto, long, separate, watch, no_scheduler, .. } => {
@@ -884,7 +899,11 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
         Command::Run { sel, phases, force, sched, .. } => {
             let g = group_of(&wd, &sel.group)?;
             let codes: Vec<String> = g.select(&sel.repeat_id, sel.proj.as_deref())?.into_iter().map(|x| x.1).collect();
-            let cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
+            let mut cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
+            if let Some(n) = sel.subset {
+                cfg.resources.max_per_task = n.max(1);
+            }
+            let force = force || sel.thorough;
             let name = sched.scheduler.clone().unwrap_or(cfg.scheduler.clone());
             let backend = crate::scheduler::backend(&name)?;
             let mut after: Vec<String> = Vec::new();
@@ -997,6 +1016,7 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
         Command::Pfunc { .. } => Err(Error::Usage("pfunc does nothing (padocc 1.5.1 raises NotImplementedError too)".into())),
         Command::Logs { sel, log_phase, .. } => {
             let g = group_of(&wd, &sel.group)?;
+            let log_phase = log_phase.unwrap_or_default();
             check_name("phase", &log_phase)?;
             for (i, code) in g.select(&sel.repeat_id, sel.proj.as_deref())? {
                 let p = g.project(&code);
@@ -1132,12 +1152,32 @@ fn init_cmd(wd: &Option<PathBuf>, group: &str, input: &std::path::Path, update: 
 fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Options>, out: &Out, quiet: bool) -> Result<i32> {
     let g = group_of(wd, &a.sel.group)?;
     let projects = g.select(&a.sel.repeat_id, a.sel.proj.as_deref())?;
-    if a.dryrun && !a.parallel {
-        return dry_run(&g, &projects, phase, a.force || a.sel.thorough, out);
+    let dry = a.dryrun || a.sched.dry_run;
+    let bypass = match (&a.bypass_file, phase) {
+        (Some(f), Phase::Validate) => {
+            let text = std::fs::read_to_string(f).map_err(|e| Error::input_io(f, e))?;
+            let v: Value = serde_json::from_str(&text).map_err(|e| Error::corrupt(f, format!("not a bypass file (JSON shaped like the validation reports): {e}")))?;
+            Some(v)
+        }
+        _ => None,
+    };
+    let opts = Options {
+        mem_allowed: a.mem_allowed,
+        bypass,
+        force: a.force || a.sel.thorough,
+        new_version: a.new_version,
+        cloud_format: a.cloud_format.clone(),
+        concat_dims: a.concat_dims,
+        dedupe: a.dedupe,
+        sample: a.sample,
+        ..base.unwrap_or_default()
+    };
+    if dry && !a.parallel {
+        return dry_run(&g, &projects, phase, &opts, out);
     }
     // -C and --CFA are properties of the projects (padocc records them), so
     // workers on other nodes and later phases see them. A dry run writes nothing.
-    if (a.cloud_format.is_some() || a.cfa.is_some()) && !(a.dryrun || a.sched.dry_run) {
+    if (a.cloud_format.is_some() || a.cfa.is_some()) && !dry {
         for (_, code) in &projects {
             let p = g.project(code);
             let mut base = p.base()?;
@@ -1152,25 +1192,6 @@ fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Opti
             p.save_base(&base)?;
         }
     }
-    let bypass = match (&a.bypass_file, phase) {
-        (Some(f), Phase::Validate) => {
-            let text = std::fs::read_to_string(f).map_err(|e| Error::input_io(f, e))?;
-            let v: Value = serde_json::from_str(&text).map_err(|e| Error::corrupt(f, format!("not a bypass file (JSON shaped like the validation reports): {e}")))?;
-            Some(v)
-        }
-        _ => None,
-    };
-    let opts = Options {
-        mem_allowed: a.mem_allowed,
-        bypass,
-        force: a.force || a.sel.thorough,
-        new_version: a.new_version,
-        cloud_format: a.cloud_format,
-        concat_dims: a.concat_dims,
-        dedupe: a.dedupe,
-        sample: a.sample,
-        ..base.unwrap_or_default()
-    };
     if a.parallel {
         let mut sched = a.sched.clone();
         sched.dry_run |= a.dryrun;
@@ -1313,20 +1334,20 @@ fn phase_done(row: Option<&StatusRow>, phase: Phase) -> bool {
 
 /// `-d` without `--parallel`: which projects the phase would run, and where
 /// each is now; nothing is written.
-fn dry_run(g: &GroupDir, projects: &[(usize, String)], phase: Phase, force: bool, out: &Out) -> Result<i32> {
+fn dry_run(g: &GroupDir, projects: &[(usize, String)], phase: Phase, opts: &Options, out: &Out) -> Result<i32> {
     let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
     let cur = g.current_statuses(&codes)?;
     let mut rows = Vec::new();
     for (i, c) in projects {
         let now = cur.get(c).map(|r| format!("{},{}", r.phase, r.status)).unwrap_or_else(|| "no status".into());
-        let done = phase_done(cur.get(c), phase);
-        rows.push(json!({"index": i, "code": c, "status": now, "would_run": force || !done}));
+        let skip = pipeline::skip_reason(g, c, phase, opts)?;
+        rows.push(json!({"index": i, "code": c, "status": now, "would_run": skip.is_none(), "why_not": skip}));
     }
     match out.format {
         OutFormat::Json => out.json(&json!({"group": g.name, "phase": phase, "dry_run": true, "projects": rows})),
         OutFormat::Human => {
             for r in &rows {
-                let verb = if r["would_run"] == true { "would run" } else { "done (-f to redo)" };
+                let verb = r["why_not"].as_str().map_or_else(|| "would run".to_string(), |w| format!("would be left: {w}"));
                 println!("{} [{}] {}: {verb}", r["code"].as_str().unwrap_or(""), r["index"], r["status"].as_str().unwrap_or(""));
             }
             out.info(&format!("{} {} dry run: {} project(s), nothing written", g.name, phase.name(), rows.len()));
@@ -1339,6 +1360,9 @@ fn dry_run(g: &GroupDir, projects: &[(usize, String)], phase: Phase, force: bool
 const RERUNS_OUTSTANDING: i32 = 75;
 
 fn rerun_failed(wd: &Option<PathBuf>, sel: &Sel, phase: Option<Phase>, include_errors: bool, sched: &SchedArgs, out: &Out) -> Result<i32> {
+    let mut sched = sched.clone();
+    sched.at_least.2 = sel.subset;
+    let sched = &sched;
     let g = group_of(wd, &sel.group)?;
     let cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
     let codes: Vec<String> = g.select(&sel.repeat_id, sel.proj.as_deref())?.into_iter().map(|x| x.1).collect();
@@ -1388,7 +1412,9 @@ fn rerun_failed(wd: &Option<PathBuf>, sel: &Sel, phase: Option<Phase>, include_e
             "validate" => Phase::Validate,
             _ => Phase::Complete,
         };
-        let opts = Options { force: true, ..Options::default() };
+        // As the phase last ran (completion dir, bypass file, sample...), forced.
+        let last = crate::scheduler::coordinator::last_options(&g, p).map(|o| o.to_options()).unwrap_or_default();
+        let opts = Options { force: true, ..last };
         submit_cmd(&g, codes, p, &opts, sched, boosts, *attempt, out)?;
     }
     Ok(if sched.dry_run { exit::OK } else { RERUNS_OUTSTANDING })
@@ -1437,6 +1463,8 @@ mod compat_tests {
         assert_eq!(super::parse_time_allowed("30:00"), Ok(1800));
         assert_eq!(super::parse_time_allowed("1:30:00"), Ok(5400));
         assert_eq!(super::parse_time_allowed("1-00:00:00"), Ok(86400));
+        assert_eq!(super::parse_time_allowed("1-12"), Ok(86400 + 12 * 3600));
+        assert_eq!(super::parse_time_allowed("1-12:30"), Ok(86400 + 12 * 3600 + 1800));
         assert_eq!(super::parse_time_allowed("45"), Ok(2700));
         assert!(super::parse_time_allowed("soon").is_err());
         assert_eq!(super::parse_memory_mb("2G"), Ok(2048));

@@ -77,7 +77,6 @@ impl GroupDir {
         }
     }
 
-    /// Codes one per line, no trailing newline, as padocc writes them.
     /// padocc's `logs --clear`: every subset but `main`, and the job files
     /// padocc 1.5.1 left in `sbatch/`, `outs/` and `errs/`. Returns how many
     /// of each went. (This tool's own records under `jobs/` stay: status and
@@ -104,6 +103,7 @@ impl GroupDir {
         Ok((subsets, files))
     }
 
+    /// Codes one per line, no trailing newline, as padocc writes them.
     pub fn save_codes(&self, repeat_id: &str, codes: &[String]) -> Result<()> {
         check_name("repeat id", repeat_id)?;
         let p = self.codes_path(repeat_id);

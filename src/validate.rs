@@ -110,7 +110,7 @@ impl Report {
                 if v.get("info").and_then(Value::as_str) == Some("missing from source") {
                     added.get_or_insert(format!("Warn-{parent}_{name}_added"));
                 } else {
-                    return format!("Fatal-{parent}_{name}_{t}");
+                    return format!("Fatal-{}_{name}_{t}", parent.trim_end_matches('/'));
                 }
             }
         }
@@ -201,37 +201,54 @@ impl Report {
     }
 
     /// Drop what padocc's bypass file (`validate -i`) lists, so it no longer
-    /// counts towards the status. The file mirrors the reports: an entry with a
-    /// `type` drops the finding of that type, `skip_all: true` everything under
-    /// its parent, and any other entry (`{}`) the finding of that name
-    /// (`{"data": {"variables": {"growbox": {"rain": {}}}}}`).
+    /// counts towards the status (spec §4.4.6). The file mirrors the reports:
+    /// a metadata finding (`section/parent/name`, or `section/name` for
+    /// padocc's `dims`) is dropped when the file gives the same `type` for it,
+    /// or `skip_all: true` for its parent; a data finding
+    /// (`section/key/variable`, e.g. `variables/growbox/rain`) when the file
+    /// names it. Nothing else is dropped: an empty object drops nothing.
     pub fn bypass(&mut self, bypass: &Value) {
-        fn prune(report: &mut Map<String, Value>, bypass: &Map<String, Value>) {
-            for (k, b) in bypass {
-                let Some(r) = report.get_mut(k) else { continue };
-                let b = b.as_object();
-                let drop = match b {
-                    None => true,
-                    Some(b) if b.get("skip_all").and_then(Value::as_bool) == Some(true) => true,
-                    Some(b) if b.contains_key("type") => r.get("type").is_some_and(|t| Some(t) == b.get("type")),
-                    Some(b) if b.is_empty() => true,
-                    Some(b) => {
-                        if let Some(r) = r.as_object_mut() {
-                            prune(r, b);
-                        }
-                        r.as_object().is_some_and(Map::is_empty)
+        fn obj(v: Option<&Value>) -> impl Iterator<Item = (&String, &Value)> {
+            v.and_then(Value::as_object).into_iter().flatten()
+        }
+        let same_type = |finding: Option<&Value>, spec: &Value| {
+            spec.get("type").and_then(Value::as_str).is_some_and(|t| finding.and_then(|f| f.get("type")).and_then(Value::as_str) == Some(t))
+        };
+        for (section, parents) in obj(bypass.get("metadata")) {
+            let Some(Value::Object(report)) = self.metadata.get_mut(section) else { continue };
+            for (parent, names) in obj(Some(parents)) {
+                if names.get("skip_all").and_then(Value::as_bool) == Some(true) || same_type(report.get(parent), names) {
+                    report.remove(parent);
+                    continue;
+                }
+                let Some(Value::Object(found)) = report.get_mut(parent) else { continue };
+                for (name, spec) in obj(Some(names)) {
+                    if same_type(found.get(name), spec) {
+                        found.remove(name);
                     }
-                };
-                if drop {
-                    report.remove(k);
+                }
+                if found.is_empty() {
+                    report.remove(parent);
                 }
             }
+            if report.is_empty() {
+                self.metadata.remove(section);
+            }
         }
-        if let Some(b) = bypass.get("metadata").and_then(Value::as_object) {
-            prune(&mut self.metadata, b);
-        }
-        if let Some(b) = bypass.get("data").and_then(Value::as_object) {
-            prune(&mut self.data, b);
+        for (section, keys) in obj(bypass.get("data")) {
+            let Some(Value::Object(report)) = self.data.get_mut(section) else { continue };
+            for (key, vars) in obj(Some(keys)) {
+                let Some(Value::Object(found)) = report.get_mut(key) else { continue };
+                for (var, _) in obj(Some(vars)) {
+                    found.remove(var);
+                }
+                if found.is_empty() {
+                    report.remove(key);
+                }
+            }
+            if report.is_empty() {
+                self.data.remove(section);
+            }
         }
     }
 
@@ -925,4 +942,35 @@ fn check_monotonic(rep: &mut Report, product: &Product, pv: &ProductVar, cache: 
         Report::add(&mut rep.data, &["dimensions", "data_errors", &pv.name], json!({"type": "not_monotonic", "index": i + 1, "values": [v[i], v[i + 1]]}));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bypass_drops_what_the_file_lists_and_nothing_else() {
+        let mut r = Report::default();
+        r.meta_err("attributes", "global", "history", json!({"type": "missing"}));
+        r.meta_err("attributes", "global", "title", json!({"type": "not_equal"}));
+        r.meta_err("attributes", "rain", "units", json!({"type": "missing"}));
+        r.data_err("growbox", "rain", json!({}));
+        r.data_err("data_errors", "tas", json!({"type": "not_equal", "file": "f.nc"}));
+        // Empty objects and other types drop nothing.
+        r.bypass(&json!({"metadata": {"attributes": {"global": {}, "rain": {"units": {"type": "not_equal"}}}}, "data": {"variables": {}}}));
+        assert_eq!(r.metadata["attributes"]["global"].as_object().map(Map::len), Some(2));
+        assert!(r.metadata["attributes"]["rain"].get("units").is_some());
+        assert_eq!(r.status(), "Fatal-data_errors");
+        // A named data finding goes whatever its type; a metadata finding by its type or skip_all.
+        r.bypass(&json!({
+            "metadata": {"attributes": {"global": {"history": {"type": "missing"}, "skip_all": false}, "rain": {"skip_all": true}}},
+            "data": {"variables": {"data_errors": {"tas": {"type": "not_equal,mean_not_equal"}}}}
+        }));
+        assert!(r.metadata["attributes"]["global"].get("history").is_none());
+        assert!(r.metadata["attributes"]["global"].get("title").is_some());
+        assert!(r.metadata["attributes"].get("rain").is_none());
+        assert!(r.data["variables"].get("data_errors").is_none());
+        assert!(r.data["variables"]["growbox"].get("rain").is_some());
+        assert_eq!(r.status(), "Fatal-global_title_not_equal");
+    }
 }

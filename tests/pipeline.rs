@@ -445,6 +445,14 @@ fn padocc_1_5_1_flags_keep_working() {
     let o = ok(padocc_in(&wd, &["compute", "-G", "g", "-d", "--format", "json"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!((v["dry_run"].as_bool(), v["projects"][0]["would_run"].as_bool()), (Some(true), Some(false)), "{v:#}");
+    // Each phase's own rule: validate runs every time; -f and -n make compute run.
+    for (args, runs) in [(vec!["validate"], true), (vec!["compute", "-n"], true), (vec!["complete", "--completion_dir", "/nowhere"], true)] {
+        let o = ok(padocc_in(&wd, &[&args[..], &["-G", "g", "-d", "--format", "json"]].concat()));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["projects"][0]["would_run"].as_bool(), Some(runs), "{args:?}: {v:#}");
+    }
+    // --dry-run without --parallel is a dry run too: -C and --CFA are not recorded.
+    ok(padocc_in(&wd, &["compute", "-G", "g", "--dry-run", "-C", "zarr", "--CFA", "n"]));
     ok(padocc_in(&wd, &["new", "-G", "h", "-d"]));
     ok(padocc_in(&wd, &["init", "-G", "h", "-i", input.to_str().unwrap(), "-d", "-M", "2G", "-t", "30:00"]));
     let o = Command::new(env!("CARGO_BIN_EXE_padocc"))

@@ -16,13 +16,20 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::project::Project;
 
+/// Why complete would leave the project as it is, if it would: it is
+/// complete already and -f does not ask again.
+pub fn skip_reason(p: &Project, opts: &Options) -> Result<Option<String>> {
+    let done = p.status_rows()?.last().is_some_and(|r| r.phase == "complete" && r.status == "Success");
+    Ok((done && !opts.force).then(|| "already complete (use -f to complete it again)".to_string()))
+}
+
 pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let dir = opts.completion_dir.as_ref().ok_or_else(|| Error::Usage("complete needs --completion_dir DIR".into()))?;
+    if let Some(why) = skip_reason(p, opts)? {
+        return Ok(Done::skipped(why));
+    }
     let rows = p.status_rows()?;
     if !opts.force {
-        if rows.last().is_some_and(|r| r.phase == "complete" && r.status == "Success") {
-            return Ok(Done::skipped("already complete (use -f to complete it again)"));
-        }
         match rows.iter().rev().find(|r| r.phase == "validate") {
             None => return Err(Error::Usage(format!("project '{}' has not been validated: run validate first (or complete -f)", p.code))),
             Some(r) if !(r.status.contains("Success") || r.status.contains("Warn")) => {

@@ -10,7 +10,7 @@
 
 use std::time::Instant;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::{check_interrupted, Done, Options};
 use crate::combine::{Dedupe, Options as CombineOptions};
@@ -45,13 +45,29 @@ fn bump_minor(v: &str) -> String {
     }
 }
 
-pub fn run(p: &Project, opts: &Options) -> Result<Done> {
+/// base-cfg with `-C` applied: the product it names is the one compute makes.
+fn base_for(p: &Project, opts: &Options) -> Result<Map<String, Value>> {
     let mut base = p.base()?;
     if let Some(cf) = &opts.cloud_format {
         let mut ov = base.get("override").and_then(Value::as_object).cloned().unwrap_or_default();
         ov.insert("cloud_type".into(), json!(cf));
         base.insert("override".into(), Value::Object(ov));
     }
+    Ok(base)
+}
+
+/// Why compute would leave the project as it is, if it would: its product
+/// exists and neither -f nor -n asks for another.
+pub fn skip_reason(p: &Project, opts: &Options) -> Result<Option<String>> {
+    let (_, product) = p.product(&base_for(p, opts)?);
+    Ok((product.exists() && !opts.force && !opts.new_version).then(|| format!("{} exists (use -f to redo it, -n for a new version)", product.display())))
+}
+
+pub fn run(p: &Project, opts: &Options) -> Result<Done> {
+    if let Some(why) = skip_reason(p, opts)? {
+        return Ok(Done::skipped(why));
+    }
+    let mut base = base_for(p, opts)?;
     let (cloud, file_type) = p.format(&base);
     let cloud = cloud.to_ascii_lowercase();
     if !matches!(cloud.as_str(), "kerchunk" | "zarr" | "cfa") {
@@ -67,8 +83,6 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
             base.insert("internal_history".into(), Value::Array(hist));
             base.insert("version_no".into(), json!(bump_minor(&old)));
             product = p.product(&base).1;
-        } else if !opts.force {
-            return Ok(Done::skipped(format!("{} exists (use -f to redo it, -n for a new version)", product.display())));
         }
     }
     check_interrupted()?;
@@ -94,6 +108,11 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
                     detail.insert("CFA".into(), json!(true));
                 }
                 Err(e) if cloud != "cfa" && !matches!(e, Error::Interrupted) => {
+                    // One made before (by an older padocc-rs, or for other
+                    // files) no longer describes this project.
+                    if std::fs::remove_file(&cfa).is_ok() {
+                        notes.push(format!("removed the old {}", cfa.display()));
+                    }
                     notes.push(format!("no CFA file: {e}"));
                     detail.insert("CFA".into(), json!(false));
                 }

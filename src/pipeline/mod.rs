@@ -125,6 +125,20 @@ pub fn check_interrupted() -> Result<()> {
     }
 }
 
+/// Why `phase` would leave project `code` as it is, if it would: each
+/// phase's own rule (scan and validate always run).
+pub fn skip_reason(group: &GroupDir, code: &str, phase: Phase, opts: &Options) -> Result<Option<String>> {
+    let project = group.project(code);
+    if !project.exists() {
+        return Ok(None);
+    }
+    match phase {
+        Phase::Scan | Phase::Validate => Ok(None),
+        Phase::Compute => compute::skip_reason(&project, opts),
+        Phase::Complete => complete::skip_reason(&project, opts),
+    }
+}
+
 /// Run one phase for one project and record its outcome.
 pub fn run_project(group: &GroupDir, index: usize, code: &str, phase: Phase, opts: &Options) -> Outcome {
     let t0 = Instant::now();

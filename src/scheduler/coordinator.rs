@@ -45,6 +45,51 @@ pub struct TaskOptions {
     pub bypass: Option<Value>,
 }
 
+impl TaskOptions {
+    /// The phase options they stand for (no job id, one process).
+    pub fn to_options(&self) -> Options {
+        Options {
+            force: self.force,
+            new_version: self.new_version,
+            sample: self.sample,
+            concat_dims: self.concat_dims.clone(),
+            dedupe: self.dedupe.as_deref().map(|d| match d {
+                "keep" => crate::combine::Dedupe::Keep,
+                "first" => crate::combine::Dedupe::First,
+                "last" => crate::combine::Dedupe::Last,
+                _ => crate::combine::Dedupe::Error,
+            }),
+            completion_dir: self.completion_dir.clone(),
+            sub: self.sub.clone(),
+            replace: self.replace.clone(),
+            version_separator: if self.version_separator.is_empty() { "_".into() } else { self.version_separator.clone() },
+            delete: self.delete,
+            bypass: self.bypass.clone(),
+            ..Options::default()
+        }
+    }
+}
+
+/// The options of the newest run of `phase` in the group (a submission or a
+/// plain run): what `rerun-failed` runs again with.
+pub fn last_options(group: &GroupDir, phase: Phase) -> Option<TaskOptions> {
+    let mut best: Option<(u128, TaskOptions)> = None;
+    for e in std::fs::read_dir(group.dir.join("jobs")).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(&format!("{}-", phase.name())) {
+            continue;
+        }
+        let clock = name.split('-').nth(1).and_then(|t| t.parse::<u128>().ok()).unwrap_or(0);
+        if best.as_ref().is_some_and(|(c, _)| *c >= clock) {
+            continue;
+        }
+        if let Ok(m) = Manifest::read(&e.path().join("manifest.json")) {
+            best = Some((clock, m.options));
+        }
+    }
+    best.map(|b| b.1)
+}
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
     pub format: u32,

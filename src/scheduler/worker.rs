@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::coordinator::Manifest;
-use crate::combine::Dedupe;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::group::{hostname, GroupDir};
@@ -119,29 +118,7 @@ pub fn run_as(manifest_path: &Path, index: u32, job: &str, cores: usize) -> Resu
         })
     };
 
-    let o = &m.options;
-    let opts = Options {
-        force: o.force,
-        new_version: o.new_version,
-        sample: o.sample,
-        concat_dims: o.concat_dims.clone(),
-        dedupe: o.dedupe.as_deref().map(|d| match d {
-            "keep" => Dedupe::Keep,
-            "first" => Dedupe::First,
-            "last" => Dedupe::Last,
-            _ => Dedupe::Error,
-        }),
-        completion_dir: o.completion_dir.clone(),
-        sub: o.sub.clone(),
-        replace: o.replace.clone(),
-        version_separator: if o.version_separator.is_empty() { "_".into() } else { o.version_separator.clone() },
-        delete: o.delete,
-        bypass: o.bypass.clone(),
-        jobid: Some(jobid.clone()),
-        cloud_format: None,
-        mem_allowed: None,
-        processes: cores,
-    };
+    let opts = Options { jobid: Some(jobid.clone()), processes: cores, ..m.options.to_options() };
     let main = group.codes("main").unwrap_or_default();
     let t0 = Instant::now();
     let mut results = Vec::new();
