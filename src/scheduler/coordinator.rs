@@ -107,6 +107,10 @@ pub struct Manifest {
     /// scheduler ended them; compound over attempts.
     #[serde(default)]
     pub boosts: Boosts,
+    /// Submitted to start after the previous phase's arrays (`run --phases`):
+    /// a project whose earlier phase did not succeed is left as it is.
+    #[serde(default)]
+    pub chained: bool,
 }
 
 impl Manifest {
@@ -137,6 +141,7 @@ impl Manifest {
             },
             boosts: tasks.iter().flat_map(|t| &t.projects).filter_map(|c| boosts.get(c).map(|b| (c.clone(), *b))).collect(),
             tasks,
+            chained: false,
         }
     }
 
@@ -332,7 +337,7 @@ pub fn submit(
                 std::fs::create_dir_all(&logs).map_err(|e| Error::output(&logs, e))?;
                 std::fs::create_dir_all(dir.join("tasks")).map_err(|e| Error::output(&dir, e))?;
             }
-            let manifest = Manifest::new(group, &submission, phase, backend.name(), backend.index_base(), attempt, opts, chunk.to_vec(), boosts);
+            let manifest = Manifest { chained: !after.is_empty(), ..Manifest::new(group, &submission, phase, backend.name(), backend.index_base(), attempt, opts, chunk.to_vec(), boosts) };
             let mpath = dir.join("manifest.json");
             let base = backend.index_base();
             let last = base + chunk.len() as u32 - 1;

@@ -16,7 +16,7 @@ use super::coordinator::Manifest;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::group::{hostname, GroupDir};
-use crate::pipeline::{run_project, Options};
+use crate::pipeline::{run_project, Options, Phase};
 use crate::project::{local_time, StatusRow};
 use crate::workdir::Workdir;
 
@@ -77,6 +77,13 @@ pub fn run(manifest_path: &Path, index: Option<u32>) -> Result<i32> {
     run_as(manifest_path, index, &job_from_env(), allocated_cores(|k| std::env::var(k).ok()))
 }
 
+/// Whether `phase` (a status row's) comes before `than` in the pipeline.
+fn before(phase: &str, than: Phase) -> bool {
+    let order = ["init", "scan", "compute", "validate", "complete"];
+    let at = |p: &str| order.iter().position(|x| *x == p);
+    matches!((at(phase), at(than.name())), (Some(a), Some(b)) if a < b)
+}
+
 /// The CPUs the scheduler gave this task, for a validation's processes. SLURM
 /// with cgroups limits the task's affinity, which `available_parallelism`
 /// reports; LSF and PBS without cpusets do not, and every core of a shared
@@ -124,6 +131,15 @@ pub fn run_as(manifest_path: &Path, index: u32, job: &str, cores: usize) -> Resu
     let mut results = Vec::new();
     let mut failed = 0;
     for code in &task.projects {
+        // Chained phases start whatever the previous array did (afterany: one
+        // failed task must not hold up a whole group); a project whose earlier
+        // phase did not succeed keeps that status instead of running on.
+        if m.chained {
+            if let Some(r) = group.project(code).last_status().ok().flatten().filter(|r| before(&r.phase, m.phase) && r.status != "Success") {
+                results.push(json!({"code": code, "status": r.status, "seconds": 0.0, "message": format!("not run: {} ended {}", r.phase, r.status)}));
+                continue;
+            }
+        }
         group.record(code, &StatusRow { phase: m.phase.name().into(), status: "Running".into(), time: local_time(false), jobid: jobid.clone() })?;
         test_fault(code);
         let i = main.iter().position(|c| c == code).unwrap_or(0);
@@ -146,6 +162,12 @@ pub fn run_as(manifest_path: &Path, index: u32, job: &str, cores: usize) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phases_in_pipeline_order() {
+        assert!(before("init", Phase::Scan) && before("scan", Phase::Compute) && before("compute", Phase::Validate));
+        assert!(!before("validate", Phase::Validate) && !before("complete", Phase::Validate) && !before("Running", Phase::Scan));
+    }
 
     #[test]
     fn cores_are_the_schedulers_count_at_most() {
