@@ -494,6 +494,10 @@ fn padocc_1_5_1_flags_keep_working() {
     let o = ok(padocc_in(&wd, &["status", "-G", "g", "--format", "json"]));
     let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(st["phases"]["complete"]["Success"].as_array().map(Vec::len), Some(1), "{st:#}");
+    // Later runs over the group leave it be rather than fail on its missing directory.
+    let o = ok(padocc_in(&wd, &["validate", "-G", "g", "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["results"][0]["skipped"], true, "{v:#}");
 
     // logs --clear VALUE: every subset but main goes.
     ok(padocc_in(&wd, &["repeat", "-G", "g", "--new_repeat", "redo", "-p", "oneD"]));

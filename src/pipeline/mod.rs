@@ -143,7 +143,10 @@ pub fn skip_reason(group: &GroupDir, code: &str, phase: Phase, opts: &Options) -
 pub fn run_project(group: &GroupDir, index: usize, code: &str, phase: Phase, opts: &Options) -> Outcome {
     let t0 = Instant::now();
     let project = group.project(code);
-    let result = if !project.exists() {
+    let published_and_deleted = || group.current_statuses(&[code.to_string()]).ok().and_then(|m| m.get(code).map(|r| r.phase == "complete" && r.status == "Success")).unwrap_or(false);
+    let result = if !project.exists() && published_and_deleted() {
+        Ok(Done::skipped("published and its directory deleted (complete --delete)"))
+    } else if !project.exists() {
         Err(Error::Usage(format!(
             "project '{code}' has no directory {}; was it initialised (`padocc init`)?",
             project.dir.display()

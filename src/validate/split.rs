@@ -76,10 +76,16 @@ pub(super) fn validate_split(product_path: &Path, files: &[PathBuf], opts: &Opti
             c.args(["--concat-dim", &opts.concat_dims.join(",")]);
         }
         c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: prctl, getppid and _exit are async-signal-safe and touch no
+        // memory of ours. A parent that died before prctl took effect is
+        // caught by the getppid check.
         unsafe {
-            c.pre_exec(|| {
+            c.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
                 Ok(())
             });
         }
