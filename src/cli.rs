@@ -481,6 +481,15 @@ enum Command {
         #[arg(short = 'd', long = "dryrun")]
         dryrun: bool,
     },
+    /// What is wrong with a group's files (configs that do not parse, codes without a
+    /// directory or listed twice, leftovers of killed writes), each with what to do.
+    /// Reads only. Exit 1 when it finds an error.
+    Doctor {
+        #[arg(short = 'G', long = "groupID")]
+        group: String,
+        #[command(flatten)]
+        fmt: Fmt,
+    },
     /// Where every project of a group is, and what failed.
     Status {
         #[command(flatten)]
@@ -696,6 +705,7 @@ pub fn main() -> i32 {
         | Command::List { fmt }
         | Command::Complete { fmt, .. }
         | Command::Status { fmt, .. }
+        | Command::Doctor { fmt, .. }
         | Command::Summarise { fmt, .. }
         | Command::Repeat { fmt, .. }
         | Command::RerunFailed { fmt, .. }
@@ -1012,6 +1022,32 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
             let cleared = g.clear_job_files()?;
             out.info(&format!("{}: removed {} subset(s) other than main and {} of padocc's job file(s)", g.name, cleared.0, cleared.1));
             Ok(exit::OK)
+        }
+        Command::Doctor { group, .. } => {
+            let g = group_of(&wd, &group)?;
+            let found = crate::doctor::examine(&g)?;
+            let count = |s: crate::doctor::Severity| found.iter().filter(|f| f.severity == s).count();
+            let errors = count(crate::doctor::Severity::Error);
+            match out.format {
+                OutFormat::Json => out.json(&json!({"group": g.name, "errors": errors, "findings": found})),
+                OutFormat::Human => {
+                    for f in &found {
+                        let sev = serde_json::to_value(f.severity).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                        println!("{sev}: {}: {}
+    what to do: {}", f.path.display(), f.problem, f.fix);
+                    }
+                    out.info(&match found.is_empty() {
+                        true => format!("{}: no problems found", g.name),
+                        false => format!(
+                            "{}: {errors} error(s), {} warning(s), {} note(s)",
+                            g.name,
+                            count(crate::doctor::Severity::Warning),
+                            count(crate::doctor::Severity::Info)
+                        ),
+                    });
+                }
+            }
+            Ok(if errors > 0 { exit::SOME_FAILED } else { exit::OK })
         }
         Command::Pfunc { .. } => Err(Error::Usage("pfunc does nothing (padocc 1.5.1 raises NotImplementedError too)".into())),
         Command::Logs { sel, log_phase, .. } => {

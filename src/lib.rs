@@ -18,6 +18,7 @@ pub mod cftime;
 pub mod cli;
 pub mod codec;
 pub mod combine;
+pub mod doctor;
 pub mod error;
 pub mod fsutil;
 pub mod group;

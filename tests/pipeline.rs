@@ -509,3 +509,34 @@ fn padocc_1_5_1_flags_keep_working() {
     // pfunc: not implemented, in padocc 1.5.1 too (a usage error).
     assert_eq!(padocc_in(&wd, &["pfunc", "-G", "g"]).status.code(), Some(2));
 }
+
+/// doctor lists what is wrong with a group's files, each with what to do,
+/// and changes nothing.
+#[test]
+fn doctor_finds_broken_configs_lost_codes_and_leftovers() {
+    let d = tempfile::tempdir().unwrap();
+    let (wd, _data) = small_project(d.path());
+    let o = ok(padocc_in(&wd, &["doctor", "-G", "g"]));
+    assert!(stderr(&o).contains("no problems"), "{}", stderr(&o));
+    let proj = wd.join("in_progress/g/oneD");
+    std::fs::write(proj.join("detail-cfg.json"), "{\"num_files\": 8,").unwrap();
+    std::fs::write(proj.join(".base-cfg.json.tmp.4711"), "half").unwrap();
+    std::fs::write(wd.join("groups/g/proj_codes/redo.txt"), "oneD\noneD\ngone").unwrap();
+    std::fs::create_dir(wd.join("in_progress/g/stray")).unwrap();
+    std::fs::write(wd.join("groups/g/proj_codes/main.txt"), "oneD\nlost").unwrap();
+    let before = tree(&wd);
+    let o = padocc_in(&wd, &["doctor", "-G", "g", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let found: Vec<(String, String)> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["severity"].as_str().unwrap().to_string(), f["path"].as_str().unwrap().rsplit('/').next().unwrap().to_string()))
+        .collect();
+    for want in [("error", "detail-cfg.json"), ("error", "redo.txt"), ("error", "lost"), ("warning", "redo.txt"), ("warning", "stray"), ("info", ".base-cfg.json.tmp.4711")] {
+        assert!(found.contains(&(want.0.to_string(), want.1.to_string())), "{want:?} not in {found:?}");
+    }
+    assert!(v["findings"].as_array().unwrap().iter().all(|f| !f["fix"].as_str().unwrap().is_empty()));
+    assert_eq!(tree(&wd), before, "doctor wrote something");
+}

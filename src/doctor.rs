@@ -1,0 +1,147 @@
+//! `padocc doctor`: what is wrong with a group's files, each finding with what
+//! to do about it. It reads and never writes: crashes, hand edits and padocc
+//! 1.5.1 itself leave states the phases stop on one project at a time, and a
+//! data manager wants them all listed before a run of thousands of tasks.
+//!
+//! Checks: project configs that do not parse; codes without a directory and
+//! directories without a code; codes listed twice in a subset, or in a subset
+//! but not in `main`; temporaries left by writes a kill interrupted; Zarr
+//! conversions left part-way (which compute resumes).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+use crate::group::GroupDir;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// A phase will fail on it.
+    Error,
+    /// Likely a mistake; nothing fails on it.
+    Warning,
+    /// Worth knowing; harmless.
+    Info,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    pub path: PathBuf,
+    pub problem: String,
+    pub fix: String,
+}
+
+fn finding(severity: Severity, path: &Path, problem: impl Into<String>, fix: impl Into<String>) -> Finding {
+    Finding { severity, path: path.to_path_buf(), problem: problem.into(), fix: fix.into() }
+}
+
+/// Every finding of the group, errors first.
+pub fn examine(g: &GroupDir) -> Result<Vec<Finding>> {
+    let mut out = Vec::new();
+    let main = g.codes("main")?;
+    let in_main: HashSet<&str> = main.iter().map(String::as_str).collect();
+
+    // Subsets: duplicates, and codes main does not know.
+    let codes_dir = g.dir.join("proj_codes");
+    let mut subsets: Vec<PathBuf> = std::fs::read_dir(&codes_dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "txt")).collect();
+    subsets.sort();
+    for p in &subsets {
+        let id = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let Ok(codes) = g.codes(&id) else { continue };
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for c in &codes {
+            *seen.entry(c).or_default() += 1;
+        }
+        let mut twice: Vec<&str> = seen.iter().filter(|(_, n)| **n > 1).map(|(c, _)| *c).collect();
+        twice.sort();
+        if !twice.is_empty() {
+            out.push(finding(
+                Severity::Error,
+                p,
+                format!("listed more than once: {}", twice.join(", ")),
+                "a project listed twice runs twice, and the two runs race: remove the repeats from the file",
+            ));
+        }
+        if id != "main" {
+            let unknown: Vec<&str> = codes.iter().map(String::as_str).filter(|c| !in_main.contains(c)).collect();
+            if !unknown.is_empty() {
+                out.push(finding(
+                    Severity::Warning,
+                    p,
+                    format!("not in main: {}", unknown.join(", ")),
+                    "these were transferred or deleted since the subset was written: write the subset again with padocc repeat",
+                ));
+            }
+        }
+    }
+
+    // Projects: each code's directory and its files; each directory's code.
+    let progress = g.wd.root.join("in_progress").join(&g.name);
+    for code in &main {
+        let p = g.project(code);
+        if !p.exists() {
+            out.push(finding(Severity::Error, &p.dir, format!("project '{code}' is in main but has no directory"), "run padocc init again with its CSV line, or remove it with padocc delete -p"));
+            continue;
+        }
+        for (name, read) in [("base-cfg.json", p.base().err()), ("detail-cfg.json", p.detail().err())] {
+            if let Some(e) = read {
+                out.push(finding(Severity::Error, &p.path(name), e.to_string(), "restore it from a copy, or delete it and rerun the phase that writes it (init for base-cfg, scan for detail-cfg)"));
+            }
+        }
+        if let Err(e) = p.status_rows() {
+            out.push(finding(Severity::Error, &p.path("status_log.csv"), e.to_string(), "make it readable again; the group's journal (groups/<G>/status/) still has every status"));
+        }
+        leftovers(&p.dir, &mut out);
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&progress).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    for d in dirs {
+        let name = d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if !in_main.contains(name.as_str()) && !name.starts_with('.') {
+            out.push(finding(
+                Severity::Warning,
+                &d,
+                format!("a project directory whose code '{name}' is not in main"),
+                "add it back with padocc add, or remove the directory if it is not wanted",
+            ));
+        }
+    }
+    out.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.path.cmp(&b.path)));
+    Ok(out)
+}
+
+/// Temporaries of atomic writes (`.<name>.tmp.<pid>`) and Zarr stores being
+/// built (`*.zarr.partial`) in a project directory.
+fn leftovers(dir: &Path, out: &mut Vec<Finding>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        if is_write_temporary(&name) {
+            out.push(finding(Severity::Info, &path, "left by a write that was killed; the file it was to replace is whole", "delete it"));
+        } else if name.ends_with(".zarr.partial") {
+            out.push(finding(Severity::Info, &path, "a Zarr conversion stopped part-way", "compute -C zarr resumes it; delete it to start over"));
+        }
+    }
+}
+
+/// `.<name>.tmp.<pid>`, as [`crate::fsutil::write_file_atomic`] names them.
+fn is_write_temporary(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else { return false };
+    rest.rsplit_once(".tmp.").is_some_and(|(stem, pid)| !stem.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_temporaries_are_told_from_other_dot_files() {
+        assert!(is_write_temporary(".base-cfg.json.tmp.4711"));
+        assert!(!is_write_temporary(".base-cfg.json.tmp."));
+        assert!(!is_write_temporary("base-cfg.json.tmp.4711"));
+        assert!(!is_write_temporary(".hidden"));
+        assert!(!is_write_temporary(".tmp.12"));
+    }
+}
