@@ -6,7 +6,8 @@
 //! Checks: project configs that do not parse; codes without a directory and
 //! directories without a code; codes listed twice in a subset, or in a subset
 //! but not in `main`; temporaries left by writes a kill interrupted; Zarr
-//! conversions left part-way (which compute resumes).
+//! conversions left part-way (which compute resumes); projects left `Running`
+//! by a task whose heartbeat stopped.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -108,8 +109,43 @@ pub fn examine(g: &GroupDir) -> Result<Vec<Finding>> {
             ));
         }
     }
+    stale_running(g, &main, std::time::SystemTime::now(), &mut out)?;
     out.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.path.cmp(&b.path)));
     Ok(out)
+}
+
+/// A task rewrites its heartbeat (`jobs/<submission>/tasks/<index>.alive`)
+/// every 30 s; this long without one, it is gone.
+const STALE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Projects whose newest status is `Running` under a scheduler task whose
+/// heartbeat stopped (or never started): the task died, and the scheduler's
+/// accounting, which `status` joins, no longer says how (purged, or a node
+/// lost). Plain runs have no heartbeat and are not judged.
+fn stale_running(g: &GroupDir, main: &[String], now: std::time::SystemTime, out: &mut Vec<Finding>) -> Result<()> {
+    let running: Vec<(String, crate::project::StatusRow)> = g.current_statuses(main)?.into_iter().filter(|(_, r)| r.status == "Running").collect();
+    if running.is_empty() {
+        return Ok(());
+    }
+    let jobs: HashMap<String, PathBuf> = crate::scheduler::coordinator::submissions(g).into_iter().map(|(dir, _, job)| (job, dir)).collect();
+    for (code, row) in running {
+        let Some((job, index)) = row.jobid.rsplit_once('_') else { continue };
+        let Some(dir) = jobs.get(job) else { continue };
+        let beat = dir.join("tasks").join(format!("{index}.alive"));
+        let age = std::fs::metadata(&beat).and_then(|m| m.modified()).ok().and_then(|t| now.duration_since(t).ok());
+        let quiet = match age {
+            Some(a) if a < STALE => continue,
+            Some(a) => format!("no heartbeat for {} min", a.as_secs() / 60),
+            None => "no heartbeat at all".to_string(),
+        };
+        out.push(finding(
+            Severity::Warning,
+            &g.project(&code).dir,
+            format!("'{code}' is {} in task {} ({quiet})", row.status, row.jobid),
+            format!("the task has died: padocc status -G {} shows what the scheduler says; padocc rerun-failed -G {} --include-errors, or run {} again with -p {code}", g.name, g.name, row.phase),
+        ));
+    }
+    Ok(())
 }
 
 /// Temporaries of atomic writes (`.<name>.tmp.<pid>`) and Zarr stores being
@@ -135,6 +171,37 @@ fn is_write_temporary(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_running_project_whose_heartbeat_stopped_is_stale() {
+        let d = tempfile::tempdir().unwrap();
+        let g = GroupDir::create(&crate::workdir::Workdir { root: d.path().to_path_buf() }, "g").unwrap();
+        let codes = vec!["a".to_string(), "b".to_string()];
+        g.save_codes("main", &codes).unwrap();
+        for c in &codes {
+            std::fs::create_dir_all(&g.project(c).dir).unwrap();
+        }
+        let row = |status: &str, jobid: &str| crate::project::StatusRow { phase: "compute".into(), status: status.into(), time: "12:00 25/11/26".into(), jobid: jobid.into() };
+        g.record("a", &row("Running", "77_0")).unwrap();
+        g.record("b", &row("Running", "local9_0")).unwrap();
+        let sub = g.dir.join("jobs/compute-1-2-0");
+        std::fs::create_dir_all(sub.join("tasks")).unwrap();
+        std::fs::write(sub.join("job.json"), r#"{"scheduler": "slurm", "job_id": "77"}"#).unwrap();
+        let stale = |now| {
+            let mut out = Vec::new();
+            stale_running(&g, &codes, now, &mut out).unwrap();
+            out
+        };
+        // No heartbeat yet, a fresh one, one 11 minutes old; plain runs are not judged.
+        assert!(stale(std::time::SystemTime::now())[0].problem.contains("no heartbeat at all"));
+        std::fs::write(sub.join("tasks/0.alive"), "{}").unwrap();
+        assert!(stale(std::time::SystemTime::now()).is_empty());
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(660);
+        let found = stale(later);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].problem.contains("'a' is Running in task 77_0 (no heartbeat for 11 min)"), "{found:?}");
+        assert!(found[0].fix.contains("rerun-failed"));
+    }
 
     #[test]
     fn write_temporaries_are_told_from_other_dot_files() {
