@@ -268,7 +268,32 @@ struct SchedArgs {
     config: Option<PathBuf>,
     /// padocc's -t, -M and -s, over the config's resources.
     #[arg(skip)]
-    at_least: (Option<u64>, Option<u64>, Option<usize>),
+    bounds: TaskBounds,
+}
+
+/// padocc's `-t` and `-M` (what each task asks for at least) and `-s` (how
+/// many projects it holds at most), over the site config's resources.
+#[derive(Clone, Default)]
+struct TaskBounds {
+    time_s: Option<u64>,
+    mem_mb: Option<u64>,
+    per_task: Option<usize>,
+}
+
+impl TaskBounds {
+    fn apply(&self, r: &mut crate::scheduler::coordinator::Resources) {
+        if let Some(t) = self.time_s {
+            r.floor_time_s = r.floor_time_s.max(t);
+            r.cap_time_s = r.cap_time_s.max(t);
+        }
+        if let Some(m) = self.mem_mb {
+            r.floor_mem_mb = r.floor_mem_mb.max(m);
+            r.cap_mem_mb = r.cap_mem_mb.max(m);
+        }
+        if let Some(n) = self.per_task {
+            r.max_per_task = n.max(1);
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -910,9 +935,7 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
             let g = group_of(&wd, &sel.group)?;
             let codes: Vec<String> = g.select(&sel.repeat_id, sel.proj.as_deref())?.into_iter().map(|x| x.1).collect();
             let mut cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
-            if let Some(n) = sel.subset {
-                cfg.resources.max_per_task = n.max(1);
-            }
+            TaskBounds { per_task: sel.subset, ..TaskBounds::default() }.apply(&mut cfg.resources);
             let force = force || sel.thorough;
             let name = sched.scheduler.clone().unwrap_or(cfg.scheduler.clone());
             let backend = crate::scheduler::backend(&name)?;
@@ -1033,8 +1056,7 @@ fn run(cli: Cli, out: &Out) -> Result<i32> {
                 OutFormat::Human => {
                     for f in &found {
                         let sev = serde_json::to_value(f.severity).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-                        println!("{sev}: {}: {}
-    what to do: {}", f.path.display(), f.problem, f.fix);
+                        println!("{sev}: {}: {}\n    what to do: {}", f.path.display(), f.problem, f.fix);
                     }
                     out.info(&match found.is_empty() {
                         true => format!("{}: no problems found", g.name),
@@ -1231,7 +1253,7 @@ fn phase_cmd(wd: &Option<PathBuf>, phase: Phase, a: PhaseArgs, base: Option<Opti
     if a.parallel {
         let mut sched = a.sched.clone();
         sched.dry_run |= a.dryrun;
-        sched.at_least = (a.time_allowed, a.memory, a.sel.subset);
+        sched.bounds = TaskBounds { time_s: a.time_allowed, mem_mb: a.memory, per_task: a.sel.subset };
         // Projects whose phase already succeeded need no task (unless -f).
         let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
         let cur = g.current_statuses(&codes)?;
@@ -1314,18 +1336,7 @@ fn submit_cmd(
     out: &Out,
 ) -> Result<i32> {
     let mut cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
-    let r = &mut cfg.resources;
-    if let Some(t) = sched.at_least.0 {
-        r.floor_time_s = r.floor_time_s.max(t);
-        r.cap_time_s = r.cap_time_s.max(t);
-    }
-    if let Some(m) = sched.at_least.1 {
-        r.floor_mem_mb = r.floor_mem_mb.max(m);
-        r.cap_mem_mb = r.cap_mem_mb.max(m);
-    }
-    if let Some(n) = sched.at_least.2 {
-        r.max_per_task = n.max(1);
-    }
+    sched.bounds.apply(&mut cfg.resources);
     let name = sched.scheduler.clone().unwrap_or(cfg.scheduler.clone());
     let backend = crate::scheduler::backend(&name)?;
     if codes.is_empty() {
@@ -1363,9 +1374,7 @@ fn submit_cmd(
 /// Whether a project whose newest status row is `row` has done `phase`: it
 /// succeeded in it, or has gone on to a later phase.
 fn phase_done(row: Option<&StatusRow>, phase: Phase) -> bool {
-    const ORDER: [&str; 4] = ["scan", "compute", "validate", "complete"];
-    let at = |p: &str| ORDER.iter().position(|x| *x == p);
-    row.is_some_and(|r| (r.phase == phase.name() && r.status == "Success") || at(&r.phase) > at(phase.name()))
+    row.is_some_and(|r| (r.phase == phase.name() && r.status == "Success") || pipeline::phase_rank(&r.phase) > pipeline::phase_rank(phase.name()))
 }
 
 /// `-d` without `--parallel`: which projects the phase would run, and where
@@ -1397,7 +1406,7 @@ const RERUNS_OUTSTANDING: i32 = 75;
 
 fn rerun_failed(wd: &Option<PathBuf>, sel: &Sel, phase: Option<Phase>, include_errors: bool, sched: &SchedArgs, out: &Out) -> Result<i32> {
     let mut sched = sched.clone();
-    sched.at_least.2 = sel.subset;
+    sched.bounds.per_task = sel.subset;
     let sched = &sched;
     let g = group_of(wd, &sel.group)?;
     let cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;

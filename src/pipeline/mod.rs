@@ -125,6 +125,12 @@ pub fn check_interrupted() -> Result<()> {
     }
 }
 
+/// Where a status row's phase (`init`, `scan`, ...) stands in the pipeline;
+/// None for anything else.
+pub fn phase_rank(phase: &str) -> Option<usize> {
+    ["init", "scan", "compute", "validate", "complete"].iter().position(|p| *p == phase)
+}
+
 /// Why `phase` would leave project `code` as it is, if it would: each
 /// phase's own rule (scan and validate always run).
 pub fn skip_reason(group: &GroupDir, code: &str, phase: Phase, opts: &Options) -> Result<Option<String>> {

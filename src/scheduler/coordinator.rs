@@ -70,6 +70,12 @@ impl TaskOptions {
     }
 }
 
+/// The clock reading in a submission's name (`<phase>-<ms>-...`): the order
+/// submissions were made in.
+fn submission_clock(name: &str) -> u128 {
+    name.split('-').nth(1).and_then(|t| t.parse().ok()).unwrap_or(0)
+}
+
 /// The options of the newest run of `phase` in the group (a submission or a
 /// plain run): what `rerun-failed` runs again with.
 pub fn last_options(group: &GroupDir, phase: Phase) -> Option<TaskOptions> {
@@ -79,7 +85,7 @@ pub fn last_options(group: &GroupDir, phase: Phase) -> Option<TaskOptions> {
         if !name.starts_with(&format!("{}-", phase.name())) {
             continue;
         }
-        let clock = name.split('-').nth(1).and_then(|t| t.parse::<u128>().ok()).unwrap_or(0);
+        let clock = submission_clock(&name);
         if best.as_ref().is_some_and(|(c, _)| *c >= clock) {
             continue;
         }
@@ -404,7 +410,7 @@ pub fn last_attempts(group: &GroupDir, codes: &[String]) -> HashMap<String, (u32
         .map(|e| e.path())
         .filter(|p| !p.to_string_lossy().ends_with(EMBEDDED_SUFFIX))
         .collect();
-    dirs.sort_by_key(|d| d.file_name().and_then(|n| n.to_str()).and_then(|n| n.split('-').nth(1)).and_then(|t| t.parse::<u128>().ok()).unwrap_or(0));
+    dirs.sort_by_key(|d| d.file_name().and_then(|n| n.to_str()).map_or(0, submission_clock));
     let mut want: std::collections::HashSet<&str> = codes.iter().map(String::as_str).collect();
     let mut out = HashMap::new();
     for m in dirs.iter().rev().filter_map(|d| Manifest::read(&d.join("manifest.json")).ok()) {

@@ -16,7 +16,7 @@ use super::coordinator::Manifest;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::group::{hostname, GroupDir};
-use crate::pipeline::{run_project, Options, Phase};
+use crate::pipeline::{phase_rank, run_project, Options, Phase};
 use crate::project::{local_time, StatusRow};
 use crate::workdir::Workdir;
 
@@ -79,9 +79,7 @@ pub fn run(manifest_path: &Path, index: Option<u32>) -> Result<i32> {
 
 /// Whether `phase` (a status row's) comes before `than` in the pipeline.
 fn before(phase: &str, than: Phase) -> bool {
-    let order = ["init", "scan", "compute", "validate", "complete"];
-    let at = |p: &str| order.iter().position(|x| *x == p);
-    matches!((at(phase), at(than.name())), (Some(a), Some(b)) if a < b)
+    matches!((phase_rank(phase), phase_rank(than.name())), (Some(a), Some(b)) if a < b)
 }
 
 /// The CPUs the scheduler gave this task, for a validation's processes. SLURM
