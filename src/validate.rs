@@ -308,9 +308,8 @@ impl SourceVar {
 
 /// The variable at `path` ("v" or "group/v") of a source, if it has one.
 fn source_var(s: &Source, path: &str) -> Result<Option<SourceVar>> {
-    let (group, name) = path.rsplit_once('/').unwrap_or(("", path));
-    let Ok(gid) = ncapi::group_at(s.ncid()?, group) else { return Ok(None) };
-    let Ok(varid) = ncapi::var_id(gid, name) else { return Ok(None) };
+    let Ok((gid, varid)) = ncapi::locate_var(s.ncid()?, path) else { return Ok(None) };
+    let group = path.rsplit_once('/').map_or("", |g| g.0);
     let bad = |e: String| Error::corrupt(&s.path, format!("variable '{path}': {e}"));
     let info = ncapi::var_info(gid, varid).map_err(bad)?;
     let mut dims = Vec::new();

@@ -347,20 +347,24 @@ pub fn group_at(ncid: c_int, path: &str) -> NcResult<c_int> {
     Ok(g)
 }
 
+/// The (group id, variable id) of the variable at `path` ("v", "g/v") below
+/// `ncid`. Group ids change when a file is opened again: look them up per use.
+pub fn locate_var(ncid: c_int, path: &str) -> NcResult<(c_int, c_int)> {
+    let (group, name) = path.rsplit_once('/').unwrap_or(("", path));
+    let gid = group_at(ncid, group)?;
+    Ok((gid, var_id(gid, name)?))
+}
+
 /// Every variable of the file below `ncid`, as paths ("v", "g/v", "g/h/v"),
-/// groups depth first.
+/// the root's first, then each group's, depth first.
 pub fn var_paths(ncid: c_int) -> NcResult<Vec<String>> {
-    fn walk(ncid: c_int, prefix: &str, out: &mut Vec<String>) -> NcResult<()> {
-        for id in var_ids(ncid)? {
-            out.push(format!("{prefix}{}", var_info(ncid, id)?.name));
-        }
-        for g in subgroups(ncid)? {
-            walk(g, &format!("{prefix}{}/", group_name(g)?), out)?;
-        }
-        Ok(())
-    }
+    let groups = group_paths(ncid)?.into_iter().map(|(p, g)| (format!("{p}/"), g));
     let mut out = Vec::new();
-    walk(ncid, "", &mut out)?;
+    for (prefix, g) in std::iter::once((String::new(), ncid)).chain(groups) {
+        for id in var_ids(g)? {
+            out.push(format!("{prefix}{}", var_info(g, id)?.name));
+        }
+    }
     Ok(out)
 }
 

@@ -3,9 +3,8 @@
 //! of several, or on rows kept by `--dedupe`. Products that copy the data
 //! (Zarr) read through this.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::ncapi::{self, NcFile, OpenFiles};
 use crate::combine::Placement;
@@ -21,7 +20,6 @@ pub struct RegionReader<'a> {
     files: &'a [PathBuf],
     placement: &'a Placement,
     open: OpenFiles<usize>,
-    varids: Mutex<HashMap<(usize, String), i32>>,
 }
 
 /// A piece of a region that one file provides.
@@ -36,31 +34,12 @@ struct Piece {
 
 impl<'a> RegionReader<'a> {
     pub fn new(files: &'a [PathBuf], placement: &'a Placement) -> RegionReader<'a> {
-        RegionReader { files, placement, open: OpenFiles::new(MAX_OPEN), varids: Mutex::new(HashMap::new()) }
+        RegionReader { files, placement, open: OpenFiles::new(MAX_OPEN) }
     }
 
     fn file(&self, f: usize) -> Result<Arc<NcFile>> {
         let path = &self.files[f];
         self.open.get(f, || NcFile::open(path).map_err(|e| Error::corrupt(path, format!("netCDF-C cannot open it ({e})"))))
-    }
-
-    /// The (group id, variable id) of the variable at `path` ("v", "g/v") in
-    /// an open file. Variable ids are cached; group ids are looked up each
-    /// time, as a file closed and opened again gets new ones.
-    fn locate(&self, f: usize, nc: &NcFile, path: &str) -> Result<Option<(i32, i32)>> {
-        let (group, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let Ok(gid) = ncapi::group_at(nc.ncid, group) else { return Ok(None) };
-        let key = (f, path.to_string());
-        if let Some(id) = self.varids.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return Ok(Some((gid, *id)));
-        }
-        match ncapi::var_id(gid, name) {
-            Ok(id) => {
-                self.varids.lock().unwrap_or_else(|e| e.into_inner()).insert(key, id);
-                Ok(Some((gid, id)))
-            }
-            Err(_) => Ok(None),
-        }
     }
 
     /// For each axis of `v`, the concat dimension it runs along, if any.
@@ -185,7 +164,7 @@ impl<'a> RegionReader<'a> {
     fn read_file(&self, f: usize, name: &str, start: &[u64], count: &[u64], isz: usize) -> Result<Vec<u8>> {
         let nc = self.file(f)?;
         let path: &Path = &self.files[f];
-        let Some((gid, id)) = self.locate(f, &nc, name)? else {
+        let Ok((gid, id)) = ncapi::locate_var(nc.ncid, name) else {
             return Err(Error::Incompatible(format!("{}: variable '{name}' is missing", path.display())));
         };
         ncapi::get_vara(gid, id, start, count, isz).map_err(|e| Error::corrupt(path, format!("variable '{name}': {e}")))
@@ -197,7 +176,7 @@ impl<'a> RegionReader<'a> {
         let (f, _, _) = self.tiles(v).into_iter().next().unwrap_or((0, vec![], vec![]));
         let nc = self.file(f)?;
         let path = &self.files[f];
-        let Some((gid, id)) = self.locate(f, &nc, &v.name)? else {
+        let Ok((gid, id)) = ncapi::locate_var(nc.ncid, &v.name) else {
             return Err(Error::Incompatible(format!("{}: variable '{}' is missing", path.display(), v.name)));
         };
         ncapi::get_strings(gid, id, &v.shape).map_err(|e| Error::corrupt(path, format!("variable '{}': {e}", v.name)))
