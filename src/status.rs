@@ -23,7 +23,19 @@ pub struct GroupStatus {
 pub fn collect(group: &GroupDir, repeat_id: &str, ask_scheduler: bool) -> Result<GroupStatus> {
     let codes = group.codes(repeat_id)?;
     let mut current = group.current_statuses(&codes)?;
-    let scheduler = if ask_scheduler { crate::scheduler::join(group, &mut current)?.into_iter().collect() } else { BTreeMap::new() };
+    // A scheduler that cannot be asked (slurmdbd down, a site's qstat without
+    // JSON) must not hide what the shared filesystem knows: warn and go on.
+    let scheduler = if ask_scheduler {
+        match crate::scheduler::join(group, &mut current) {
+            Ok(found) => found.into_iter().collect(),
+            Err(e) => {
+                eprintln!("padocc: warning: could not ask the scheduler ({e}); statuses below are from the shared filesystem only");
+                BTreeMap::new()
+            }
+        }
+    } else {
+        BTreeMap::new()
+    };
     let mut phases: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
     let mut no_status = Vec::new();
     for (i, c) in codes.iter().enumerate() {

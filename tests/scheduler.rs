@@ -213,6 +213,25 @@ fn pbs_through_fake_qsub_and_qstat() {
     assert_eq!(v["phases"]["validate"]["Pending"], serde_json::json!([1]), "{v:#}");
 }
 
+/// slurm-wlm-torque's qstat (and a site's older PBS) rejects the JSON
+/// options: status must still show what the shared filesystem knows.
+#[test]
+fn status_warns_and_goes_on_when_the_scheduler_cannot_be_asked() {
+    let d = tempfile::tempdir().unwrap();
+    let bin = d.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    fake(&bin, "qsub", "echo '78[].pbs1'");
+    fake(&bin, "qstat", "echo 'Unknown option: x' >&2\nexit 2");
+    let wd = fake_scheduler_group(d.path());
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    ok(padocc_env(&wd, &["compute", "-G", "g", "--parallel", "--scheduler", "pbs"], &[("PATH", &path)]));
+    let o = ok(padocc_env(&wd, &["status", "-G", "g", "--format", "json"], &[("PATH", &path)]));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("could not ask the scheduler") && err.contains("qstat"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["phases"]["compute"]["Pending"], serde_json::json!([0, 1]), "{v:#}");
+}
+
 #[test]
 fn dry_run_prints_the_plan_and_submits_nothing() {
     let d = tempfile::tempdir().unwrap();

@@ -81,8 +81,9 @@ pub struct TaskState {
 /// the largest RSS.
 pub fn merge(rows: Vec<TaskState>) -> Vec<TaskState> {
     let mut out: Vec<TaskState> = Vec::new();
+    let mut at: std::collections::HashMap<(String, u32), usize> = std::collections::HashMap::new();
     for r in rows {
-        match out.iter_mut().find(|o| o.job_id == r.job_id && o.index == r.index) {
+        match at.get(&(r.job_id.clone(), r.index)).map(|&i| &mut out[i]) {
             Some(o) => {
                 if r.state.severity() > o.state.severity() {
                     o.state = r.state;
@@ -90,7 +91,10 @@ pub fn merge(rows: Vec<TaskState>) -> Vec<TaskState> {
                 }
                 o.max_rss_kb = o.max_rss_kb.max(r.max_rss_kb);
             }
-            None => out.push(r),
+            None => {
+                at.insert((r.job_id.clone(), r.index), out.len());
+                out.push(r);
+            }
         }
     }
     out
@@ -223,8 +227,11 @@ pub fn join(
     for (sched, jobs) in by_sched {
         states.extend(backend(&sched)?.query(&jobs)?);
     }
+    // One lookup per waiting project: a linear search was quadratic for
+    // arrays of one project per task.
+    let by_task: HashMap<(&str, u32), &TaskState> = states.iter().map(|t| ((t.job_id.as_str(), t.index), t)).collect();
     for (code, job, idx) in waiting {
-        let Some(t) = states.iter().find(|t| t.job_id == job && t.index == idx) else { continue };
+        let Some(&t) = by_task.get(&(job.as_str(), idx)) else { continue };
         if let Some(row) = current.get_mut(&code) {
             if t.state.killed() || t.state == State::Failed {
                 row.status = t.state.name().to_string();
