@@ -1,39 +1,37 @@
-//! padocc: kerchunk references, Zarr and CFA products for archives of
-//! netCDF/HDF5 datasets.
+//! padocc: kerchunk references, Zarr stores and CF aggregation files for
+//! archives of netCDF/HDF5 datasets, validated against their sources, over
+//! padocc 1.5.1's working directories.
 //!
-//! Library layout, one module per concept:
-//! - [`source`]: read one file into a [`model::VirtualDataset`];
-//! - [`combine`]: merge many into one aggregation;
-//! - [`writer`]: serialise it as kerchunk JSON or Parquet;
-//! - [`cftime`]: CF calendars and time units;
-//! - [`refs`]: the `padocc refs` pipeline tying those together;
-//! - [`zarr`], [`cfa`]: the other products, a Zarr store and a CF aggregation file;
-//! - [`workdir`], [`group`], [`project`]: padocc's working directory and state;
-//! - [`pipeline`]: the phases (scan, compute, validate, complete) and the local executor;
-//! - [`product`], [`validate`]: reading a product back and checking it against its sources;
-//! - [`cli`]: the command line.
+//! The layers, from the bottom; nothing calls upward (cancellation and
+//! progress are passed down as [`control::Control`] values):
+//! - foundation: [`error`], [`control`], [`fsutil`], [`model`] (the virtual
+//!   dataset), [`codec`], [`slab`];
+//! - [`source`]: read one netCDF/HDF5 file into a [`model::VirtualDataset`];
+//! - [`aggregate`]: many files into one aggregation (combine, CF time);
+//! - [`products`]: kerchunk references (JSON, Parquet), Zarr stores, CFA files,
+//!   and reading them back;
+//! - [`validate`]: a product against its sources, value by value;
+//! - [`workdir`]: padocc's working directory: groups, projects, their configs
+//!   and statuses;
+//! - [`pipeline`]: the phases (init, scan, compute, validate, complete) over a
+//!   group's projects, in-process;
+//! - [`scheduler`]: the same phases as SLURM/LSF/PBS job arrays;
+//! - [`api`]: the public surface the CLI and the Python module call; every
+//!   operation returns a typed value;
+//! - [`cli`]: the command line (parse, call [`api`], render).
 
-pub mod cfa;
-pub mod cftime;
+pub mod aggregate;
+pub mod api;
 pub mod cli;
 pub mod codec;
-pub mod combine;
-pub mod doctor;
+pub mod control;
 pub mod error;
 pub mod fsutil;
-pub mod group;
 pub mod model;
-pub mod ncwrite;
 pub mod pipeline;
-pub mod product;
-pub mod progress;
-pub mod project;
-pub mod refs;
+pub mod products;
 pub mod scheduler;
 pub mod slab;
 pub mod source;
-pub mod status;
 pub mod validate;
 pub mod workdir;
-pub mod writer;
-pub mod zarr;

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::{Done, Options};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::project::Project;
+use crate::workdir::project::Project;
 
 /// Why complete would leave the project as it is, if it would: it is
 /// complete already and -f does not ask again.
@@ -58,13 +58,13 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let dest = data.join(format!("{name}.{ext}"));
     if ext == "nca" {
         let sub = if remote { Some((opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""))) } else { None };
-        crate::cfa::export(&product, &dest, sub)?;
+        crate::products::cfa::export(&product, &dest, sub)?;
     } else if ext == "zarr" {
         // A Zarr store holds the data itself: there are no paths to rewrite.
         fsutil::write_dir_atomic(&dest, |tmp| copy_dir(&product, tmp))?;
     } else if product.is_dir() {
         match (remote, opts.sub.as_deref(), opts.replace.as_deref()) {
-            (true, Some(from), Some(to)) => crate::writer::parquet::copy_rewriting(&product, &dest, from, to)?,
+            (true, Some(from), Some(to)) => crate::products::writer::parquet::copy_rewriting(&product, &dest, from, to)?,
             _ => fsutil::write_dir_atomic(&dest, |tmp| copy_dir(&product, tmp))?,
         }
     } else {
@@ -76,7 +76,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     if cfa.exists() && cfa != product && p.cfa_enabled(&base) {
         let cdest = data.join(format!("{}{sep}c{}{version}.nca", p.code, if remote { "r" } else { "" }));
         let sub = if remote { Some((opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""))) } else { None };
-        crate::cfa::export(&cfa, &cdest, sub)?;
+        crate::products::cfa::export(&cfa, &cdest, sub)?;
         exported.push(cdest.display().to_string());
     }
     let mut report = Map::new();

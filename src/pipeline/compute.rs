@@ -12,12 +12,11 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
-use super::{check_interrupted, Done, Options};
-use crate::combine::{Dedupe, Options as CombineOptions};
+use super::{Done, Options};
+use crate::aggregate::combine::{Dedupe, Options as CombineOptions};
 use crate::error::{Error, Result};
-use crate::project::{format_size, Project};
-use crate::refs;
-use crate::writer::{self, parquet::DEFAULT_RECORD_SIZE};
+use crate::workdir::project::{format_size, Project};
+use crate::products::writer::{self, parquet::DEFAULT_RECORD_SIZE};
 
 /// Concat dims and dedupe rule recorded by scan (or given now).
 pub fn combine_options(detail: &serde_json::Map<String, Value>, opts: &Options) -> CombineOptions {
@@ -85,7 +84,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
             product = p.product(&base).1;
         }
     }
-    check_interrupted()?;
+    opts.control.cancel.check()?;
     let files = p.allfiles()?;
     let mut detail = p.detail()?;
     let copts = combine_options(&detail, opts);
@@ -99,8 +98,8 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
         if cfa.exists() && !opts.force && cloud != "cfa" {
             notes.push(format!("{} kept", cfa.display()));
         } else {
-            let req = crate::cfa::Request { files: files.clone(), out: cfa.clone(), combine: copts.clone(), quiet: true };
-            match crate::cfa::run(&req) {
+            let req = crate::products::cfa::Request { files: files.clone(), out: cfa.clone(), combine: copts.clone(), control: opts.control.quiet() };
+            match crate::products::cfa::run(&req) {
                 Ok(s) => {
                     notes.push(format!("{} ({} aggregated, {} copied)", cfa.display(), s.aggregated, s.copied));
                     notes.extend(s.notes);
@@ -120,29 +119,29 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
             }
         }
     }
-    check_interrupted()?;
+    opts.control.cancel.check()?;
     let what = match cloud.as_str() {
         "cfa" => format!("{}", product.display()),
         "zarr" => {
-            let req = crate::zarr::Request {
+            let req = crate::products::zarr::Request {
                 files: files.clone(),
                 out: product.clone(),
                 combine: CombineOptions { layout_only: true, ..copts.clone() },
                 zarr_format: 3,
                 chunks: vec![],
                 chunk_target: 4 << 20,
-                compression: crate::zarr::Compression::Blosc,
-                level: crate::zarr::Compression::Blosc.default_level(),
+                compression: crate::products::zarr::Compression::Blosc,
+                level: crate::products::zarr::Compression::Blosc.default_level(),
                 shards: vec![],
                 mem_limit: opts.mem_allowed.unwrap_or(1_000_000_000),
-                quiet: true,
+                control: opts.control.quiet(),
             };
-            let s = crate::zarr::run(&req)?;
+            let s = crate::products::zarr::run(&req)?;
             format!("{} chunks in {}", s.chunks_written + s.chunks_resumed, product.display())
         }
         _ => {
-            let vds = refs::build(&files, &copts, true)?;
-            check_interrupted()?;
+            let vds = crate::aggregate::build(&files, &copts, &opts.control.quiet())?;
+            opts.control.cancel.check()?;
             match file_type.as_str() {
                 "parq" | "parquet" => writer::parquet::write(&vds, &product, DEFAULT_RECORD_SIZE)?,
                 _ => writer::json::write(&vds, &product)?,

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::group::GroupDir;
-use crate::project::{detail_defaults, local_time, StatusRow};
+use crate::workdir::group::GroupDir;
+use crate::workdir::project::{detail_defaults, local_time, StatusRow};
 use crate::workdir::check_name;
 
 #[derive(Debug, Clone, PartialEq)]

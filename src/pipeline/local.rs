@@ -7,9 +7,9 @@ use std::sync::{Condvar, Mutex};
 
 use serde_json::Value;
 
-use super::{run_project, Options, Outcome, Phase, INTERRUPTED};
-use crate::group::GroupDir;
-use crate::progress::Progress;
+use super::{run_project, Options, Outcome, Phase};
+use crate::workdir::group::GroupDir;
+use crate::control::Progress;
 
 /// Memory a project is assumed to need when scan left no estimate.
 const DEFAULT_MEMORY: u64 = 256 << 20;
@@ -59,7 +59,6 @@ pub fn run(
     phase: Phase,
     opts: &Options,
     jobs: usize,
-    quiet: bool,
     on_done: &(dyn Fn(&Outcome) + Sync),
 ) -> Vec<Option<Outcome>> {
     let total_mem = {
@@ -71,18 +70,20 @@ pub fn run(
     let budget = Budget { free: Mutex::new(total_mem), cv: Condvar::new() };
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Outcome>>> = projects.iter().map(|_| Mutex::new(None)).collect();
-    let progress = Progress::new(phase.name(), projects.len() as u64, quiet);
+    let progress = Progress::new(phase.name(), projects.len() as u64, &opts.control.progress);
     let workers = jobs.max(1).min(projects.len().max(1));
+    // The bar counts projects; a project's own steps report nothing.
+    let inner = Options { control: opts.control.quiet(), ..opts.clone() };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
-                if INTERRUPTED.load(Ordering::Relaxed) {
+                if opts.control.cancel.is_cancelled() {
                     return;
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((index, code)) = projects.get(i) else { return };
                 let held = budget.take(estimate(group, code, phase), total_mem);
-                let out = run_project(group, *index, code, phase, opts);
+                let out = run_project(group, *index, code, phase, &inner);
                 budget.give(held);
                 on_done(&out);
                 progress.inc();

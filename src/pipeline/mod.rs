@@ -12,13 +12,13 @@ pub mod scan;
 pub mod validate;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::combine::Dedupe;
+use crate::aggregate::combine::Dedupe;
+use crate::control::Control;
 use crate::error::{Error, Result};
-use crate::group::GroupDir;
-use crate::project::{local_time, Project, StatusRow};
+use crate::workdir::group::GroupDir;
+use crate::workdir::project::{local_time, Project, StatusRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,6 +69,8 @@ pub struct Options {
     pub bypass: Option<serde_json::Value>,
     /// complete `--delete`: remove the project's directory once it is published.
     pub delete: bool,
+    /// Cancellation and progress from the caller.
+    pub control: Control,
 }
 
 /// What happened to one project in one phase.
@@ -112,16 +114,6 @@ pub fn error_status(e: &Error) -> &'static str {
         Error::Usage(_) => "Failed-UsageError",
         Error::Interrupted => "Interrupted",
         Error::Internal(_) => "Failed-InternalError",
-    }
-}
-
-pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-pub fn check_interrupted() -> Result<()> {
-    if INTERRUPTED.load(Ordering::Relaxed) {
-        Err(Error::Interrupted)
-    } else {
-        Ok(())
     }
 }
 
@@ -212,5 +204,5 @@ fn log_line(p: &Project, phase: Phase, status: &str, message: Option<&str>, seco
         phase.name(),
         message.map(|m| format!(": {}", m.replace('\n', " "))).unwrap_or_default()
     );
-    let _ = crate::project::append_line(&dir.join(format!("{}.log", phase.name())), &line);
+    let _ = crate::workdir::project::append_line(&dir.join(format!("{}.log", phase.name())), &line);
 }

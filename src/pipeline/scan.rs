@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::{check_interrupted, Done, Options};
-use crate::combine::{self, Options as CombineOptions};
+use super::{Done, Options};
+use crate::aggregate::combine::{self, Options as CombineOptions};
 use crate::error::{Error, Result};
 use crate::model::{ChunkData, VirtualDataset};
-use crate::project::{format_size, local_time, Project};
+use crate::workdir::project::{format_size, local_time, Project};
 use crate::source;
 
 /// padocc's size per kerchunk reference, used for its JSON/Parquet threshold.
@@ -65,7 +65,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let t0 = Instant::now();
     let mut parts = Vec::with_capacity(sample.len());
     for f in &sample {
-        check_interrupted()?;
+        opts.control.cancel.check()?;
         let probe = source::read_file(f, &[])?;
         let coords: Vec<String> = probe.root.vars.iter().filter(|v| v.dims.len() == 1 && v.dims[0] == v.name).map(|v| v.name.clone()).collect();
         parts.push(source::read_file(f, &coords)?);

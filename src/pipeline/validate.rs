@@ -7,10 +7,10 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 
-use super::{check_interrupted, Done, Options};
+use super::{Done, Options};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::project::{local_time, Project};
+use crate::workdir::project::{local_time, Project};
 use crate::validate::{self, Options as ValidateOptions};
 
 pub fn run(p: &Project, opts: &Options) -> Result<Done> {
@@ -19,11 +19,11 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     if !product.exists() {
         return Err(Error::Usage(format!("no product to validate at {}: run compute first", product.display())));
     }
-    check_interrupted()?;
+    opts.control.cancel.check()?;
     let files = p.allfiles()?;
     let detail = p.detail()?;
     let copts = super::compute::combine_options(&detail, opts);
-    let mut rep = validate::validate(&product, &files, &ValidateOptions { concat_dims: copts.concat_dims.clone(), sample: opts.sample, dedupe: copts.dedupe, processes: opts.processes, part: None })?;
+    let mut rep = validate::validate(&product, &files, &ValidateOptions { concat_dims: copts.concat_dims.clone(), sample: opts.sample, dedupe: copts.dedupe, processes: opts.processes, part: None, cancel: opts.control.cancel.clone() })?;
     // References read a source's bytes as they are now: a source rewritten since
     // compute reads "equal" through them, so compare what compute saw.
     if let Some(fps) = detail.get("source_fingerprint").and_then(Value::as_array) {
@@ -39,8 +39,8 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let cfa = p.cfa_path();
     let mut cfa_problem = None;
     if cfa.exists() && cfa != product && p.cfa_enabled(&base) {
-        check_interrupted()?;
-        let crep = validate::validate(&cfa, &files, &ValidateOptions { concat_dims: copts.concat_dims.clone(), sample: opts.sample, dedupe: copts.dedupe, processes: opts.processes, part: None })?;
+        opts.control.cancel.check()?;
+        let crep = validate::validate(&cfa, &files, &ValidateOptions { concat_dims: copts.concat_dims.clone(), sample: opts.sample, dedupe: copts.dedupe, processes: opts.processes, part: None, cancel: opts.control.cancel.clone() })?;
         let mut counted = crep.clone();
         if let Some(b) = &opts.bypass {
             counted.bypass(b);

@@ -14,9 +14,9 @@ use serde_json::Value;
 use super::Backend;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::group::GroupDir;
+use crate::workdir::group::GroupDir;
 use crate::pipeline::{Options, Phase};
-use crate::project::{local_time, StatusRow};
+use crate::workdir::project::{local_time, StatusRow};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Task {
@@ -43,6 +43,8 @@ pub struct TaskOptions {
     pub delete: bool,
     /// validate `-i`: the bypass file's content, as read by the coordinator.
     pub bypass: Option<Value>,
+    /// compute `--mem-allowed`: a Zarr conversion's chunk buffers, in bytes.
+    pub mem_allowed: Option<u64>,
 }
 
 impl TaskOptions {
@@ -54,10 +56,10 @@ impl TaskOptions {
             sample: self.sample,
             concat_dims: self.concat_dims.clone(),
             dedupe: self.dedupe.as_deref().map(|d| match d {
-                "keep" => crate::combine::Dedupe::Keep,
-                "first" => crate::combine::Dedupe::First,
-                "last" => crate::combine::Dedupe::Last,
-                _ => crate::combine::Dedupe::Error,
+                "keep" => crate::aggregate::combine::Dedupe::Keep,
+                "first" => crate::aggregate::combine::Dedupe::First,
+                "last" => crate::aggregate::combine::Dedupe::Last,
+                _ => crate::aggregate::combine::Dedupe::Error,
             }),
             completion_dir: self.completion_dir.clone(),
             sub: self.sub.clone(),
@@ -65,7 +67,26 @@ impl TaskOptions {
             version_separator: if self.version_separator.is_empty() { "_".into() } else { self.version_separator.clone() },
             delete: self.delete,
             bypass: self.bypass.clone(),
+            mem_allowed: self.mem_allowed,
             ..Options::default()
+        }
+    }
+
+    /// What of `opts` a worker on another node needs to run the same phase.
+    pub fn from_options(opts: &Options) -> TaskOptions {
+        TaskOptions {
+            force: opts.force,
+            new_version: opts.new_version,
+            sample: opts.sample,
+            dedupe: opts.dedupe.map(|d| format!("{d:?}").to_lowercase()),
+            concat_dims: opts.concat_dims.clone(),
+            completion_dir: opts.completion_dir.clone(),
+            sub: opts.sub.clone(),
+            replace: opts.replace.clone(),
+            version_separator: opts.version_separator.clone(),
+            delete: opts.delete,
+            bypass: opts.bypass.clone(),
+            mem_allowed: opts.mem_allowed,
         }
     }
 }
@@ -132,19 +153,7 @@ impl Manifest {
             index_base,
             created: local_time(true),
             attempt,
-            options: TaskOptions {
-                force: opts.force,
-                new_version: opts.new_version,
-                sample: opts.sample,
-                dedupe: opts.dedupe.map(|d| format!("{d:?}").to_lowercase()),
-                concat_dims: opts.concat_dims.clone(),
-                completion_dir: opts.completion_dir.clone(),
-                sub: opts.sub.clone(),
-                replace: opts.replace.clone(),
-                version_separator: opts.version_separator.clone(),
-                delete: opts.delete,
-                bypass: opts.bypass.clone(),
-            },
+            options: TaskOptions::from_options(opts),
             boosts: tasks.iter().flat_map(|t| &t.projects).filter_map(|c| boosts.get(c).map(|b| (c.clone(), *b))).collect(),
             tasks,
             chained: false,

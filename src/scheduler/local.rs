@@ -19,7 +19,10 @@ use rayon::prelude::*;
 use super::{Backend, TaskState};
 use crate::error::{Error, Result};
 
-pub struct Local;
+pub struct Local {
+    /// Tasks run in this process: they stop when it is cancelled.
+    pub control: crate::control::Control,
+}
 
 impl Backend for Local {
     fn name(&self) -> &'static str {
@@ -45,9 +48,9 @@ impl Backend for Local {
         // validation over every core.
         let cores = (rayon::current_num_threads() / m.tasks.len().max(1)).max(1);
         (0..m.tasks.len() as u32).into_par_iter().try_for_each(|i| -> Result<()> {
-            crate::pipeline::check_interrupted()?;
+            self.control.cancel.check()?;
             // A task whose projects failed has recorded why; that is not a submission error.
-            super::worker::run_as(&manifest, i, &job, cores).map(|_| ())
+            super::worker::run_as(&manifest, i, &job, cores, &self.control).map(|_| ())
         })?;
         if m.tasks.is_empty() {
             return Err(Error::Usage(format!("{}: no tasks", manifest.display())));
@@ -67,7 +70,7 @@ impl Backend for Local {
 /// task per project: resources are the executor's memory budget, not a
 /// request. Returns the submission directory and the manifest read back, so
 /// what runs is what was recorded.
-pub fn record_run(group: &crate::group::GroupDir, codes: &[String], phase: crate::pipeline::Phase, opts: &crate::pipeline::Options) -> Result<(PathBuf, super::coordinator::Manifest)> {
+pub fn record_run(group: &crate::workdir::group::GroupDir, codes: &[String], phase: crate::pipeline::Phase, opts: &crate::pipeline::Options) -> Result<(PathBuf, super::coordinator::Manifest)> {
     use super::coordinator::{new_submission, Manifest, Task, EMBEDDED_SUFFIX};
     let (submission, dir) = new_submission(&group.dir.join("jobs"), phase, &EMBEDDED_SUFFIX[1..])?;
     let tasks = codes.iter().map(|c| Task { projects: vec![c.clone()], time_s: 0, mem_mb: 0 }).collect();
@@ -80,6 +83,6 @@ pub fn record_run(group: &crate::group::GroupDir, codes: &[String], phase: crate
 /// the same objects as `--format json` prints).
 pub fn finish_run(dir: &Path, outcomes: &[&crate::pipeline::Outcome], interrupted: bool) -> Result<()> {
     let path = dir.join("outcomes.json");
-    let text = serde_json::to_string(&serde_json::json!({"finished": crate::project::local_time(true), "interrupted": interrupted, "results": outcomes})).expect("JSON");
+    let text = serde_json::to_string(&serde_json::json!({"finished": crate::workdir::project::local_time(true), "interrupted": interrupted, "results": outcomes})).expect("JSON");
     crate::fsutil::write_file_atomic(&path, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&path, e)))
 }

@@ -122,12 +122,12 @@ pub trait Backend {
     }
 }
 
-pub fn backend(name: &str) -> Result<Box<dyn Backend>> {
+pub fn backend(name: &str, ctl: &crate::control::Control) -> Result<Box<dyn Backend>> {
     match name {
         "slurm" => Ok(Box::new(slurm::Slurm)),
         "lsf" => Ok(Box::new(lsf::Lsf)),
         "pbs" => Ok(Box::new(pbs::Pbs)),
-        "local" => Ok(Box::new(local::Local)),
+        "local" => Ok(Box::new(local::Local { control: ctl.clone() })),
         other => Err(Error::Usage(format!("unknown scheduler '{other}': use slurm, lsf, pbs or local"))),
     }
 }
@@ -197,8 +197,8 @@ mod tests {
 /// OUT_OF_MEMORY, NODE_FAIL, PREEMPTED, CANCELLED, or a crash) replaces the
 /// stale status, which padocc 1.5.1 leaves `Pending` forever.
 pub fn join(
-    group: &crate::group::GroupDir,
-    current: &mut std::collections::HashMap<String, crate::project::StatusRow>,
+    group: &crate::workdir::group::GroupDir,
+    current: &mut std::collections::HashMap<String, crate::workdir::project::StatusRow>,
 ) -> Result<std::collections::HashMap<String, TaskState>> {
     use std::collections::HashMap;
     let waiting: Vec<(String, String, u32)> = current
@@ -225,7 +225,7 @@ pub fn join(
     }
     let mut states: Vec<TaskState> = Vec::new();
     for (sched, jobs) in by_sched {
-        states.extend(backend(&sched)?.query(&jobs)?);
+        states.extend(backend(&sched, &Default::default())?.query(&jobs)?);
     }
     // One lookup per waiting project: a linear search was quadratic for
     // arrays of one project per task.

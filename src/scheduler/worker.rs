@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::coordinator::Manifest;
+use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::group::{hostname, GroupDir};
+use crate::workdir::group::{hostname, GroupDir};
 use crate::pipeline::{phase_rank, run_project, Options, Phase};
-use crate::project::{local_time, StatusRow};
+use crate::workdir::project::{local_time, StatusRow};
 use crate::workdir::Workdir;
 
 /// The array index from the scheduler's environment.
@@ -70,11 +71,11 @@ fn test_fault(code: &str) {
     }
 }
 
-pub fn run(manifest_path: &Path, index: Option<u32>) -> Result<i32> {
+pub fn run(manifest_path: &Path, index: Option<u32>, ctl: &Control) -> Result<i32> {
     let index = index.or_else(index_from_env).ok_or_else(|| {
         Error::Usage("no array index: give --index I, or run under SLURM, LSF or PBS (SLURM_ARRAY_TASK_ID, LSB_JOBINDEX, PBS_ARRAY_INDEX)".into())
     })?;
-    run_as(manifest_path, index, &job_from_env(), allocated_cores(|k| std::env::var(k).ok()))
+    run_as(manifest_path, index, &job_from_env(), allocated_cores(|k| std::env::var(k).ok()), ctl)
 }
 
 /// Whether `phase` (a status row's) comes before `than` in the pipeline.
@@ -97,7 +98,7 @@ fn allocated_cores(env: impl Fn(&str) -> Option<String>) -> usize {
 
 /// Run task `index` of a manifest as part of job `job` (the local back end
 /// calls this in-process for every index), with `cores` for a validation.
-pub fn run_as(manifest_path: &Path, index: u32, job: &str, cores: usize) -> Result<i32> {
+pub fn run_as(manifest_path: &Path, index: u32, job: &str, cores: usize, ctl: &Control) -> Result<i32> {
     let m = Manifest::read(manifest_path)?;
     let task = index
         .checked_sub(m.index_base)
@@ -123,7 +124,7 @@ pub fn run_as(manifest_path: &Path, index: u32, job: &str, cores: usize) -> Resu
         })
     };
 
-    let opts = Options { jobid: Some(jobid.clone()), processes: cores, ..m.options.to_options() };
+    let opts = Options { jobid: Some(jobid.clone()), processes: cores, control: ctl.quiet(), ..m.options.to_options() };
     let main = group.codes("main").unwrap_or_default();
     let t0 = Instant::now();
     let mut results = Vec::new();

@@ -6,7 +6,6 @@ pub mod filters;
 pub mod ncapi;
 pub mod netcdf3;
 pub mod netcdf4;
-pub mod region;
 
 use std::io::Read;
 use std::path::Path;

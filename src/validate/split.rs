@@ -102,7 +102,7 @@ pub(super) fn validate_split(product_path: &Path, files: &[PathBuf], opts: &Opti
         children.0.push(Share { child, stdout, stderr, status: None });
     }
     let mut rep = super::validate_share(product_path, files, &Options { part: Some((0, procs)), ..opts.clone() })?;
-    wait(&mut children)?;
+    wait(&mut children, &opts.cancel)?;
     let mut first_err = None;
     for (i, s) in children.0.iter_mut().enumerate() {
         // Still running: another child failed first; Drop kills this one.
@@ -132,7 +132,7 @@ pub(super) fn validate_split(product_path: &Path, files: &[PathBuf], opts: &Opti
 
 /// Wait until every child has ended or one has failed, polling so that
 /// Ctrl-C is noticed (the caller's `Children` then kills the rest).
-fn wait(children: &mut Children) -> Result<()> {
+fn wait(children: &mut Children, cancel: &crate::control::Cancel) -> Result<()> {
     loop {
         let mut running = false;
         for s in &mut children.0 {
@@ -152,7 +152,7 @@ fn wait(children: &mut Children) -> Result<()> {
         if !running {
             return Ok(());
         }
-        crate::pipeline::check_interrupted()?;
+        cancel.check()?;
         std::thread::sleep(Duration::from_millis(20));
     }
 }

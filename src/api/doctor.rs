@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::group::GroupDir;
+use crate::workdir::group::GroupDir;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -123,7 +123,7 @@ const STALE: std::time::Duration = std::time::Duration::from_secs(600);
 /// accounting, which `status` joins, no longer says how (purged, or a node
 /// lost). Plain runs have no heartbeat and are not judged.
 fn stale_running(g: &GroupDir, main: &[String], now: std::time::SystemTime, out: &mut Vec<Finding>) -> Result<()> {
-    let running: Vec<(String, crate::project::StatusRow)> = g.current_statuses(main)?.into_iter().filter(|(_, r)| r.status == "Running").collect();
+    let running: Vec<(String, crate::workdir::project::StatusRow)> = g.current_statuses(main)?.into_iter().filter(|(_, r)| r.status == "Running").collect();
     if running.is_empty() {
         return Ok(());
     }
@@ -181,7 +181,7 @@ mod tests {
         for c in &codes {
             std::fs::create_dir_all(&g.project(c).dir).unwrap();
         }
-        let row = |status: &str, jobid: &str| crate::project::StatusRow { phase: "compute".into(), status: status.into(), time: "12:00 25/11/26".into(), jobid: jobid.into() };
+        let row = |status: &str, jobid: &str| crate::workdir::project::StatusRow { phase: "compute".into(), status: status.into(), time: "12:00 25/11/26".into(), jobid: jobid.into() };
         g.record("a", &row("Running", "77_0")).unwrap();
         g.record("b", &row("Running", "local9_0")).unwrap();
         let sub = g.dir.join("jobs/compute-1-2-0");

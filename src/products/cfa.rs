@@ -31,19 +31,19 @@ use std::time::Instant;
 
 use netcdf_sys as nc;
 
-use crate::combine::{Options, Placement};
+use crate::aggregate::combine::{Options, Placement};
 use crate::error::{Error, Result};
 use crate::model::{AttrValue, ChunkData, Variable, VirtualDataset};
-use crate::ncwrite::{nc_type_of, NcOut};
+use crate::products::ncwrite::{nc_type_of, NcOut};
 use crate::source::ncapi::{self, NcFile};
-use crate::source::region::RegionReader;
+use crate::aggregate::region::RegionReader;
 
 #[derive(Debug, Clone)]
 pub struct Request {
     pub files: Vec<PathBuf>,
     pub out: PathBuf,
     pub combine: Options,
-    pub quiet: bool,
+    pub control: crate::control::Control,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -163,7 +163,7 @@ pub fn run(req: &Request) -> Result<Summary> {
     let t0 = Instant::now();
     let mut copts = req.combine.clone();
     copts.layout_only = true;
-    let parts = crate::refs::read_all_with(&req.files, &copts, req.quiet, crate::source::read_structure)?;
+    let parts = crate::aggregate::read_all_with(&req.files, &copts, &req.control, crate::source::read_structure)?;
     // An aggregation file here is one root group: refuse rather than drop
     // the subgroups' variables without a word.
     if let Some((part, g)) = parts.iter().find_map(|p| p.root.groups.first().map(|g| (p, g))) {
@@ -190,8 +190,8 @@ pub fn run(req: &Request) -> Result<Summary> {
             known.insert(d, v.concat());
         }
     }
-    let (vds, placement) = crate::combine::aggregate(parts, &copts)?;
-    write(&vds, &placement, &mixed_units, &known, &req.out).map(|(aggregated, copied, fragments, notes)| Summary {
+    let (vds, placement) = crate::aggregate::combine::aggregate(parts, &copts)?;
+    write(&vds, &placement, &mixed_units, &known, &req.out, &req.control.cancel).map(|(aggregated, copied, fragments, notes)| Summary {
         files: vds.files.len(),
         aggregated,
         copied,
@@ -208,6 +208,7 @@ fn write(
     mixed_units: &[String],
     known: &HashMap<String, Vec<f64>>,
     out: &Path,
+    cancel: &crate::control::Cancel,
 ) -> Result<(usize, usize, u64, Vec<String>)> {
     let kept = whole_files(placement);
     let n_files = vds.files.len();
@@ -396,7 +397,7 @@ fn write(
         }
         let reader = RegionReader::new(&vds.files, placement);
         for (v, id) in copies {
-            copy_values(&o, id, v, placement, &reader, known.get(&v.name))?;
+            copy_values(&o, id, v, placement, &reader, known.get(&v.name), cancel)?;
         }
         o.close().map_err(bad)?;
         Ok((n_agg, n_copy, n_frag))
@@ -416,7 +417,7 @@ fn write(
 
 /// Copy a variable's values into the aggregation file, in slabs of rows so
 /// memory stays bounded.
-fn copy_values(o: &NcOut, id: c_int, v: &Variable, placement: &Placement, reader: &RegionReader, known: Option<&Vec<f64>>) -> Result<()> {
+fn copy_values(o: &NcOut, id: c_int, v: &Variable, placement: &Placement, reader: &RegionReader, known: Option<&Vec<f64>>, cancel: &crate::control::Cancel) -> Result<()> {
     let bad = |e: String| Error::Incompatible(format!("writing variable '{}': {e}", v.name));
     if v.shape.contains(&0) {
         return Ok(());
@@ -459,7 +460,7 @@ fn copy_values(o: &NcOut, id: c_int, v: &Variable, placement: &Placement, reader
     let rows = ((64u64 << 20) / row.max(1)).clamp(1, v.shape[0]);
     let mut r = 0;
     while r < v.shape[0] {
-        crate::pipeline::check_interrupted()?;
+        cancel.check()?;
         let n = rows.min(v.shape[0] - r);
         let mut start = vec![0u64; v.shape.len()];
         start[0] = r;
@@ -555,7 +556,7 @@ fn numpy_dtype(xtype: nc::nc_type) -> Option<(&'static str, usize)> {
 impl CfaReader {
     /// Open an aggregation file: the reader, the global attributes and the
     /// variables as a client presents them (fragment variables hidden).
-    pub fn open(path: &Path) -> Result<(CfaReader, serde_json::Map<String, serde_json::Value>, Vec<crate::product::ProductVar>)> {
+    pub fn open(path: &Path) -> Result<(CfaReader, serde_json::Map<String, serde_json::Value>, Vec<crate::products::reader::ProductVar>)> {
         let corrupt = |e: String| Error::corrupt(path, e);
         let nca = NcFile::open(path).map_err(corrupt)?;
         let to_map = |attrs: Vec<(String, AttrValue)>| -> serde_json::Map<String, serde_json::Value> {
@@ -563,8 +564,8 @@ impl CfaReader {
                 .into_iter()
                 .map(|(k, v)| {
                     let mut t = String::new();
-                    crate::writer::attr_value_json(&mut t, &v);
-                    (k, crate::product::json5ish(&t).unwrap_or(serde_json::Value::Null))
+                    crate::products::writer::attr_value_json(&mut t, &v);
+                    (k, crate::products::reader::json5ish(&t).unwrap_or(serde_json::Value::Null))
                 })
                 .collect()
         };
@@ -629,12 +630,12 @@ impl CfaReader {
             };
             let fill = attrs.iter().find(|(k, _)| k == "_FillValue").map(|(_, v)| {
                 let mut t = String::new();
-                crate::writer::attr_value_json(&mut t, v);
-                crate::product::json5ish(&t).unwrap_or(serde_json::Value::Null)
+                crate::products::writer::attr_value_json(&mut t, v);
+                crate::products::reader::json5ish(&t).unwrap_or(serde_json::Value::Null)
             });
             pattrs.retain(|(k, _)| !k.is_empty());
             sources.insert(info.name.clone(), source);
-            vars.push(crate::product::ProductVar {
+            vars.push(crate::products::reader::ProductVar {
                 name: info.name.clone(),
                 dims: vdims,
                 chunks: shape.clone(),

@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use crate::cftime::{self, Calendar};
+use crate::aggregate::cftime::{self, Calendar};
 use crate::error::{Error, Result};
 use crate::model::dtype_itemsize;
-use crate::product::{FileCache, Product, ProductVar};
+use crate::products::reader::{FileCache, Product, ProductVar};
 use crate::source::ncapi::{self, NcFile};
 
 mod split;
@@ -35,12 +35,14 @@ pub struct Options {
     /// Compare only this many blocks per variable (first, last and spread); 0 = all.
     pub sample: usize,
     /// How repeated values along a single concat dim were resolved.
-    pub dedupe: crate::combine::Dedupe,
+    pub dedupe: crate::aggregate::combine::Dedupe,
     /// Processes to share the work between (0 or 1: this one only); see
     /// [`validate`].
     pub processes: usize,
     /// This process's share: (index, count): the files `f % count == index`.
     pub part: Option<(usize, usize)>,
+    /// Stops the comparison at the next block.
+    pub cancel: crate::control::Cancel,
 }
 
 /// Below this much source data one process validates alone: starting others
@@ -407,12 +409,12 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
         opts.concat_dims.clone()
     };
     let mut placement = Placement::compute(&sources, &concat)?;
-    if concat.len() == 1 && matches!(opts.dedupe, crate::combine::Dedupe::First | crate::combine::Dedupe::Last) {
+    if concat.len() == 1 && matches!(opts.dedupe, crate::aggregate::combine::Dedupe::First | crate::aggregate::combine::Dedupe::Last) {
         placement.rows = dedupe_rows(&sources, &concat[0], opts.dedupe)?;
     }
     let mut cache = FileCache::default();
     for pv in &product.vars {
-        crate::pipeline::check_interrupted()?;
+        opts.cancel.check()?;
         let Some(sv0) = source_var(first, &pv.name)? else {
             rep.meta_err("data_vars", &pv.name, "type", json!("not in the first source file"));
             continue;
@@ -493,7 +495,7 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
                 if theirs || chosen.as_ref().is_some_and(Vec::is_empty) {
                     continue;
                 }
-                compare_segment(&mut rep, &product, pv, src, sv, *row0, *nrows, origin, chosen.as_deref(), &mut cache)?;
+                compare_segment(&mut rep, &product, pv, src, sv, *row0, *nrows, origin, chosen.as_deref(), &mut cache, &opts.cancel)?;
                 if rep.data.get("variables").and_then(|v| v.get("data_errors")).and_then(|d| d.get(&pv.name)).is_some() {
                     src.release();
                     break 'files;
@@ -607,7 +609,7 @@ impl Placement {
 
 /// The rows kept by `--dedupe first|last`, sorted by decoded value, computed
 /// from the sources themselves.
-fn dedupe_rows(sources: &[Source], d: &str, dedupe: crate::combine::Dedupe) -> Result<Option<Vec<(usize, u64)>>> {
+fn dedupe_rows(sources: &[Source], d: &str, dedupe: crate::aggregate::combine::Dedupe) -> Result<Option<Vec<(usize, u64)>>> {
     let mut keys: Vec<(f64, usize, u64)> = Vec::new();
     for (f, s) in sources.iter().enumerate() {
         let Some(sv) = source_var(s, d)? else { return Ok(None) };
@@ -633,7 +635,7 @@ fn dedupe_rows(sources: &[Source], d: &str, dedupe: crate::combine::Dedupe) -> R
         while j + 1 < order.len() && keys[order[j + 1]].0 == keys[order[i]].0 {
             j += 1;
         }
-        let pick = if dedupe == crate::combine::Dedupe::First { order[i] } else { order[j] };
+        let pick = if dedupe == crate::aggregate::combine::Dedupe::First { order[i] } else { order[j] };
         out.push((keys[pick].1, keys[pick].2));
         i = j + 1;
     }
@@ -657,8 +659,8 @@ fn runs(sel: &[(usize, u64)], f: usize) -> Vec<(u64, u64, u64)> {
 
 fn attr_json(v: &crate::model::AttrValue) -> Value {
     let mut s = String::new();
-    crate::writer::attr_value_json(&mut s, v);
-    crate::product::json5ish(&s).unwrap_or(Value::Null)
+    crate::products::writer::attr_value_json(&mut s, v);
+    crate::products::reader::json5ish(&s).unwrap_or(Value::Null)
 }
 
 fn values_equal(a: &Value, b: &Value) -> bool {
@@ -752,7 +754,7 @@ fn spread(k: u64, n: u64) -> impl Iterator<Item = u64> {
 /// `origin`, in blocks; `blocks`: only these (indices into the segment's
 /// blocks), None: all.
 #[allow(clippy::too_many_arguments)]
-fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar, row0: u64, nrows: u64, origin: &[u64], blocks: Option<&[u64]>, cache: &mut FileCache) -> Result<()> {
+fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar, row0: u64, nrows: u64, origin: &[u64], blocks: Option<&[u64]>, cache: &mut FileCache, cancel: &crate::control::Cancel) -> Result<()> {
     let isz = sv.size;
     let (src_units, prod_units) = effective_units(product, pv, src, sv);
     // A time variable re-encoded to the first file's units compares as instants.
@@ -780,7 +782,7 @@ fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &S
     let identity = recoded.is_none() && product.is_cfa();
     let mut same: Option<(PathBuf, bool)> = None;
     for b in blocks {
-        crate::pipeline::check_interrupted()?;
+        cancel.check()?;
         let r0 = b * block_rows;
         let n = block_rows.min(rows - r0);
         let (mut start, mut count) = (vec![0u64; sv.shape.len()], sv.shape.clone());

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
+use super::Selection;
 use crate::error::Result;
-use crate::group::GroupDir;
-use crate::project::{StatusRow, PHASES};
+use crate::workdir::group::GroupDir;
+use crate::workdir::project::{StatusRow, PHASES};
 
 #[derive(Debug, serde::Serialize)]
 pub struct GroupStatus {
@@ -18,18 +19,26 @@ pub struct GroupStatus {
     pub faultlist: Vec<(String, String)>,
     /// What the scheduler said of projects still Pending/Running on disk.
     pub scheduler: BTreeMap<String, crate::scheduler::TaskState>,
+    /// What could not be found out (e.g. the scheduler could not be asked).
+    pub warnings: Vec<String>,
 }
 
-pub fn collect(group: &GroupDir, repeat_id: &str, ask_scheduler: bool) -> Result<GroupStatus> {
-    let codes = group.codes(repeat_id)?;
+/// Where every selected project is (`sel.projects` narrows the subset; the
+/// indices stay those of the subset). With `ask_scheduler`, projects Pending or
+/// Running on disk are joined with what the scheduler says of their tasks; a
+/// scheduler that cannot be asked gives a warning, not an error.
+pub fn collect(group: &GroupDir, sel: &Selection, ask_scheduler: bool) -> Result<GroupStatus> {
+    let picked = sel.resolve(group)?;
+    let codes: Vec<String> = picked.iter().map(|p| p.1.clone()).collect();
     let mut current = group.current_statuses(&codes)?;
+    let mut warnings = Vec::new();
     // A scheduler that cannot be asked (slurmdbd down, a site's qstat without
     // JSON) must not hide what the shared filesystem knows: warn and go on.
     let scheduler = if ask_scheduler {
         match crate::scheduler::join(group, &mut current) {
             Ok(found) => found.into_iter().collect(),
             Err(e) => {
-                eprintln!("padocc: warning: could not ask the scheduler ({e}); statuses below are from the shared filesystem only");
+                warnings.push(format!("could not ask the scheduler ({e}); statuses below are from the shared filesystem only"));
                 BTreeMap::new()
             }
         }
@@ -38,13 +47,13 @@ pub fn collect(group: &GroupDir, repeat_id: &str, ask_scheduler: bool) -> Result
     };
     let mut phases: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
     let mut no_status = Vec::new();
-    for (i, c) in codes.iter().enumerate() {
+    for (i, c) in &picked {
         match current.get(c) {
-            Some(StatusRow { phase, status, .. }) => phases.entry(phase.clone()).or_default().entry(status.clone()).or_default().push(i),
-            None => no_status.push(i),
+            Some(StatusRow { phase, status, .. }) => phases.entry(phase.clone()).or_default().entry(status.clone()).or_default().push(*i),
+            None => no_status.push(*i),
         }
     }
-    Ok(GroupStatus { group: group.name.clone(), total: codes.len(), phases, no_status, faultlist: group.faultlist(), scheduler })
+    Ok(GroupStatus { group: group.name.clone(), total: codes.len(), phases, no_status, faultlist: group.faultlist(), scheduler, warnings })
 }
 
 /// At most `n` bytes of `s`, cut at a character boundary.
@@ -166,7 +175,7 @@ mod tests {
         let v = phases.entry("validate".into()).or_default();
         v.insert("(V>K)Success".into(), vec![0, 2]);
         v.insert("(V>K)Warn-global_aggregation_date_added".into(), vec![3]);
-        let s = GroupStatus { group: "testg".into(), total: 4, phases, no_status: vec![], faultlist: vec![], scheduler: BTreeMap::new() };
+        let s = GroupStatus { group: "testg".into(), total: 4, phases, no_status: vec![], faultlist: vec![], scheduler: BTreeMap::new(), warnings: vec![] };
         let out = render(&s, 10, false, true);
         for want in [
             "Group: testg",

@@ -111,7 +111,7 @@ pub fn copy_rewriting(src: &Path, dest: &Path, from: &str, to: &str) -> Result<(
             std::fs::create_dir_all(&vdir).map_err(|x| Error::output(&vdir, x))?;
             for f in std::fs::read_dir(e.path()).map_err(|x| Error::input_io(&e.path(), x))?.flatten() {
                 rec.clear();
-                for (path, offset, size, raw) in crate::product::read_parquet_refs(&f.path())? {
+                for (path, offset, size, raw) in crate::products::reader::read_parquet_refs(&f.path())? {
                     let path = path.map(|p| match p.strip_prefix(from) {
                         Some(rest) => format!("{to}{rest}"),
                         None => p,

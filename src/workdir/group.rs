@@ -16,7 +16,7 @@ use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::project::{append_line, Project, StatusRow};
+use crate::workdir::project::{append_line, Project, StatusRow};
 use crate::workdir::{check_name, Workdir};
 
 #[derive(Debug, Clone)]

@@ -14,6 +14,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+pub mod group;
+pub mod project;
+
 #[derive(Debug, Clone)]
 pub struct Workdir {
     pub root: PathBuf,

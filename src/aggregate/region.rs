@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::ncapi::{self, NcFile, OpenFiles};
-use crate::combine::Placement;
+use crate::source::ncapi::{self, NcFile, OpenFiles};
+use crate::aggregate::combine::Placement;
 use crate::error::{Error, Result};
 use crate::model::Variable;
 use crate::slab::copy_region;

@@ -32,12 +32,12 @@ use rayon::prelude::*;
 use zarrs::array::{Array, ArrayBytes, ArrayMetadata, CodecOptions};
 use zarrs::filesystem::FilesystemStore;
 
-use crate::combine::{Options, Placement};
+use crate::aggregate::combine::{Options, Placement};
 use crate::error::{Error, Result};
 use crate::model::{AttrValue, Attrs, ChunkData, FillValue, Variable, VirtualDataset};
-use crate::progress::Progress;
-use crate::source::region::RegionReader;
-use crate::writer::{json_f64, json_object, json_str, zattrs};
+use crate::control::Progress;
+use crate::aggregate::region::RegionReader;
+use crate::products::writer::{json_f64, json_object, json_str, zattrs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Compression {
@@ -76,7 +76,7 @@ pub struct Request {
     pub shards: Vec<(String, u64)>,
     /// Bound on the memory the conversion uses for chunk buffers.
     pub mem_limit: u64,
-    pub quiet: bool,
+    pub control: crate::control::Control,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -288,9 +288,9 @@ fn render(root_attrs: &Attrs, groups: &[(String, &Attrs)], vars: &[OutVar], req:
     let mut docs = Vec::new();
     let mut for_zarrs = Vec::new();
     if req.zarr_format == 2 {
-        let mut consolidated = vec![(".zgroup".to_string(), crate::writer::ZGROUP.to_string()), (".zattrs".to_string(), zattrs(root_attrs, None))];
+        let mut consolidated = vec![(".zgroup".to_string(), crate::products::writer::ZGROUP.to_string()), (".zattrs".to_string(), zattrs(root_attrs, None))];
         for (path, attrs) in groups {
-            consolidated.push((format!("{path}/.zgroup"), crate::writer::ZGROUP.to_string()));
+            consolidated.push((format!("{path}/.zgroup"), crate::products::writer::ZGROUP.to_string()));
             consolidated.push((format!("{path}/.zattrs"), zattrs(attrs, None)));
         }
         for ov in vars {
@@ -491,12 +491,12 @@ pub fn run(req: &Request) -> Result<Summary> {
     }
     let mut copts = req.combine.clone();
     copts.layout_only = true;
-    let parts = crate::refs::read_all(&req.files, &copts, req.quiet)?;
+    let parts = crate::aggregate::read_all(&req.files, &copts, &req.control)?;
     // The same files as references, when they can be: chunks decoded in parallel.
-    let direct = crate::combine::combine(parts.clone(), &Options { layout_only: false, ..copts.clone() })
+    let direct = crate::aggregate::combine::combine(parts.clone(), &Options { layout_only: false, ..copts.clone() })
         .ok()
-        .map(|v| crate::product::Product::from_virtual(&v));
-    let (vds, placement) = crate::combine::aggregate(parts, &copts)?;
+        .map(|v| crate::products::reader::Product::from_virtual(&v));
+    let (vds, placement) = crate::aggregate::combine::aggregate(parts, &copts)?;
     let vars = plan_vars(&vds, &placement, req)?;
     let groups: Vec<(String, &Attrs)> = vds.groups().into_iter().skip(1).map(|g| (g.path.clone(), &g.attrs)).collect();
     let (docs, for_zarrs) = render(&vds.root.attrs, &groups, &vars, req);
@@ -563,13 +563,13 @@ pub fn run(req: &Request) -> Result<Summary> {
         unsafe { netcdf_sys::nc_set_chunk_cache(4 << 20, 1009, 0.75) };
     }
     let reader = RegionReader::new(&vds.files, &placement);
-    let progress = Progress::new("writing chunks", tasks.len() as u64, req.quiet);
+    let progress = Progress::new("writing chunks", tasks.len() as u64, &req.control.progress);
     let bytes_read = AtomicU64::new(0);
     let journal = std::sync::Mutex::new(journal);
     let codec_opts = CodecOptions::default().with_store_empty_chunks(true).with_concurrent_target(1);
     pool.install(|| {
         tasks.par_iter().try_for_each(|&(i, lin)| -> Result<()> {
-            crate::pipeline::check_interrupted()?;
+            req.control.cancel.check()?;
             let ov = &vars[i];
             match &ov.values {
                 Values::Strings => write_strings(&partial, ov, &reader, req.zarr_format)?,
@@ -597,8 +597,8 @@ pub fn run(req: &Request) -> Result<Summary> {
                             buf
                         }
                         _ => match direct.as_ref().and_then(|p| p.var(&ov.var.name).map(|v| (p, v))) {
-                            Some((p, pv)) if pv.shape == ov.var.shape && crate::product::Product::decodable(pv) => {
-                                let mut b = p.read_slab(pv, &start, &count, &mut crate::product::FileCache::default())?;
+                            Some((p, pv)) if pv.shape == ov.var.shape && crate::products::reader::Product::decodable(pv) => {
+                                let mut b = p.read_slab(pv, &start, &count, &mut crate::products::reader::FileCache::default())?;
                                 if pv.dtype.starts_with('>') && ov.size > 1 {
                                     for el in b.chunks_exact_mut(ov.size) {
                                         el.reverse();

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::cftime::{self, Calendar, TimeUnits};
+use crate::aggregate::cftime::{self, Calendar, TimeUnits};
 use crate::error::{Error, Result};
 use crate::model::{ravel, AttrValue, ChunkData, ChunkRef, Group, Layout, Variable, VirtualDataset};
 use crate::source;

@@ -3,7 +3,7 @@
 //! - kerchunk references (JSON or Parquet): Zarr v2 metadata, chunk bytes
 //!   fetched from the sources and decoded with the listed numcodecs codecs;
 //! - Zarr stores (v3 or v2): metadata read here, chunks decoded by zarrs;
-//! - CF aggregation files: fragments resolved by [`crate::cfa::CfaReader`].
+//! - CF aggregation files: fragments resolved by [`crate::products::cfa::CfaReader`].
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -62,7 +62,7 @@ enum Backend {
     Refs,
     /// Numeric arrays of a Zarr store, by name (strings are read as references).
     Zarr(HashMap<String, zarrs::array::Array<zarrs::filesystem::FilesystemStore>>),
-    Cfa(crate::cfa::CfaReader),
+    Cfa(crate::products::cfa::CfaReader),
 }
 
 impl std::fmt::Debug for Product {
@@ -110,7 +110,7 @@ impl Product {
         use crate::model::{ChunkData, FillValue};
         let codec = |c: &crate::model::Codec| {
             let mut t = String::new();
-            crate::writer::codec_json(&mut t, c);
+            crate::products::writer::codec_json(&mut t, c);
             serde_json::from_str::<Value>(&t).unwrap_or(Value::Null)
         };
         let vars = vds
@@ -173,7 +173,7 @@ impl Product {
         let mut head = [0u8; 8];
         let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| Error::input_io(path, e))?;
         if n >= 4 && (head.starts_with(b"CDF") || head == *b"\x89HDF\r\n\x1a\n") {
-            let (reader, attrs, vars) = crate::cfa::CfaReader::open(path)?;
+            let (reader, attrs, vars) = crate::products::cfa::CfaReader::open(path)?;
             return Ok(Product { path: path.to_path_buf(), files: vec![], attrs, groups: vec![], vars, backend: Backend::Cfa(reader) });
         }
         Self::open_json(path)

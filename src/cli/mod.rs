@@ -1,0 +1,94 @@
+//! The command line, a thin layer over [`crate::api`]: [`args`] says what
+//! the words mean (clap), [`run`] turns them into requests and calls the
+//! library, [`output`] renders the results as text or JSON.
+
+mod args;
+mod output;
+mod run;
+
+use clap::Parser;
+use serde_json::json;
+
+use crate::control::{Cancel, Control, Reporter};
+use crate::error::exit;
+pub use args::Cli;
+use args::{Command, OutFormat};
+use output::{Mode, Out};
+
+/// Parse, run, and return the process exit code.
+pub fn main() -> i32 {
+    // padocc only reads HDF5 files. HDF5's flock-based file locking fails on
+    // Lustre/NFS mounts without flock ("unable to lock file"), and a lock taken
+    // by one process is inherited by children it spawns; readers do not need it.
+    if std::env::var_os("HDF5_USE_FILE_LOCKING").is_none() {
+        std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE");
+    }
+    let cli = Cli::parse();
+    let out = Out { mode: mode_of(&cli.command), quiet: cli.quiet };
+    // First Ctrl-C or SIGTERM (what SLURM sends on scancel and at the time
+    // limit): stop starting projects and let those in flight stop at the next
+    // safe point (every write is atomic). Second: leave at once.
+    let cancel = Cancel::new();
+    let on_signal = cancel.clone();
+    let _ = ctrlc::set_handler(move || {
+        if on_signal.cancel_again() {
+            std::process::exit(exit::INTERRUPTED);
+        }
+        eprintln!("\npadocc: interrupted: finishing the projects in flight (Ctrl-C again to leave now)");
+    });
+    let progress = if cli.quiet || out.mode == Mode::Json { Reporter::Silent } else { Reporter::Terminal };
+    let cx = run::Ctx { workdir: cli.workdir.clone(), out: &out, control: Control { cancel, progress } };
+    match run::run(cli.command, &cx) {
+        Ok(code) => code,
+        Err(e) => {
+            if out.mode == Mode::Json {
+                out.json(&json!({"error": e.to_string(), "exit_code": e.exit_code()}));
+            }
+            eprintln!("padocc: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Human or JSON, as the command's `--format` (or `--json`) asks.
+fn mode_of(command: &Command) -> Mode {
+    let format = match command {
+        Command::Scan(a) | Command::Compute(a) | Command::Validate(a) => a.fmt.format,
+        Command::Init { fmt, .. }
+        | Command::Add { fmt, .. }
+        | Command::List { fmt }
+        | Command::Complete { fmt, .. }
+        | Command::Status { fmt, .. }
+        | Command::Doctor { fmt, .. }
+        | Command::Summarise { fmt, .. }
+        | Command::Repeat { fmt, .. }
+        | Command::RerunFailed { fmt, .. }
+        | Command::Run { fmt, .. } => fmt.format,
+        Command::Refs { json: true, .. } | Command::Zarr { json: true, .. } | Command::Cfa { json: true, .. } | Command::Verify { json: true, .. } => {
+            OutFormat::Json
+        }
+        _ => OutFormat::Human,
+    };
+    match format {
+        OutFormat::Human => Mode::Human,
+        OutFormat::Json => Mode::Json,
+    }
+}
+
+#[cfg(test)]
+mod compat_tests {
+    #[test]
+    fn padocc_time_and_memory_read_as_slurm_reads_them() {
+        assert_eq!(super::args::parse_time_allowed("30:00"), Ok(1800));
+        assert_eq!(super::args::parse_time_allowed("1:30:00"), Ok(5400));
+        assert_eq!(super::args::parse_time_allowed("1-00:00:00"), Ok(86400));
+        assert_eq!(super::args::parse_time_allowed("1-12"), Ok(86400 + 12 * 3600));
+        assert_eq!(super::args::parse_time_allowed("1-12:30"), Ok(86400 + 12 * 3600 + 1800));
+        assert_eq!(super::args::parse_time_allowed("45"), Ok(2700));
+        assert!(super::args::parse_time_allowed("soon").is_err());
+        assert_eq!(super::args::parse_memory_mb("2G"), Ok(2048));
+        assert_eq!(super::args::parse_memory_mb("4000"), Ok(4000));
+        assert_eq!(super::args::parse_memory_mb("512M"), Ok(512));
+        assert!(super::args::parse_memory_mb("lots").is_err());
+    }
+}

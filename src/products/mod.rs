@@ -1,0 +1,13 @@
+//! The products made from an aggregation, and reading them back as a client
+//! would:
+//! - [`refs`]: kerchunk references, written by [`writer`] as JSON or Parquet;
+//! - [`zarr`]: a Zarr v3 or v2 store (values copied, rechunked);
+//! - [`cfa`]: a CF aggregation file (`.nca`), written through [`ncwrite`];
+//! - [`reader`]: any of them opened again, for validation.
+
+pub mod cfa;
+pub mod ncwrite;
+pub mod reader;
+pub mod refs;
+pub mod writer;
+pub mod zarr;
