@@ -65,10 +65,7 @@ pub mod exit {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Missing { .. }
-            | Error::Unreadable { .. }
-            | Error::UnknownFormat { .. }
-            | Error::Corrupt { .. } => exit::INPUT,
+            Error::Missing { .. } | Error::Unreadable { .. } | Error::UnknownFormat { .. } | Error::Corrupt { .. } => exit::INPUT,
             Error::Unsupported { .. } => exit::UNSUPPORTED,
             Error::Incompatible(_) => exit::INCOMPATIBLE,
             Error::Output { .. } => exit::OUTPUT,

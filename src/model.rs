@@ -169,11 +169,7 @@ pub enum Layout {
 impl Variable {
     /// Number of chunks along each dimension (`[1]`-like empty for scalars).
     pub fn chunk_grid(&self) -> Vec<u64> {
-        self.shape
-            .iter()
-            .zip(&self.chunks)
-            .map(|(s, c)| if *c == 0 { 0 } else { s.div_ceil(*c) })
-            .collect()
+        self.shape.iter().zip(&self.chunks).map(|(s, c)| if *c == 0 { 0 } else { s.div_ceil(*c) }).collect()
     }
 
     pub fn n_chunks(&self) -> u64 {
@@ -195,7 +191,13 @@ impl Variable {
 /// The numpy dtype string of a kind (`i`, `u`, `f`, `b`, `S`) and item size:
 /// `|` where byte order means nothing (one byte, or characters).
 pub fn numpy_dtype(kind: char, size: usize, big_endian: bool) -> String {
-    let order = if size == 1 || kind == 'S' { '|' } else if big_endian { '>' } else { '<' };
+    let order = if size == 1 || kind == 'S' {
+        '|'
+    } else if big_endian {
+        '>'
+    } else {
+        '<'
+    };
     format!("{order}{kind}{size}")
 }
 

@@ -21,11 +21,7 @@ fn assert_clean_failure(o: &std::process::Output, code: i32, mentions: &[&str], 
     }
     assert!(!out.exists(), "partial output left at {}", out.display());
     if let Some(dir) = out.parent().filter(|d| d.is_dir()) {
-        let leftovers: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().contains(".tmp."))
-            .collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp.")).collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     }
 }

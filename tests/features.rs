@@ -48,7 +48,10 @@ fn simple(t: &[f64], units: &str, calendar: &'static str, unlimited: bool, chunk
 #[test]
 fn uneven_contiguous_netcdf4_series_is_recut_and_reads_equal() {
     let d = tmp();
-    let files = series_files(d.path(), &[(times(0.0, 12), "days since 2000-01-01"), (times(12.0, 12), "days since 2000-01-01"), (times(24.0, 8), "days since 2000-01-01")], |t, u| simple(t, u, "noleap", false, None, false));
+    let files =
+        series_files(d.path(), &[(times(0.0, 12), "days since 2000-01-01"), (times(12.0, 12), "days since 2000-01-01"), (times(24.0, 8), "days since 2000-01-01")], |t, u| {
+            simple(t, u, "noleap", false, None, false)
+        });
     let out = d.path().join("out.json");
     refs_ok(&files, &out, &["--concat-dim", "time"]);
     check(&out, &files, &["--concat-dim", "time"]);

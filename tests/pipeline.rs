@@ -435,7 +435,28 @@ fn padocc_1_5_1_flags_keep_working() {
     let proj = wd.join("in_progress/g/oneD");
     let input = d.path().join("in.csv");
     for phase in ["scan", "compute", "validate"] {
-        let legacy = ["-s", "2", "-A", "-e", "/venv", "--allow-band-increase", "--wait_sbatch", "--diagnostic", "--xarray_kwargs", "a:pyTrue", "--parallel_project", "-T", "-b", "D", "--identical_dims", "lat", "--b64vars", "time", "--aggregator", "K"];
+        let legacy = [
+            "-s",
+            "2",
+            "-A",
+            "-e",
+            "/venv",
+            "--allow-band-increase",
+            "--wait_sbatch",
+            "--diagnostic",
+            "--xarray_kwargs",
+            "a:pyTrue",
+            "--parallel_project",
+            "-T",
+            "-b",
+            "D",
+            "--identical_dims",
+            "lat",
+            "--b64vars",
+            "time",
+            "--aggregator",
+            "K",
+        ];
         ok(padocc_in(&wd, &[&[phase, "-G", "g", "-f"], &legacy[..]].concat()));
     }
     ok(padocc_in(&wd, &["add", "-G", "g", "-i", input.to_str().unwrap(), "--moles", "x", "-C", "kerchunk"]));

@@ -159,10 +159,7 @@ fn verify_catches_a_broken_zarr_chunk_and_swapped_cfa_fragments() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("placed in fragments that are the source files themselves"), "{text}");
     check_env_ready();
-    python(&format!(
-        "import netCDF4; d = netCDF4.Dataset('{}', 'a'); v = d['fragment_uris_0']; a = v[:]; a[0], a[1] = a[1], a[0]; v[:] = a; d.close()",
-        c.display()
-    ));
+    python(&format!("import netCDF4; d = netCDF4.Dataset('{}', 'a'); v = d['fragment_uris_0']; a = v[:]; a[0], a[1] = a[1], a[0]; v[:] = a; d.close()", c.display()));
     let o = verify(&c, &files, &["--concat-dim", "time"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{text}");
@@ -299,8 +296,7 @@ fn zarr_conversion_killed_at_random_points_resumes_to_an_equal_store() {
         .map(|i| {
             let p = d.path().join(format!("big{i}.nc"));
             let t: Vec<f64> = (0..400).map(|k| (i * 400 + k) as f64).collect();
-            Series { time: &t, units: "days since 2000-01-01", calendar: "standard", nx: 4000, chunk_time: Some(50), deflate: true, offset: i as f32, unlimited: true }
-                .write(&p);
+            Series { time: &t, units: "days since 2000-01-01", calendar: "standard", nx: 4000, chunk_time: Some(50), deflate: true, offset: i as f32, unlimited: true }.write(&p);
             p
         })
         .collect();

@@ -251,12 +251,14 @@ fn rendered_job_scripts_match_their_snapshots() {
     let d = tempfile::tempdir().unwrap();
     let wd = fake_scheduler_group(d.path());
     let cfg = d.path().join("site.toml");
-    std::fs::write(&cfg, "partition = \"standard\"\naccount = \"ceda\"\nqos = \"high\"\nenv = [\"module load jaspy\"]\ndirectives = [\"--constraint=intel\"]\n[resources]\npack_seconds = 0.0001\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "partition = \"standard\"\naccount = \"ceda\"\nqos = \"high\"\nenv = [\"module load jaspy\"]\ndirectives = [\"--constraint=intel\"]\n[resources]\npack_seconds = 0.0001\n",
+    )
+    .unwrap();
     for sched in ["slurm", "lsf", "pbs", "local"] {
         let o = ok(padocc_env(&wd, &["compute", "-G", "g", "--parallel", "--dry-run", "--scheduler", sched, "--config", cfg.to_str().unwrap()], &[("PATH", "/nonexistent")]));
-        let text = String::from_utf8_lossy(&o.stdout)
-            .replace(d.path().to_str().unwrap(), "[TMP]")
-            .replace(env!("CARGO_BIN_EXE_padocc"), "[PADOCC]");
+        let text = String::from_utf8_lossy(&o.stdout).replace(d.path().to_str().unwrap(), "[TMP]").replace(env!("CARGO_BIN_EXE_padocc"), "[PADOCC]");
         // Submission names carry a clock reading and the process id.
         let digits = |s: &str| s.trim_start_matches(|c: char| c.is_ascii_digit()).to_string();
         let text: String = text
@@ -379,7 +381,9 @@ fn scancel_mid_task_and_edited_codesets() {
     assert_eq!(s["p0"], "Success", "{s:?}");
     assert_eq!(s["p2"], "Success", "{s:?}");
     assert_eq!(s["p1"], "CANCELLED", "{s:?}");
-    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().next().unwrap().unwrap().path().join("manifest.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().next().unwrap().unwrap().path().join("manifest.json")).unwrap())
+            .unwrap();
     let order: Vec<&str> = manifest["tasks"].as_array().unwrap().iter().map(|t| t["projects"][0].as_str().unwrap()).collect();
     assert_eq!(order, vec!["p0", "p1", "p2"]);
     // Resubmitting the phase takes only what is not done, and finishes it.

@@ -25,10 +25,7 @@ const US_PER_HOUR: i64 = 60 * US_PER_MINUTE;
 const US_PER_DAY: i64 = 24 * US_PER_HOUR;
 
 /// Cumulative days before each month, plus the year length, without and with 29 February.
-const CUMULATIVE_DAYS: [[i128; 13]; 2] = [
-    [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365],
-    [0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335, 366],
-];
+const CUMULATIVE_DAYS: [[i128; 13]; 2] = [[0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365], [0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335, 366]];
 
 /// Day number (days since Gregorian 1970-01-01) of Gregorian 1582-10-15, the
 /// first day of the Gregorian reform used by the `standard` calendar.
@@ -52,14 +49,7 @@ pub enum Calendar {
 }
 
 impl Calendar {
-    pub const ALL: [Calendar; 6] = [
-        Calendar::Standard,
-        Calendar::ProlepticGregorian,
-        Calendar::NoLeap,
-        Calendar::AllLeap,
-        Calendar::Day360,
-        Calendar::Julian,
-    ];
+    pub const ALL: [Calendar; 6] = [Calendar::Standard, Calendar::ProlepticGregorian, Calendar::NoLeap, Calendar::AllLeap, Calendar::Day360, Calendar::Julian];
 
     /// Parse a CF calendar attribute, case-insensitive: `standard`/`gregorian` -> Standard,
     /// `proleptic_gregorian`, `noleap`/`365_day`, `all_leap`/`366_day`, `360_day`, `julian`.
@@ -133,15 +123,7 @@ pub struct DateTime {
 impl DateTime {
     /// Midnight at the start of the given day.
     pub fn date(year: i64, month: u32, day: u32) -> DateTime {
-        DateTime {
-            year,
-            month,
-            day,
-            hour: 0,
-            minute: 0,
-            second: 0,
-            microsecond: 0,
-        }
+        DateTime { year, month, day, hour: 0, minute: 0, second: 0, microsecond: 0 }
     }
 }
 
@@ -153,11 +135,7 @@ impl fmt::Display for DateTime {
         } else {
             write!(f, "{:04}", self.year)?;
         }
-        write!(
-            f,
-            "-{:02}-{:02} {:02}:{:02}:{:02}",
-            self.month, self.day, self.hour, self.minute, self.second
-        )?;
+        write!(f, "-{:02}-{:02} {:02}:{:02}:{:02}", self.month, self.day, self.hour, self.minute, self.second)?;
         if self.microsecond != 0 {
             write!(f, ".{:06}", self.microsecond)?;
         }
@@ -188,10 +166,7 @@ impl TimeUnits {
         if self.unit_us > 0 {
             Ok(i128::from(self.unit_us))
         } else {
-            Err(format!(
-                "time unit must be a positive number of microseconds, got {}",
-                self.unit_us
-            ))
+            Err(format!("time unit must be a positive number of microseconds, got {}", self.unit_us))
         }
     }
 }
@@ -207,24 +182,13 @@ pub fn parse_units(units: &str, calendar: Calendar) -> Result<TimeUnits, String>
     let since = tokens.iter().position(|&t| t == "since");
     let (unit, reference) = match since {
         Some(1) if tokens.len() > 2 => (tokens[0], &tokens[2..]),
-        _ => {
-            return Err(format!(
-                "time units {units:?} are not of the form '<unit> since <reference date>'"
-            ))
-        }
+        _ => return Err(format!("time units {units:?} are not of the form '<unit> since <reference date>'")),
     };
     let unit_us = parse_unit(unit).map_err(|e| format!("time units {units:?}: {e}"))?;
-    let (local, tz_offset_minutes) = parse_reference(reference)
-        .map_err(|e| format!("time units {units:?}: invalid reference date: {e}"))?;
-    let local_us = datetime_to_us(calendar, &local)
-        .map_err(|e| format!("time units {units:?}: invalid reference date: {e}"))?;
+    let (local, tz_offset_minutes) = parse_reference(reference).map_err(|e| format!("time units {units:?}: invalid reference date: {e}"))?;
+    let local_us = datetime_to_us(calendar, &local).map_err(|e| format!("time units {units:?}: invalid reference date: {e}"))?;
     let utc_us = local_us - i128::from(tz_offset_minutes) * i128::from(US_PER_MINUTE);
-    Ok(TimeUnits {
-        unit_us,
-        reference: us_to_datetime(calendar, utc_us),
-        tz_offset_minutes,
-        calendar,
-    })
+    Ok(TimeUnits { unit_us, reference: us_to_datetime(calendar, utc_us), tz_offset_minutes, calendar })
 }
 
 fn parse_unit(unit: &str) -> Result<i64, String> {
@@ -235,11 +199,7 @@ fn parse_unit(unit: &str) -> Result<i64, String> {
         "minutes" | "minute" | "min" | "mins" => Ok(US_PER_MINUTE),
         "hours" | "hour" | "h" | "hr" | "hrs" => Ok(US_PER_HOUR),
         "days" | "day" | "d" => Ok(US_PER_DAY),
-        "months" | "month" | "years" | "year" | "yr" | "yrs" | "common_years" | "common_year" => {
-            Err(format!(
-                "'{unit}' has no fixed length and is not supported as a time unit"
-            ))
-        }
+        "months" | "month" | "years" | "year" | "yr" | "yrs" | "common_years" | "common_year" => Err(format!("'{unit}' has no fixed length and is not supported as a time unit")),
         _ => Err(format!("unknown time unit '{unit}'")),
     }
 }
@@ -287,15 +247,7 @@ fn parse_reference(tokens: &[&str]) -> Result<(DateTime, i32), String> {
     }
     let tz_offset_minutes = tz_text.map_or(Ok(0), parse_tz_offset)?;
 
-    let dt = DateTime {
-        year,
-        month,
-        day,
-        hour,
-        minute,
-        second,
-        microsecond,
-    };
+    let dt = DateTime { year, month, day, hour, minute, second, microsecond };
     Ok((dt, tz_offset_minutes))
 }
 
@@ -327,11 +279,7 @@ fn parse_time(s: &str) -> Result<(u32, u32, u32, u32), String> {
             if !fraction.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(format!("malformed fractional seconds '{p}'"));
             }
-            let micro = fraction
-                .bytes()
-                .chain(std::iter::repeat(b'0'))
-                .take(6)
-                .fold(0, |acc, b| acc * 10 + u32::from(b - b'0'));
+            let micro = fraction.bytes().chain(std::iter::repeat(b'0')).take(6).fold(0, |acc, b| acc * 10 + u32::from(b - b'0'));
             (parse_digits(whole, "second")?, micro)
         }
     };
@@ -352,14 +300,8 @@ fn parse_tz_offset(s: &str) -> Result<i32, String> {
         _ => (1, s),
     };
     let (hours, minutes): (i32, i32) = match body.split_once(':') {
-        Some((h, m)) => (
-            parse_digits(h, "UTC offset")?,
-            parse_digits(m, "UTC offset")?,
-        ),
-        None if body.len() == 4 => (
-            parse_digits(&body[..2], "UTC offset")?,
-            parse_digits(&body[2..], "UTC offset")?,
-        ),
+        Some((h, m)) => (parse_digits(h, "UTC offset")?, parse_digits(m, "UTC offset")?),
+        None if body.len() == 4 => (parse_digits(&body[..2], "UTC offset")?, parse_digits(&body[2..], "UTC offset")?),
         None if body.len() <= 2 => (parse_digits(body, "UTC offset")?, 0),
         None => return Err(format!("malformed UTC offset '{s}'")),
     };
@@ -445,11 +387,7 @@ fn fixed_year_from_days(days: i128, leap: bool) -> (i128, u32, u32) {
     let table = &CUMULATIVE_DAYS[usize::from(leap)];
     let doy = days.rem_euclid(table[12]);
     let month = (1..=12).rev().find(|&m| table[m - 1] <= doy).unwrap_or(1);
-    (
-        1970 + days.div_euclid(table[12]),
-        month as u32,
-        (doy - table[month - 1] + 1) as u32,
-    )
+    (1970 + days.div_euclid(table[12]), month as u32, (doy - table[month - 1] + 1) as u32)
 }
 
 /// Days since 1970-01-01 of `cal` for a date already validated against `cal`.
@@ -459,9 +397,7 @@ fn days_from_date(cal: Calendar, year: i64, month: u32, day: u32) -> Result<i128
         Calendar::Julian => days_from_julian(year, month, day) - JULIAN_CALENDAR_EPOCH_DAY,
         Calendar::NoLeap => days_from_fixed_year(year, month, day, false),
         Calendar::AllLeap => days_from_fixed_year(year, month, day, true),
-        Calendar::Day360 => {
-            (i128::from(year) - 1970) * 360 + i128::from(month - 1) * 30 + i128::from(day) - 1
-        }
+        Calendar::Day360 => (i128::from(year) - 1970) * 360 + i128::from(month - 1) * 30 + i128::from(day) - 1,
         Calendar::Standard => match (year, month, day) {
             d if d >= (1582, 10, 15) => days_from_gregorian(year, month, day),
             d if d <= (1582, 10, 4) => days_from_julian(year, month, day),
@@ -483,11 +419,7 @@ fn date_from_days(cal: Calendar, days: i128) -> (i128, u32, u32) {
         Calendar::AllLeap => fixed_year_from_days(days, true),
         Calendar::Day360 => {
             let doy = days.rem_euclid(360);
-            (
-                1970 + days.div_euclid(360),
-                (doy / 30 + 1) as u32,
-                (doy % 30 + 1) as u32,
-            )
+            (1970 + days.div_euclid(360), (doy / 30 + 1) as u32, (doy % 30 + 1) as u32)
         }
         Calendar::Standard if days >= GREGORIAN_REFORM_DAY => gregorian_from_days(days),
         Calendar::Standard => julian_from_days(days),
@@ -499,14 +431,9 @@ fn date_from_days(cal: Calendar, days: i128) -> (i128, u32, u32) {
 /// `standard` is Julian before 1582-10-15 and Gregorian from then on, as in
 /// cftime, so dates in the gap 1582-10-05..=14 are an error.
 pub fn datetime_to_us(cal: Calendar, dt: &DateTime) -> Result<i128, String> {
-    let month_len = cal
-        .days_in_month(dt.year, dt.month)
-        .ok_or_else(|| format!("month {} out of range in {dt}", dt.month))?;
+    let month_len = cal.days_in_month(dt.year, dt.month).ok_or_else(|| format!("month {} out of range in {dt}", dt.month))?;
     if !(1..=month_len).contains(&dt.day) {
-        return Err(format!(
-            "day {} out of range in {dt} ({cal} calendar)",
-            dt.day
-        ));
+        return Err(format!("day {} out of range in {dt} ({cal} calendar)", dt.day));
     }
     if dt.hour > 23 || dt.minute > 59 || dt.second > 59 || dt.microsecond > 999_999 {
         return Err(format!("time of day out of range in {dt}"));
@@ -556,10 +483,7 @@ pub fn decode(value: f64, units: &TimeUnits) -> Option<i128> {
     // The integral part is scaled exactly; only the fraction can round.
     let whole = value.trunc();
     let fraction_us = ((value - whole) * units.unit_us as f64).round() as i128;
-    integral_to_i128(whole)?
-        .checked_mul(unit)?
-        .checked_add(fraction_us)?
-        .checked_add(reference)
+    integral_to_i128(whole)?.checked_mul(unit)?.checked_add(fraction_us)?.checked_add(reference)
 }
 
 /// Encode an instant as a value in `units`: the inverse of [`decode`].
@@ -591,10 +515,7 @@ fn divide(n: i128, d: i128) -> f64 {
 /// Non-finite values pass through unchanged.
 pub fn recode(value: f64, from: &TimeUnits, to: &TimeUnits) -> Result<f64, String> {
     if from.calendar != to.calendar {
-        return Err(format!(
-            "cannot re-encode times from the {} calendar into the {} calendar",
-            from.calendar, to.calendar
-        ));
+        return Err(format!("cannot re-encode times from the {} calendar into the {} calendar", from.calendar, to.calendar));
     }
     let from_unit = from.checked_unit()?;
     let to_unit = to.checked_unit()?;
@@ -605,9 +526,7 @@ pub fn recode(value: f64, from: &TimeUnits, to: &TimeUnits) -> Result<f64, Strin
     let whole = value.trunc();
     // Exact: `whole` and `value` share the exponent range of one binary number.
     let fraction = value - whole;
-    let whole_us = integral_to_i128(whole)
-        .and_then(|w| w.checked_mul(from_unit))
-        .and_then(|w| w.checked_add(offset));
+    let whole_us = integral_to_i128(whole).and_then(|w| w.checked_mul(from_unit)).and_then(|w| w.checked_add(offset));
     let Some(whole_us) = whole_us else {
         // Values this large (in practice fill values) have no sub-unit
         // precision to preserve; same-unit recoding then leaves them as is.
@@ -616,16 +535,8 @@ pub fn recode(value: f64, from: &TimeUnits, to: &TimeUnits) -> Result<f64, Strin
     let q = whole_us.div_euclid(to_unit);
     let r = whole_us.rem_euclid(to_unit);
     // An integral ratio keeps e.g. 0.5 days -> 12 hours exact; 0.5 * 1 is 0.5.
-    let fraction_in_to = if from_unit % to_unit == 0 {
-        fraction * (from_unit / to_unit) as f64
-    } else {
-        fraction * from_unit as f64 / to_unit as f64
-    };
-    let tail = if r == 0 {
-        fraction_in_to
-    } else {
-        r as f64 / to_unit as f64 + fraction_in_to
-    };
+    let fraction_in_to = if from_unit % to_unit == 0 { fraction * (from_unit / to_unit) as f64 } else { fraction * from_unit as f64 / to_unit as f64 };
+    let tail = if r == 0 { fraction_in_to } else { r as f64 / to_unit as f64 + fraction_in_to };
     Ok(q as f64 + tail)
 }
 
@@ -654,24 +565,8 @@ mod tests {
         parse_units(s, cal).unwrap_or_else(|e| panic!("{e}"))
     }
 
-    fn dt(
-        year: i64,
-        month: u32,
-        day: u32,
-        hour: u32,
-        minute: u32,
-        second: u32,
-        microsecond: u32,
-    ) -> DateTime {
-        DateTime {
-            year,
-            month,
-            day,
-            hour,
-            minute,
-            second,
-            microsecond,
-        }
+    fn dt(year: i64, month: u32, day: u32, hour: u32, minute: u32, second: u32, microsecond: u32) -> DateTime {
+        DateTime { year, month, day, hour, minute, second, microsecond }
     }
 
     #[test]
@@ -714,32 +609,20 @@ mod tests {
         assert_eq!(us(Calendar::Standard, 2038, 1, 19), 2_147_472_000 * SECOND);
         assert_eq!(us(Calendar::Standard, 1900, 1, 1), -2_208_988_800 * SECOND);
         // The UUID v1 epoch, i.e. the first day of the Gregorian calendar.
-        assert_eq!(
-            us(Calendar::Standard, 1582, 10, 15),
-            -12_219_292_800 * SECOND
-        );
+        assert_eq!(us(Calendar::Standard, 1582, 10, 15), -12_219_292_800 * SECOND);
     }
 
     #[test]
     fn standard_switches_from_julian_to_gregorian_in_1582() {
         let reform = us(Calendar::Standard, 1582, 10, 15);
-        assert_eq!(
-            us_to_datetime(Calendar::Standard, reform - DAY),
-            DateTime::date(1582, 10, 4)
-        );
+        assert_eq!(us_to_datetime(Calendar::Standard, reform - DAY), DateTime::date(1582, 10, 4));
         assert_eq!(us(Calendar::Standard, 1582, 10, 4), reform - DAY);
         for day in 5..=14 {
             assert!(datetime_to_us(Calendar::Standard, &DateTime::date(1582, 10, day)).is_err());
         }
         // 1500 is a leap year before the reform, 1700 is not after it.
-        assert_eq!(
-            days_between(Calendar::Standard, (1500, 2, 28), (1500, 3, 1)),
-            2
-        );
-        assert_eq!(
-            days_between(Calendar::Standard, (1700, 2, 28), (1700, 3, 1)),
-            1
-        );
+        assert_eq!(days_between(Calendar::Standard, (1500, 2, 28), (1500, 3, 1)), 2);
+        assert_eq!(days_between(Calendar::Standard, (1700, 2, 28), (1700, 3, 1)), 1);
         assert!(datetime_to_us(Calendar::Standard, &DateTime::date(1700, 2, 29)).is_err());
         // Julian 0001-01-01 is proleptic Gregorian 0000-12-30 (what cftime gives too).
         assert_eq!(us(Calendar::Standard, 1, 1, 1), -62_135_769_600 * SECOND);
@@ -749,17 +632,9 @@ mod tests {
 
     #[test]
     fn standard_before_reform_counts_like_julian() {
-        let pairs = [
-            ((1000, 1, 1), (1500, 6, 15)),
-            ((-100, 2, 28), (4, 3, 1)),
-            ((1200, 2, 29), (1582, 10, 4)),
-        ];
+        let pairs = [((1000, 1, 1), (1500, 6, 15)), ((-100, 2, 28), (4, 3, 1)), ((1200, 2, 29), (1582, 10, 4))];
         for (a, b) in pairs {
-            assert_eq!(
-                days_between(Calendar::Standard, a, b),
-                days_between(Calendar::Julian, a, b),
-                "{a:?}..{b:?}"
-            );
+            assert_eq!(days_between(Calendar::Standard, a, b), days_between(Calendar::Julian, a, b), "{a:?}..{b:?}");
         }
     }
 
@@ -768,10 +643,7 @@ mod tests {
         let cal = Calendar::ProlepticGregorian;
         assert_eq!(us(cal, 1, 1, 1), -62_135_596_800 * SECOND);
         assert_eq!(us(cal, 0, 1, 1), -62_167_219_200 * SECOND);
-        assert_eq!(
-            us(cal, 1582, 10, 10),
-            us(Calendar::Standard, 1582, 10, 15) - 5 * DAY
-        );
+        assert_eq!(us(cal, 1582, 10, 10), us(Calendar::Standard, 1582, 10, 15) - 5 * DAY);
         assert_eq!(days_between(cal, (1600, 2, 28), (1600, 3, 1)), 2);
         assert_eq!(days_between(cal, (1900, 2, 28), (1900, 3, 1)), 1);
         assert_eq!(days_between(cal, (2000, 2, 28), (2000, 3, 1)), 2);
@@ -793,11 +665,7 @@ mod tests {
     fn all_leap_years_have_366_days() {
         let cal = Calendar::AllLeap;
         for year in [-5, 0, 1, 1900, 1999, 2000, 2001, 2100] {
-            assert_eq!(
-                days_between(cal, (year, 1, 1), (year + 1, 1, 1)),
-                366,
-                "{year}"
-            );
+            assert_eq!(days_between(cal, (year, 1, 1), (year + 1, 1, 1)), 366, "{year}");
         }
         assert_eq!(days_between(cal, (1900, 2, 28), (1900, 3, 1)), 2);
     }
@@ -818,11 +686,7 @@ mod tests {
         assert_eq!(days_between(cal, (1999, 2, 28), (1999, 3, 1)), 1);
         assert_eq!(days_between(cal, (0, 1, 1), (4, 1, 1)), 1461);
         // The julian calendar has its own 1970-01-01, 13 days after Gregorian's.
-        assert_eq!(
-            days_from_julian(1970, 1, 1),
-            days_from_gregorian(1970, 1, 14),
-            "epoch offset constant"
-        );
+        assert_eq!(days_from_julian(1970, 1, 1), days_from_gregorian(1970, 1, 14), "epoch offset constant");
         assert_eq!(days_from_julian(1970, 1, 1), JULIAN_CALENDAR_EPOCH_DAY);
         assert_eq!(days_from_gregorian(1582, 10, 15), GREGORIAN_REFORM_DAY);
     }
@@ -876,10 +740,7 @@ mod tests {
     #[test]
     fn dates_round_trip_in_every_calendar() {
         for cal in Calendar::ALL {
-            for year in (-10_000..10_000)
-                .step_by(37)
-                .chain([-1, 0, 1, 1582, 1583, 1600, 1900, 2000])
-            {
+            for year in (-10_000..10_000).step_by(37).chain([-1, 0, 1, 1582, 1583, 1600, 1900, 2000]) {
                 for month in 1..=12 {
                     let last = cal.days_in_month(year, month).unwrap();
                     for day in [1, 15, last] {
@@ -898,12 +759,7 @@ mod tests {
     #[test]
     fn far_off_years_do_not_overflow() {
         for cal in Calendar::ALL {
-            for year in [
-                i64::MIN / 2,
-                -1_000_000_000_000,
-                1_000_000_000_000,
-                i64::MAX / 2,
-            ] {
+            for year in [i64::MIN / 2, -1_000_000_000_000, 1_000_000_000_000, i64::MAX / 2] {
                 let d = DateTime::date(year, 3, 1);
                 let instant = datetime_to_us(cal, &d).unwrap();
                 assert_eq!(us_to_datetime(cal, instant), d, "{cal} {year}");
@@ -924,40 +780,16 @@ mod tests {
     #[test]
     fn parses_reference_forms_seen_in_the_wild() {
         let cases = [
-            (
-                "days since 1970-1-1 0:00:00 0:00",
-                dt(1970, 1, 1, 0, 0, 0, 0),
-            ),
-            (
-                "seconds since 2019-11-25 00:00:00 0:00",
-                dt(2019, 11, 25, 0, 0, 0, 0),
-            ),
-            (
-                "hours since 1850-01-01T00:00:00Z",
-                dt(1850, 1, 1, 0, 0, 0, 0),
-            ),
-            (
-                "hours since 1850-01-01T06:30:00",
-                dt(1850, 1, 1, 6, 30, 0, 0),
-            ),
-            (
-                "seconds since 2000-01-01 00:00:00.5",
-                dt(2000, 1, 1, 0, 0, 0, 500_000),
-            ),
-            (
-                "seconds since 2000-01-01 00:00:00.1234567",
-                dt(2000, 1, 1, 0, 0, 0, 123_456),
-            ),
+            ("days since 1970-1-1 0:00:00 0:00", dt(1970, 1, 1, 0, 0, 0, 0)),
+            ("seconds since 2019-11-25 00:00:00 0:00", dt(2019, 11, 25, 0, 0, 0, 0)),
+            ("hours since 1850-01-01T00:00:00Z", dt(1850, 1, 1, 0, 0, 0, 0)),
+            ("hours since 1850-01-01T06:30:00", dt(1850, 1, 1, 6, 30, 0, 0)),
+            ("seconds since 2000-01-01 00:00:00.5", dt(2000, 1, 1, 0, 0, 0, 500_000)),
+            ("seconds since 2000-01-01 00:00:00.1234567", dt(2000, 1, 1, 0, 0, 0, 123_456)),
             ("days since 1-1-1", dt(1, 1, 1, 0, 0, 0, 0)),
             ("days since 0001-01-01 00:00:00", dt(1, 1, 1, 0, 0, 0, 0)),
-            (
-                "days since 2000-01-01 00:00:00 UTC",
-                dt(2000, 1, 1, 0, 0, 0, 0),
-            ),
-            (
-                "days since 2000-01-01 00:00:00 Z",
-                dt(2000, 1, 1, 0, 0, 0, 0),
-            ),
+            ("days since 2000-01-01 00:00:00 UTC", dt(2000, 1, 1, 0, 0, 0, 0)),
+            ("days since 2000-01-01 00:00:00 Z", dt(2000, 1, 1, 0, 0, 0, 0)),
             ("days since -4713-01-01", dt(-4713, 1, 1, 0, 0, 0, 0)),
             ("days since +2000-01-01", dt(2000, 1, 1, 0, 0, 0, 0)),
             ("days since 2000", dt(2000, 1, 1, 0, 0, 0, 0)),
@@ -977,45 +809,17 @@ mod tests {
     #[test]
     fn utc_offsets_shift_the_reference_to_utc() {
         let cases = [
-            (
-                "days since 2000-01-01 12:00:00 +05:30",
-                dt(2000, 1, 1, 6, 30, 0, 0),
-                330,
-            ),
-            (
-                "days since 2000-01-01 12:00:00+05:30",
-                dt(2000, 1, 1, 6, 30, 0, 0),
-                330,
-            ),
-            (
-                "days since 2000-01-01T12:00:00+0530",
-                dt(2000, 1, 1, 6, 30, 0, 0),
-                330,
-            ),
-            (
-                "days since 2000-01-01 00:00:00 -6",
-                dt(2000, 1, 1, 6, 0, 0, 0),
-                -360,
-            ),
-            (
-                "days since 2000-01-01 00:00:00-06:00",
-                dt(2000, 1, 1, 6, 0, 0, 0),
-                -360,
-            ),
+            ("days since 2000-01-01 12:00:00 +05:30", dt(2000, 1, 1, 6, 30, 0, 0), 330),
+            ("days since 2000-01-01 12:00:00+05:30", dt(2000, 1, 1, 6, 30, 0, 0), 330),
+            ("days since 2000-01-01T12:00:00+0530", dt(2000, 1, 1, 6, 30, 0, 0), 330),
+            ("days since 2000-01-01 00:00:00 -6", dt(2000, 1, 1, 6, 0, 0, 0), -360),
+            ("days since 2000-01-01 00:00:00-06:00", dt(2000, 1, 1, 6, 0, 0, 0), -360),
             ("days since 2000-01-01 -6", dt(2000, 1, 1, 6, 0, 0, 0), -360),
-            (
-                "days since 2000-01-01 02:00 +3",
-                dt(1999, 12, 31, 23, 0, 0, 0),
-                180,
-            ),
+            ("days since 2000-01-01 02:00 +3", dt(1999, 12, 31, 23, 0, 0, 0), 180),
         ];
         for (text, expected, offset) in cases {
             let u = units(text, Calendar::Standard);
-            assert_eq!(
-                (u.reference, u.tz_offset_minutes),
-                (expected, offset),
-                "{text}"
-            );
+            assert_eq!((u.reference, u.tz_offset_minutes), (expected, offset), "{text}");
         }
         // Crossing a day boundary follows the calendar: 360_day has 30 January... and 30 February.
         let u = units("days since 2000-03-01 01:00 +02:00", Calendar::Day360);
@@ -1025,14 +829,8 @@ mod tests {
     #[test]
     fn parses_every_unit_spelling() {
         let cases = [
-            (
-                ["microseconds", "microsecond", "us", "usec", "usecs"].as_slice(),
-                1,
-            ),
-            (
-                &["milliseconds", "millisecond", "ms", "msec", "msecs"],
-                1_000,
-            ),
+            (["microseconds", "microsecond", "us", "usec", "usecs"].as_slice(), 1),
+            (&["milliseconds", "millisecond", "ms", "msec", "msecs"], 1_000),
             (&["seconds", "second", "s", "sec", "secs"], 1_000_000),
             (&["minutes", "minute", "min", "mins"], 60_000_000),
             (&["hours", "hour", "h", "hr", "hrs"], 3_600_000_000),
@@ -1100,10 +898,7 @@ mod tests {
 
     #[test]
     fn decode_honours_utc_offset() {
-        let local = units(
-            "seconds since 2000-01-01 05:30:00 +05:30",
-            Calendar::Standard,
-        );
+        let local = units("seconds since 2000-01-01 05:30:00 +05:30", Calendar::Standard);
         let utc = units("seconds since 2000-01-01", Calendar::Standard);
         assert_eq!(decode(10.0, &local), decode(10.0, &utc));
     }
@@ -1141,17 +936,7 @@ mod tests {
         let from = units("days since 2001-01-01", Calendar::Standard);
         let to = units("days since 1998-01-01", Calendar::Standard);
         let offset = 1096.0; // 2000 is a leap year
-        for value in [
-            0.0,
-            0.1,
-            0.3,
-            -0.7,
-            1.0 / 3.0,
-            123.456,
-            -5000.999,
-            1e9 + 0.5,
-            2f64.powi(52),
-        ] {
+        for value in [0.0, 0.1, 0.3, -0.7, 1.0 / 3.0, 123.456, -5000.999, 1e9 + 0.5, 2f64.powi(52)] {
             assert_eq!(recode(value, &from, &to), Ok(value + offset), "{value}");
         }
         for value in [0.0, 0.1, -2.5, 1e15, -1e15] {
@@ -1184,20 +969,12 @@ mod tests {
     #[test]
     fn recode_preserves_decoded_instants() {
         let cal = Calendar::Day360;
-        let sources = [
-            units("days since 2005-12-01", cal),
-            units("hours since 2030-12-01 06:00", cal),
-            units("minutes since 1850-02-30", cal),
-        ];
+        let sources = [units("days since 2005-12-01", cal), units("hours since 2030-12-01 06:00", cal), units("minutes since 1850-02-30", cal)];
         let target = units("days since 2005-12-01", cal);
         for from in &sources {
             for value in [0.0, 1.0, -1.0, 0.25, 1234.5, -98_765.0] {
                 let recoded = recode(value, from, &target).unwrap();
-                assert_eq!(
-                    decode(recoded, &target),
-                    decode(value, from),
-                    "{value} {from:?}"
-                );
+                assert_eq!(decode(recoded, &target), decode(value, from), "{value} {from:?}");
             }
         }
     }
@@ -1217,10 +994,7 @@ mod tests {
         let other = units("days since 1998-01-01", Calendar::NoLeap);
         let err = recode(1.0, &from, &other).unwrap_err();
         assert!(err.contains("standard") && err.contains("noleap"), "{err}");
-        let broken = TimeUnits {
-            unit_us: 0,
-            ..to.clone()
-        };
+        let broken = TimeUnits { unit_us: 0, ..to.clone() };
         assert!(recode(1.0, &from, &broken).is_err());
         assert_eq!(decode(1.0, &broken), None);
     }
@@ -1230,23 +1004,11 @@ mod tests {
         let cal = Calendar::Day360;
         let instant = us(cal, 2099, 12, 16);
         assert_eq!(format_instant(cal, instant), "2099-12-16 00:00:00");
-        assert_eq!(
-            format_instant(cal, instant + 3_661 * SECOND + 5),
-            "2099-12-16 01:01:01.000005"
-        );
+        assert_eq!(format_instant(cal, instant + 3_661 * SECOND + 5), "2099-12-16 01:01:01.000005");
         assert_eq!(format_instant(Calendar::Standard, 0), "1970-01-01 00:00:00");
-        assert_eq!(
-            format_instant(Calendar::Standard, -1),
-            "1969-12-31 23:59:59.999999"
-        );
+        assert_eq!(format_instant(Calendar::Standard, -1), "1969-12-31 23:59:59.999999");
         let ancient = us(Calendar::ProlepticGregorian, -44, 3, 15);
-        assert_eq!(
-            format_instant(Calendar::ProlepticGregorian, ancient),
-            "-0044-03-15 00:00:00"
-        );
-        assert_eq!(
-            format_instant(Calendar::Julian, us(Calendar::Julian, 5, 1, 2)),
-            "0005-01-02 00:00:00"
-        );
+        assert_eq!(format_instant(Calendar::ProlepticGregorian, ancient), "-0044-03-15 00:00:00");
+        assert_eq!(format_instant(Calendar::Julian, us(Calendar::Julian, 5, 1, 2)), "0005-01-02 00:00:00");
     }
 }

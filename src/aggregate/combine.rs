@@ -123,11 +123,7 @@ pub fn aggregate(parts: Vec<VirtualDataset>, opts: &Options) -> Result<(VirtualD
         }
     }
     let tiling = if dims.len() == 1 {
-        Tiling {
-            pos: (0..parts.len()).map(|f| vec![f]).collect(),
-            block_lens: vec![parts.iter().map(|p| dim_len(&p.root, &dims[0]).unwrap_or(0)).collect()],
-            dims,
-        }
+        Tiling { pos: (0..parts.len()).map(|f| vec![f]).collect(), block_lens: vec![parts.iter().map(|p| dim_len(&p.root, &dims[0]).unwrap_or(0)).collect()], dims }
     } else {
         tile_by_coords(&parts, &files, dims)?
     };
@@ -223,15 +219,11 @@ fn guess_concat_dim(root: &Group) -> Result<String> {
     if root.dims.iter().any(|d| d.0 == "time") {
         return Ok("time".into());
     }
-    Err(Error::Usage(
-        "cannot tell which dimension to concatenate along (no unlimited dimension, no 'time'): give --concat-dim".into(),
-    ))
+    Err(Error::Usage("cannot tell which dimension to concatenate along (no unlimited dimension, no 'time'): give --concat-dim".into()))
 }
 
 fn dim_len(g: &Group, d: &str) -> Option<u64> {
-    g.dims.iter().find(|x| x.0 == d).map(|x| x.1).or_else(|| {
-        g.vars.iter().find_map(|v| v.dims.iter().position(|x| x == d).map(|i| v.shape[i]))
-    })
+    g.dims.iter().find(|x| x.0 == d).map(|x| x.1).or_else(|| g.vars.iter().find_map(|v| v.dims.iter().position(|x| x == d).map(|i| v.shape[i])))
 }
 
 /// Place files by the first value of each concat coordinate (by_coords).
@@ -242,10 +234,7 @@ fn tile_by_coords(parts: &[VirtualDataset], files: &[PathBuf], dims: Vec<String>
         let mut starts: Vec<(f64, u64, usize)> = Vec::with_capacity(parts.len());
         for (f, p) in parts.iter().enumerate() {
             let v = p.root.var(d).ok_or_else(|| {
-                Error::Incompatible(format!(
-                    "{}: no coordinate variable '{d}'; tiling along several dimensions places files by their coordinate values",
-                    files[f].display()
-                ))
+                Error::Incompatible(format!("{}: no coordinate variable '{d}'; tiling along several dimensions places files by their coordinate values", files[f].display()))
             })?;
             let vals = match p.coord(d) {
                 Some(v) => v.to_vec(),
@@ -258,10 +247,7 @@ fn tile_by_coords(parts: &[VirtualDataset], files: &[PathBuf], dims: Vec<String>
         for (s, len, f) in &starts {
             match distinct.iter().find(|(x, _)| x == s) {
                 Some((_, l)) if l != len => {
-                    return Err(Error::Incompatible(format!(
-                        "{}: its '{d}' block starting at {s} has length {len}, another file's has {l}",
-                        files[*f].display()
-                    )))
+                    return Err(Error::Incompatible(format!("{}: its '{d}' block starting at {s} has length {len}, another file's has {l}", files[*f].display())))
                 }
                 Some(_) => {}
                 None => distinct.push((*s, *len)),
@@ -276,12 +262,7 @@ fn tile_by_coords(parts: &[VirtualDataset], files: &[PathBuf], dims: Vec<String>
     let mut seen: HashMap<&Vec<usize>, usize> = HashMap::new();
     for (f, p) in pos.iter().enumerate() {
         if let Some(other) = seen.insert(p, f) {
-            return Err(Error::Incompatible(format!(
-                "{} and {} hold the same tile along {}",
-                files[other].display(),
-                files[f].display(),
-                dims.join(",")
-            )));
+            return Err(Error::Incompatible(format!("{} and {} hold the same tile along {}", files[other].display(), files[f].display(), dims.join(","))));
         }
     }
     Ok(Tiling { dims, pos, block_lens })
@@ -300,9 +281,7 @@ impl CoordValues {
         let mut raw = Vec::with_capacity(parts.len());
         let mut units = Vec::with_capacity(parts.len());
         for (f, p) in parts.iter().enumerate() {
-            let v = p.root.var(d).ok_or_else(|| {
-                Error::Incompatible(format!("{}: coordinate variable '{d}' is missing", files[f].display()))
-            })?;
+            let v = p.root.var(d).ok_or_else(|| Error::Incompatible(format!("{}: coordinate variable '{d}' is missing", files[f].display())))?;
             raw.push(match p.coord(d) {
                 Some(v) => v.to_vec(),
                 None => source::read_values(&files[f], d, &v.shape)?,
@@ -339,8 +318,7 @@ impl CoordValues {
         let keys = self.keys();
         let mut order: Vec<usize> = (0..keys.len()).collect();
         order.sort_by(|&a, &b| keys[a].2.total_cmp(&keys[b].2).then(a.cmp(&b)));
-        let dups: Vec<(usize, usize)> =
-            order.windows(2).filter(|w| keys[w[0]].2 == keys[w[1]].2).map(|w| (w[0], w[1])).collect();
+        let dups: Vec<(usize, usize)> = order.windows(2).filter(|w| keys[w[0]].2 == keys[w[1]].2).map(|w| (w[0], w[1])).collect();
         let decreasing = keys.windows(2).position(|w| w[1].2 < w[0].2);
         if dups.is_empty() && decreasing.is_none() {
             return Ok(None);
@@ -410,13 +388,7 @@ fn time_units(v: &Variable) -> std::result::Result<Option<(String, TimeUnits)>, 
 /// Re-encode the concat coordinate and the variables sharing its units to the
 /// first file's units, when any file uses other units. Returns the new inline
 /// variables by name.
-fn recode_times(
-    parts: &[VirtualDataset],
-    files: &[PathBuf],
-    d: &str,
-    coord: &CoordValues,
-    selection: Option<&[u64]>,
-) -> Result<HashMap<String, Variable>> {
+fn recode_times(parts: &[VirtualDataset], files: &[PathBuf], d: &str, coord: &CoordValues, selection: Option<&[u64]>) -> Result<HashMap<String, Variable>> {
     let mut out = HashMap::new();
     let Some((units0, target)) = coord.units[0].clone() else { return Ok(out) };
     if coord.units.iter().all(|u| u.as_ref().map(|x| &x.0) == Some(&units0)) {
@@ -439,16 +411,13 @@ fn recode_times(
             let Some(from) = coord.units[f].as_ref().map(|x| &x.1) else {
                 return Err(Error::Incompatible(format!("{}: '{d}' has no time units", files[f].display())));
             };
-            let fv = p.root.var(&v.name).ok_or_else(|| {
-                Error::Incompatible(format!("variable '{}' is missing from {}", v.name, files[f].display()))
-            })?;
+            let fv = p.root.var(&v.name).ok_or_else(|| Error::Incompatible(format!("variable '{}' is missing from {}", v.name, files[f].display())))?;
             let fill = fv.attrs.get("missing_value").and_then(AttrValue::as_f64);
             for x in source::read_values(&files[f], &v.name, &fv.shape)? {
                 let y = if Some(x) == fill || !x.is_finite() {
                     x
                 } else {
-                    cftime::recode(x, from, &target)
-                        .map_err(|e| Error::Incompatible(format!("{}: '{}': {e}", files[f].display(), v.name)))?
+                    cftime::recode(x, from, &target).map_err(|e| Error::Incompatible(format!("{}: '{}': {e}", files[f].display(), v.name)))?
                 };
                 values.push(y);
             }
@@ -512,11 +481,7 @@ fn with_file(v: &Variable, f: usize) -> Variable {
 }
 
 fn mismatch(files: &[PathBuf], a: usize, b: usize, name: &str, what: &str, x: impl std::fmt::Debug, y: impl std::fmt::Debug) -> Error {
-    Error::Incompatible(format!(
-        "variable '{name}' differs between files: {what} is {x:?} in {} but {y:?} in {}",
-        files[a].display(),
-        files[b].display()
-    ))
+    Error::Incompatible(format!("variable '{name}' differs between files: {what} is {x:?} in {} but {y:?} in {}", files[a].display(), files[b].display()))
 }
 
 /// The cross-file checks every concatenated variable must pass.
@@ -590,11 +555,7 @@ fn recut(v: &Variable, ax: usize, g: u64) -> Variable {
         let (k, p) = (row / c, (row % c) / g);
         coords[ax] = k;
         let old = refs[ravel(&coords, &old_grid) as usize];
-        new_refs.push(if old.is_missing() {
-            ChunkRef::MISSING
-        } else {
-            ChunkRef { file: old.file, offset: old.offset + p * piece_bytes, size: piece_bytes }
-        });
+        new_refs.push(if old.is_missing() { ChunkRef::MISSING } else { ChunkRef { file: old.file, offset: old.offset + p * piece_bytes, size: piece_bytes } });
     }
     out.data = ChunkData::Refs(new_refs);
     if let Some(m) = &mut out.missing_chunk {
@@ -610,24 +571,11 @@ fn unravel(mut idx: u64, grid: &[u64], out: &mut [u64]) {
     }
 }
 
-fn combine_var(
-    parts: &[VirtualDataset],
-    files: &[PathBuf],
-    name: &str,
-    holders: &[usize],
-    tiling: &Tiling,
-    selection: Option<&[u64]>,
-    layout_only: bool,
-) -> Result<Variable> {
+fn combine_var(parts: &[VirtualDataset], files: &[PathBuf], name: &str, holders: &[usize], tiling: &Tiling, selection: Option<&[u64]>, layout_only: bool) -> Result<Variable> {
     let first = holders[0];
     let tmpl = var_at(&parts[first], name).expect("holder");
     // (axis in the variable, index of the concat dim)
-    let axes: Vec<(usize, usize)> = tmpl
-        .dims
-        .iter()
-        .enumerate()
-        .filter_map(|(i, d)| tiling.dims.iter().position(|x| x == d).map(|t| (i, t)))
-        .collect();
+    let axes: Vec<(usize, usize)> = tmpl.dims.iter().enumerate().filter_map(|(i, d)| tiling.dims.iter().position(|x| x == d).map(|t| (i, t))).collect();
     if axes.is_empty() {
         return Ok(with_file(tmpl, first));
     }
@@ -665,8 +613,7 @@ fn combine_var(
         let chunk_lens: Vec<(u64, u64)> = per_file.iter().map(|(f, v)| (v.chunks[ax], tiling.block_lens[t][tiling.pos[*f][t]])).collect();
         let c0 = chunk_lens[0].0;
         let nblocks = tiling.block_lens[t].len();
-        let aligned = chunk_lens.iter().all(|(c, _)| *c == c0)
-            && tiling.block_lens[t][..nblocks - 1].iter().all(|len| c0 > 0 && len % c0 == 0);
+        let aligned = chunk_lens.iter().all(|(c, _)| *c == c0) && tiling.block_lens[t][..nblocks - 1].iter().all(|len| c0 > 0 && len % c0 == 0);
         let mut target = if aligned { c0 } else { 0 };
         if dedupe_here && target != 1 {
             target = 1;
@@ -682,10 +629,8 @@ fn combine_var(
             }
             let recuttable = tmpl.is_raw() && tmpl.chunks[..ax].iter().all(|c| *c == 1);
             if !recuttable {
-                let mut shapes: Vec<(String, u64, u64)> = per_file
-                    .iter()
-                    .map(|(f, v)| (files[*f].display().to_string(), tiling.block_lens[t][tiling.pos[*f][t]], v.chunks[ax]))
-                    .collect();
+                let mut shapes: Vec<(String, u64, u64)> =
+                    per_file.iter().map(|(f, v)| (files[*f].display().to_string(), tiling.block_lens[t][tiling.pos[*f][t]], v.chunks[ax])).collect();
                 shapes.sort();
                 let why = if dedupe_here {
                     "dropping duplicate steps needs chunks of length 1 along it".to_string()
@@ -827,7 +772,8 @@ mod tests {
     fn part(path: &str, v: Variable) -> VirtualDataset {
         VirtualDataset {
             files: vec![PathBuf::from(path)],
-            coords: vec![], root: Group { dims: vec![("time".into(), v.shape[0], true), ("x".into(), 2, false)], vars: vec![v], ..Group::default() },
+            coords: vec![],
+            root: Group { dims: vec![("time".into(), v.shape[0], true), ("x".into(), 2, false)], vars: vec![v], ..Group::default() },
         }
     }
 
@@ -852,8 +798,7 @@ mod tests {
         va.compressor = Some(crate::model::Codec::new("zlib").with("level", 4));
         let mut vb = var("v", 4, 4, vec![ChunkRef { file: 0, offset: 1, size: 5 }]);
         vb.compressor = va.compressor.clone();
-        let e = combine(vec![part("/a.nc", va), part("/b.nc", vb)], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false })
-            .unwrap_err();
+        let e = combine(vec![part("/a.nc", va), part("/b.nc", vb)], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false }).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("'v'") && msg.contains("/a.nc") && msg.contains("zlib") && msg.contains("CFA"), "{msg}");
     }
@@ -863,8 +808,7 @@ mod tests {
         let va = var("v", 2, 2, vec![ChunkRef { file: 0, offset: 1, size: 32 }]);
         let mut vb = va.clone();
         vb.dtype = "<f4".into();
-        let e = combine(vec![part("/a.nc", va), part("/b.nc", vb)], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false })
-            .unwrap_err();
+        let e = combine(vec![part("/a.nc", va), part("/b.nc", vb)], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false }).unwrap_err();
         assert_eq!(e.exit_code(), crate::error::exit::INCOMPATIBLE);
         assert!(e.to_string().contains("dtype"), "{e}");
     }

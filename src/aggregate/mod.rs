@@ -27,19 +27,11 @@ pub fn read_all(files: &[PathBuf], opts: &Options, ctl: &Control) -> Result<Vec<
 }
 
 /// As [`read_all`], with the per-file reader given (e.g. [`source::read_structure`]).
-pub fn read_all_with(
-    files: &[PathBuf],
-    opts: &Options,
-    ctl: &Control,
-    reader: fn(&Path, &[String]) -> Result<VirtualDataset>,
-) -> Result<Vec<VirtualDataset>> {
+pub fn read_all_with(files: &[PathBuf], opts: &Options, ctl: &Control, reader: fn(&Path, &[String]) -> Result<VirtualDataset>) -> Result<Vec<VirtualDataset>> {
     if files.is_empty() {
         return Err(Error::Usage("no input files".into()));
     }
-    let files: Vec<PathBuf> = files
-        .iter()
-        .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))
-        .collect();
+    let files: Vec<PathBuf> = files.iter().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())).collect();
     let progress = Progress::new("reading", files.len() as u64, &ctl.progress);
     let parts = files
         .par_iter()

@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::source::ncapi::{self, NcFile, OpenFiles};
 use crate::aggregate::combine::Placement;
 use crate::error::{Error, Result};
 use crate::model::Variable;
 use crate::slab::copy_region;
+use crate::source::ncapi::{self, NcFile, OpenFiles};
 
 /// At most this many source files are kept open at once: each costs a file
 /// descriptor and netCDF-C's per-variable chunk caches.

@@ -83,12 +83,22 @@ pub fn examine(g: &GroupDir) -> Result<Vec<Finding>> {
     for code in &main {
         let p = g.project(code);
         if !p.exists() {
-            out.push(finding(Severity::Error, &p.dir, format!("project '{code}' is in main but has no directory"), "run padocc init again with its CSV line, or remove it with padocc delete -p"));
+            out.push(finding(
+                Severity::Error,
+                &p.dir,
+                format!("project '{code}' is in main but has no directory"),
+                "run padocc init again with its CSV line, or remove it with padocc delete -p",
+            ));
             continue;
         }
         for (name, read) in [("base-cfg.json", p.base().err()), ("detail-cfg.json", p.detail().err())] {
             if let Some(e) = read {
-                out.push(finding(Severity::Error, &p.path(name), e.to_string(), "restore it from a copy, or delete it and rerun the phase that writes it (init for base-cfg, scan for detail-cfg)"));
+                out.push(finding(
+                    Severity::Error,
+                    &p.path(name),
+                    e.to_string(),
+                    "restore it from a copy, or delete it and rerun the phase that writes it (init for base-cfg, scan for detail-cfg)",
+                ));
             }
         }
         if let Err(e) = p.status_rows() {
@@ -142,7 +152,10 @@ fn stale_running(g: &GroupDir, main: &[String], now: std::time::SystemTime, out:
             Severity::Warning,
             &g.project(&code).dir,
             format!("'{code}' is {} in task {} ({quiet})", row.status, row.jobid),
-            format!("the task has died: padocc status -G {} shows what the scheduler says; padocc rerun-failed -G {} --include-errors, or run {} again with -p {code}", g.name, g.name, row.phase),
+            format!(
+                "the task has died: padocc status -G {} shows what the scheduler says; padocc rerun-failed -G {} --include-errors, or run {} again with -p {code}",
+                g.name, g.name, row.phase
+            ),
         ));
     }
     Ok(())
@@ -181,7 +194,8 @@ mod tests {
         for c in &codes {
             std::fs::create_dir_all(&g.project(c).dir).unwrap();
         }
-        let row = |status: &str, jobid: &str| crate::workdir::project::StatusRow { phase: "compute".into(), status: status.into(), time: "12:00 25/11/26".into(), jobid: jobid.into() };
+        let row =
+            |status: &str, jobid: &str| crate::workdir::project::StatusRow { phase: "compute".into(), status: status.into(), time: "12:00 25/11/26".into(), jobid: jobid.into() };
         g.record("a", &row("Running", "77_0")).unwrap();
         g.record("b", &row("Running", "local9_0")).unwrap();
         let sub = g.dir.join("jobs/compute-1-2-0");

@@ -44,10 +44,7 @@ pub struct Selection {
 
 impl Default for Selection {
     fn default() -> Selection {
-        Selection {
-            repeat_id: "main".into(),
-            projects: None,
-        }
+        Selection { repeat_id: "main".into(), projects: None }
     }
 }
 

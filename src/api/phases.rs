@@ -71,13 +71,7 @@ impl PhaseRun {
     pub fn histogram(&self) -> BTreeMap<&str, usize> {
         let mut hist = BTreeMap::new();
         for o in &self.results {
-            *hist
-                .entry(if o.skipped {
-                    "Skipped"
-                } else {
-                    o.status.as_str()
-                })
-                .or_default() += 1;
+            *hist.entry(if o.skipped { "Skipped" } else { o.status.as_str() }).or_default() += 1;
         }
         hist
     }
@@ -95,12 +89,7 @@ impl PhaseRun {
 
 /// Record `-C` (cloud format) and `--CFA` (y/n) in each selected project's
 /// base-cfg, as padocc does, so workers and later phases see them.
-pub fn record_formats(
-    g: &GroupDir,
-    codes: &[String],
-    cloud_format: Option<&str>,
-    cfa: Option<bool>,
-) -> Result<()> {
+pub fn record_formats(g: &GroupDir, codes: &[String], cloud_format: Option<&str>, cfa: Option<bool>) -> Result<()> {
     if cloud_format.is_none() && cfa.is_none() {
         return Ok(());
     }
@@ -108,19 +97,8 @@ pub fn record_formats(
         let p = g.project(code);
         let mut base = p.base()?;
         if let Some(cf) = cloud_format {
-            let mut ov = base
-                .get("override")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            ov.insert(
-                "cloud_type".into(),
-                json!(if cf.eq_ignore_ascii_case("cfa") {
-                    "CFA"
-                } else {
-                    cf
-                }),
-            );
+            let mut ov = base.get("override").and_then(Value::as_object).cloned().unwrap_or_default();
+            ov.insert("cloud_type".into(), json!(if cf.eq_ignore_ascii_case("cfa") { "CFA" } else { cf }));
             base.insert("override".into(), Value::Object(ov));
         }
         if let Some(c) = cfa {
@@ -134,43 +112,23 @@ pub fn record_formats(
 /// Run `phase` over the selection in this process, `jobs` projects at once
 /// (None: every core). The run is recorded as a local manifest first, as a
 /// scheduler submission is. `on_done` sees each outcome as it ends.
-pub fn run_phase(
-    g: &GroupDir,
-    sel: &Selection,
-    phase: Phase,
-    opts: &Options,
-    jobs: Option<usize>,
-    on_done: &(dyn Fn(&Outcome) + Sync),
-) -> Result<PhaseRun> {
+pub fn run_phase(g: &GroupDir, sel: &Selection, phase: Phase, opts: &Options, jobs: Option<usize>, on_done: &(dyn Fn(&Outcome) + Sync)) -> Result<PhaseRun> {
     let projects = sel.resolve(g)?;
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let jobs = jobs.unwrap_or(cores);
     // Cores a project's validation may spread over: all of them for one
     // project, none extra when every worker has a project.
-    let opts = Options {
-        processes: (cores / jobs.min(projects.len()).max(1)).max(1),
-        ..opts.clone()
-    };
+    let opts = Options { processes: (cores / jobs.min(projects.len()).max(1)).max(1), ..opts.clone() };
     let t0 = Instant::now();
     let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
     let (run_dir, manifest) = match codes.is_empty() {
         true => (None, None),
-        false => crate::scheduler::local::record_run(g, &codes, phase, &opts)
-            .map(|(d, m)| (Some(d), Some(m)))?,
+        false => crate::scheduler::local::record_run(g, &codes, phase, &opts).map(|(d, m)| (Some(d), Some(m)))?,
     };
     let index_of: HashMap<&str, usize> = projects.iter().map(|(i, c)| (c.as_str(), *i)).collect();
-    let listed: Vec<(usize, String)> = manifest
-        .iter()
-        .flat_map(|m| &m.tasks)
-        .flat_map(|t| &t.projects)
-        .map(|c| (index_of.get(c.as_str()).copied().unwrap_or(0), c.clone()))
-        .collect();
-    let results: Vec<Outcome> = local::run(g, &listed, phase, &opts, jobs, on_done)
-        .into_iter()
-        .flatten()
-        .collect();
+    let listed: Vec<(usize, String)> =
+        manifest.iter().flat_map(|m| &m.tasks).flat_map(|t| &t.projects).map(|c| (index_of.get(c.as_str()).copied().unwrap_or(0), c.clone())).collect();
+    let results: Vec<Outcome> = local::run(g, &listed, phase, &opts, jobs, on_done).into_iter().flatten().collect();
     let interrupted = opts.control.cancel.is_cancelled();
     if let Some(dir) = &run_dir {
         crate::scheduler::local::finish_run(dir, &results.iter().collect::<Vec<_>>(), interrupted)?;
@@ -200,29 +158,15 @@ pub struct PlannedProject {
 }
 
 /// Which projects `phase` would run, and where each is now; writes nothing.
-pub fn plan_phase(
-    g: &GroupDir,
-    sel: &Selection,
-    phase: Phase,
-    opts: &Options,
-) -> Result<Vec<PlannedProject>> {
+pub fn plan_phase(g: &GroupDir, sel: &Selection, phase: Phase, opts: &Options) -> Result<Vec<PlannedProject>> {
     let projects = sel.resolve(g)?;
     let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
     let cur = g.current_statuses(&codes)?;
     let mut rows = Vec::new();
     for (index, code) in projects {
-        let status = cur
-            .get(&code)
-            .map(|r| format!("{},{}", r.phase, r.status))
-            .unwrap_or_else(|| "no status".into());
+        let status = cur.get(&code).map(|r| format!("{},{}", r.phase, r.status)).unwrap_or_else(|| "no status".into());
         let why_not = pipeline::skip_reason(g, &code, phase, opts)?;
-        rows.push(PlannedProject {
-            index,
-            status,
-            would_run: why_not.is_none(),
-            why_not,
-            code,
-        });
+        rows.push(PlannedProject { index, status, would_run: why_not.is_none(), why_not, code });
     }
     Ok(rows)
 }
@@ -230,10 +174,7 @@ pub fn plan_phase(
 /// Whether a project whose newest status row is `row` has done `phase`: it
 /// succeeded in it, or has gone on to a later phase.
 pub fn phase_done(row: Option<&StatusRow>, phase: Phase) -> bool {
-    row.is_some_and(|r| {
-        (r.phase == phase.name() && r.status == "Success")
-            || pipeline::phase_rank(&r.phase) > pipeline::phase_rank(phase.name())
-    })
+    row.is_some_and(|r| (r.phase == phase.name() && r.status == "Success") || pipeline::phase_rank(&r.phase) > pipeline::phase_rank(phase.name()))
 }
 
 /// What a submission did.
@@ -248,58 +189,23 @@ pub struct SubmitResult {
 
 /// Submit `phase` for the selected projects that have not done it (all of
 /// them with `opts.force`) as job arrays.
-pub fn submit_phase(
-    g: &GroupDir,
-    sel: &Selection,
-    phase: Phase,
-    opts: &Options,
-    sched: &SchedulerRequest,
-) -> Result<SubmitResult> {
+pub fn submit_phase(g: &GroupDir, sel: &Selection, phase: Phase, opts: &Options, sched: &SchedulerRequest) -> Result<SubmitResult> {
     let codes = sel.codes(g)?;
     let cur = g.current_statuses(&codes)?;
-    let need: Vec<String> = codes
-        .into_iter()
-        .filter(|c| opts.force || !phase_done(cur.get(c), phase))
-        .collect();
+    let need: Vec<String> = codes.into_iter().filter(|c| opts.force || !phase_done(cur.get(c), phase)).collect();
     submit_codes(g, &need, phase, opts, sched, &Boosts::default(), 1)
 }
 
-fn submit_codes(
-    g: &GroupDir,
-    codes: &[String],
-    phase: Phase,
-    opts: &Options,
-    sched: &SchedulerRequest,
-    boosts: &Boosts,
-    attempt: u32,
-) -> Result<SubmitResult> {
+fn submit_codes(g: &GroupDir, codes: &[String], phase: Phase, opts: &Options, sched: &SchedulerRequest, boosts: &Boosts, attempt: u32) -> Result<SubmitResult> {
     let mut cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
     sched.bounds.apply(&mut cfg.resources);
     let name = sched.scheduler.clone().unwrap_or(cfg.scheduler.clone());
     let backend = crate::scheduler::backend(&name, &opts.control)?;
     let submissions = match codes.is_empty() {
         true => vec![],
-        false => coordinator::submit(
-            g,
-            codes,
-            phase,
-            opts,
-            backend.as_ref(),
-            &cfg.site,
-            &cfg.resources,
-            boosts,
-            attempt,
-            &[],
-            sched.dry_run,
-        )?,
+        false => coordinator::submit(g, codes, phase, opts, backend.as_ref(), &cfg.site, &cfg.resources, boosts, attempt, &[], sched.dry_run)?,
     };
-    Ok(SubmitResult {
-        group: g.name.clone(),
-        phase,
-        scheduler: name,
-        dry_run: sched.dry_run,
-        submissions,
-    })
+    Ok(SubmitResult { group: g.name.clone(), phase, scheduler: name, dry_run: sched.dry_run, submissions })
 }
 
 /// One phase of a chain and its submissions.
@@ -318,13 +224,7 @@ pub struct ChainResult {
 
 /// Submit several phases as chained job arrays, each starting when the
 /// previous one has ended.
-pub fn run_chain(
-    g: &GroupDir,
-    sel: &Selection,
-    phases: &[Phase],
-    opts: &Options,
-    sched: &SchedulerRequest,
-) -> Result<ChainResult> {
+pub fn run_chain(g: &GroupDir, sel: &Selection, phases: &[Phase], opts: &Options, sched: &SchedulerRequest) -> Result<ChainResult> {
     let codes = sel.codes(g)?;
     let mut cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
     sched.bounds.apply(&mut cfg.resources);
@@ -333,30 +233,11 @@ pub fn run_chain(
     let mut after: Vec<String> = Vec::new();
     let mut chain = Vec::new();
     for &phase in phases {
-        let subs = coordinator::submit(
-            g,
-            &codes,
-            phase,
-            opts,
-            backend.as_ref(),
-            &cfg.site,
-            &cfg.resources,
-            &Boosts::default(),
-            1,
-            &after,
-            sched.dry_run,
-        )?;
+        let subs = coordinator::submit(g, &codes, phase, opts, backend.as_ref(), &cfg.site, &cfg.resources, &Boosts::default(), 1, &after, sched.dry_run)?;
         after = subs.iter().filter_map(|s| s.job_id.clone()).collect();
-        chain.push(ChainLink {
-            phase,
-            submissions: subs,
-        });
+        chain.push(ChainLink { phase, submissions: subs });
     }
-    Ok(ChainResult {
-        group: g.name.clone(),
-        scheduler: name,
-        chain,
-    })
+    Ok(ChainResult { group: g.name.clone(), scheduler: name, chain })
 }
 
 /// What `rerun-failed` did.
@@ -387,14 +268,7 @@ pub const RERUNS_OUTSTANDING: i32 = 75;
 /// (OUT_OF_MEMORY: twice the memory; TIMEOUT: 1.5 times the time; NODE_FAIL,
 /// PREEMPTED, LOST: as they were), and with `include_errors` those that
 /// failed with an error, each with the options its phase last ran with.
-pub fn rerun_failed(
-    g: &GroupDir,
-    sel: &Selection,
-    phase: Option<Phase>,
-    include_errors: bool,
-    sched: &SchedulerRequest,
-    ctl: &crate::control::Control,
-) -> Result<RerunResult> {
+pub fn rerun_failed(g: &GroupDir, sel: &Selection, phase: Option<Phase>, include_errors: bool, sched: &SchedulerRequest, ctl: &crate::control::Control) -> Result<RerunResult> {
     let cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
     let codes = sel.codes(g)?;
     let mut cur = g.current_statuses(&codes)?;
@@ -417,15 +291,7 @@ pub fn rerun_failed(
         let (prev_attempt, old) = last.get(c).copied().unwrap_or((1, (1.0, 1.0)));
         let attempt = prev_attempt + 1;
         if attempt > cfg.max_attempts {
-            faults.push((
-                c.clone(),
-                format!(
-                    "{} {} after {} attempts",
-                    row.phase,
-                    row.status,
-                    attempt - 1
-                ),
-            ));
+            faults.push((c.clone(), format!("{} {} after {} attempts", row.phase, row.status, attempt - 1)));
             continue;
         }
         let e = by_phase.entry(row.phase.clone()).or_default();
@@ -448,20 +314,9 @@ pub fn rerun_failed(
             _ => Phase::Complete,
         };
         // As the phase last ran (completion dir, bypass file, sample...), forced.
-        let last = coordinator::last_options(g, p)
-            .map(|o| o.to_options())
-            .unwrap_or_default();
-        let opts = Options {
-            force: true,
-            control: ctl.clone(),
-            ..last
-        };
+        let last = coordinator::last_options(g, p).map(|o| o.to_options()).unwrap_or_default();
+        let opts = Options { force: true, control: ctl.clone(), ..last };
         resubmitted.push(submit_codes(g, codes, p, &opts, sched, boosts, *attempt)?);
     }
-    Ok(RerunResult {
-        group: g.name.clone(),
-        faultlisted: faults,
-        resubmitted,
-        dry_run: sched.dry_run,
-    })
+    Ok(RerunResult { group: g.name.clone(), faultlisted: faults, resubmitted, dry_run: sched.dry_run })
 }

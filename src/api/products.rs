@@ -39,44 +39,15 @@ pub struct VerifyRequest {
 
 /// Any product against its sources, value by value (the validate phase
 /// without a working directory).
-pub fn verify(
-    product: &Path,
-    files: &[PathBuf],
-    req: &VerifyRequest,
-    ctl: &Control,
-) -> Result<Report> {
-    let files: Vec<PathBuf> = files
-        .iter()
-        .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))
-        .collect();
-    let processes = req
-        .processes
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
-        .max(1);
-    let opts = crate::validate::Options {
-        concat_dims: req.concat_dims.clone(),
-        sample: req.sample,
-        dedupe: req.dedupe,
-        processes,
-        part: None,
-        cancel: ctl.cancel.clone(),
-    };
+pub fn verify(product: &Path, files: &[PathBuf], req: &VerifyRequest, ctl: &Control) -> Result<Report> {
+    let files: Vec<PathBuf> = files.iter().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())).collect();
+    let processes = req.processes.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    let opts = crate::validate::Options { concat_dims: req.concat_dims.clone(), sample: req.sample, dedupe: req.dedupe, processes, part: None, cancel: ctl.cancel.clone() };
     crate::validate::validate(product, &files, &opts)
 }
 
 /// One share (`part` of `parts`) of a validation split between processes.
-pub fn validate_part(
-    product: &Path,
-    files: &[PathBuf],
-    part: usize,
-    parts: usize,
-    req: &VerifyRequest,
-    ctl: &Control,
-) -> Result<Report> {
+pub fn validate_part(product: &Path, files: &[PathBuf], part: usize, parts: usize, req: &VerifyRequest, ctl: &Control) -> Result<Report> {
     let opts = crate::validate::Options {
         concat_dims: req.concat_dims.clone(),
         sample: req.sample,

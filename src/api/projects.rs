@@ -37,10 +37,7 @@ pub fn init_group(wd: &Workdir, group: &str, input: &Path, update: bool) -> Resu
     let rows = init::rows_from_input(input)?;
     let g = GroupDir::create(wd, group)?;
     let summary = init::apply(&g, &rows, update)?;
-    Ok(InitResult {
-        summary,
-        total: g.codes("main")?.len(),
-    })
+    Ok(InitResult { summary, total: g.codes("main")?.len() })
 }
 
 /// How many projects `input` holds, checked as `init` would; nothing is written.
@@ -60,10 +57,7 @@ pub fn list_groups(wd: &Workdir) -> Vec<GroupInfo> {
     wd.groups()
         .into_iter()
         .map(|g| {
-            let projects = GroupDir::open(wd, &g)
-                .and_then(|gd| gd.codes("main"))
-                .map(|c| c.len())
-                .unwrap_or(0);
+            let projects = GroupDir::open(wd, &g).and_then(|gd| gd.codes("main")).map(|c| c.len()).unwrap_or(0);
             GroupInfo { group: g, projects }
         })
         .collect()
@@ -71,12 +65,7 @@ pub fn list_groups(wd: &Workdir) -> Vec<GroupInfo> {
 
 /// padocc's selector: phase `p1&p2` (union), status `s1&s2` (intersection) of
 /// `Any`, exact, prefix before the first '-', or `!x`. Only `codes` are looked at.
-pub fn matching(
-    g: &GroupDir,
-    codes: Vec<String>,
-    phase: &str,
-    status: &str,
-) -> Result<Vec<String>> {
+pub fn matching(g: &GroupDir, codes: Vec<String>, phase: &str, status: &str) -> Result<Vec<String>> {
     let cur = g.current_statuses(&codes)?;
     let phases: Vec<&str> = phase.split('&').collect();
     let conds: Vec<&str> = status.split('&').collect();
@@ -88,14 +77,7 @@ pub fn matching(
         let m = c == "Any" || s == c || s.split('-').next() == Some(c);
         m != neg
     };
-    Ok(codes
-        .into_iter()
-        .filter(|c| {
-            cur.get(c).is_some_and(|r| {
-                phases.contains(&r.phase.as_str()) && conds.iter().all(|k| one(k, &r.status))
-            })
-        })
-        .collect())
+    Ok(codes.into_iter().filter(|c| cur.get(c).is_some_and(|r| phases.contains(&r.phase.as_str()) && conds.iter().all(|k| one(k, &r.status)))).collect())
 }
 
 /// Which projects a new subset takes: the selection's codes, or those of the
@@ -107,12 +89,7 @@ pub enum RepeatBy {
 }
 
 /// Write a subset (repeat id) of a group; returns its codes.
-pub fn repeat(
-    g: &GroupDir,
-    sel: &Selection,
-    new_repeat: &str,
-    by: &RepeatBy,
-) -> Result<Vec<String>> {
+pub fn repeat(g: &GroupDir, sel: &Selection, new_repeat: &str, by: &RepeatBy) -> Result<Vec<String>> {
     check_name("repeat id", new_repeat)?;
     let codes = match by {
         RepeatBy::Selection => sel.codes(g)?,
@@ -124,26 +101,11 @@ pub fn repeat(
 
 /// Append a status row to every selected project whose current phase and
 /// status match; returns the codes changed.
-pub fn update_status(
-    g: &GroupDir,
-    sel: &Selection,
-    old_phase: &str,
-    old_status: &str,
-    new_status: &str,
-    new_phase: Option<&str>,
-) -> Result<Vec<String>> {
+pub fn update_status(g: &GroupDir, sel: &Selection, old_phase: &str, old_status: &str, new_status: &str, new_phase: Option<&str>) -> Result<Vec<String>> {
     let codes = matching(g, sel.codes(g)?, old_phase, old_status)?;
     let phase = new_phase.unwrap_or(old_phase);
     for c in &codes {
-        g.record(
-            c,
-            &StatusRow {
-                phase: phase.into(),
-                status: new_status.into(),
-                time: local_time(false),
-                jobid: String::new(),
-            },
-        )?;
+        g.record(c, &StatusRow { phase: phase.into(), status: new_status.into(), time: local_time(false), jobid: String::new() })?;
     }
     Ok(codes)
 }
@@ -151,9 +113,7 @@ pub fn update_status(
 /// Move the selected projects to another group (created if needed).
 pub fn transfer(g: &GroupDir, sel: &Selection, new_group: &str) -> Result<usize> {
     if sel.projects.is_none() && sel.repeat_id == "main" {
-        return Err(Error::Usage(
-            "transfer needs -p (projects) or -r (a subset other than main)".into(),
-        ));
+        return Err(Error::Usage("transfer needs -p (projects) or -r (a subset other than main)".into()));
     }
     let picked = sel.codes(g)?;
     let dest = GroupDir::create(&g.wd, new_group)?;
@@ -164,11 +124,7 @@ pub fn transfer(g: &GroupDir, sel: &Selection, new_group: &str) -> Result<usize>
 pub fn describe_deletion(g: &GroupDir, sel: &Selection) -> Result<String> {
     Ok(match &sel.projects {
         Some(p) => format!("project(s) {p} of group '{}'", g.name),
-        None => format!(
-            "the whole group '{}' ({} projects)",
-            g.name,
-            g.codes("main")?.len()
-        ),
+        None => format!("the whole group '{}' ({} projects)", g.name, g.codes("main")?.len()),
     })
 }
 
@@ -190,20 +146,8 @@ pub struct Aggregations {
 pub fn aggregations(g: &GroupDir, sel: &Selection) -> Result<Aggregations> {
     let codes = sel.codes(g)?;
     let cur = g.current_statuses(&codes)?;
-    let done = codes
-        .iter()
-        .filter(|c| {
-            cur.get(*c).is_some_and(|r| {
-                r.phase == "validate"
-                    || r.phase == "complete"
-                    || (r.phase == "compute" && r.status == "Success")
-            })
-        })
-        .count();
-    Ok(Aggregations {
-        done,
-        incomplete: codes.len() - done,
-    })
+    let done = codes.iter().filter(|c| cur.get(*c).is_some_and(|r| r.phase == "validate" || r.phase == "complete" || (r.phase == "compute" && r.status == "Success"))).count();
+    Ok(Aggregations { done, incomplete: codes.len() - done })
 }
 
 /// padocc's `logs --clear`: (subsets removed, job files removed).
@@ -225,15 +169,9 @@ pub fn logs(g: &GroupDir, sel: &Selection, phase: &str) -> Result<Vec<PhaseLog>>
     let mut out = Vec::new();
     for (index, code) in sel.resolve(g)? {
         let p = g.project(&code);
-        let log =
-            std::fs::read_to_string(p.path(&format!("phase_logs/{phase}.log"))).unwrap_or_default();
+        let log = std::fs::read_to_string(p.path(&format!("phase_logs/{phase}.log"))).unwrap_or_default();
         let status = p.last_status()?.map(|r| r.line());
-        out.push(PhaseLog {
-            index,
-            code,
-            log,
-            status,
-        });
+        out.push(PhaseLog { index, code, log, status });
     }
     Ok(out)
 }
@@ -243,16 +181,8 @@ pub fn reports(g: &GroupDir, sel: &Selection) -> Result<Map<String, Value>> {
     let mut all = Map::new();
     for code in sel.codes(g)? {
         let p = g.project(&code);
-        let read = |f: &str| {
-            std::fs::read_to_string(p.path(f))
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .unwrap_or(Value::Null)
-        };
-        all.insert(
-            code.clone(),
-            json!({"data": read("data_report.json"), "metadata": read("metadata_report.json")}),
-        );
+        let read = |f: &str| std::fs::read_to_string(p.path(f)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()).unwrap_or(Value::Null);
+        all.insert(code.clone(), json!({"data": read("data_report.json"), "metadata": read("metadata_report.json")}));
     }
     Ok(all)
 }
@@ -280,11 +210,7 @@ fn set_path(m: &mut Map<String, Value>, path: &str, v: Value) {
 }
 
 /// A base-cfg (else detail-cfg) value of every selected project, by dotted path.
-pub fn check_attr(
-    g: &GroupDir,
-    sel: &Selection,
-    attr: &str,
-) -> Result<Vec<(String, Option<Value>)>> {
+pub fn check_attr(g: &GroupDir, sel: &Selection, attr: &str) -> Result<Vec<(String, Option<Value>)>> {
     let mut out = Vec::new();
     for code in sel.codes(g)? {
         let p = g.project(&code);
@@ -300,11 +226,7 @@ pub fn parse_attr_value(value: &str) -> Value {
         "True" | "true" => json!(true),
         "False" | "false" => json!(false),
         "None" | "null" => Value::Null,
-        s => s
-            .parse::<i64>()
-            .map(|i| json!(i))
-            .or_else(|_| s.parse::<f64>().map(|f| json!(f)))
-            .unwrap_or_else(|_| json!(s)),
+        s => s.parse::<i64>().map(|i| json!(i)).or_else(|_| s.parse::<f64>().map(|f| json!(f))).unwrap_or_else(|_| json!(s)),
     }
 }
 
@@ -316,9 +238,7 @@ pub fn set_attr(g: &GroupDir, sel: &Selection, attr: &str, value: &Value) -> Res
         let p = g.project(&code);
         let top = attr.split('.').next().unwrap_or("");
         let mut detail = p.detail()?;
-        if detail.contains_key(top)
-            && !crate::workdir::project::base_defaults(&code).contains_key(top)
-        {
+        if detail.contains_key(top) && !crate::workdir::project::base_defaults(&code).contains_key(top) {
             set_path(&mut detail, attr, value.clone());
             p.save_detail(&detail)?;
         } else {
@@ -349,34 +269,12 @@ impl DataSummary {
     pub fn render(&self) -> String {
         let n = self.projects;
         let avg = |x: f64| if n == 0 { 0.0 } else { x / n as f64 };
-        let mut s = format!(
-            "Summary Report: {}\nProject Codes Assessed: {n}\n\n",
-            self.group
-        );
-        s += &format!(
-            "Source Files: {} [Avg. {:.2} per project]\n",
-            self.source_files,
-            avg(self.source_files as f64)
-        );
-        s += &format!(
-            "Source Data: {} [Avg. {} per project]\n",
-            format_size(self.source_bytes),
-            format_size(avg(self.source_bytes))
-        );
-        s += &format!(
-            "Cloud Data: {} [Avg. {} per project]\n\n",
-            format_size(self.cloud_bytes),
-            format_size(avg(self.cloud_bytes))
-        );
-        s += &format!(
-            "Source Formats: {:?}\nFile Types: {:?}\n\n",
-            self.drivers, self.file_types
-        );
-        s += &format!(
-            "Total Chunks: {:.2} [Avg. {:.2} per project]\n",
-            self.total_chunks,
-            avg(self.total_chunks)
-        );
+        let mut s = format!("Summary Report: {}\nProject Codes Assessed: {n}\n\n", self.group);
+        s += &format!("Source Files: {} [Avg. {:.2} per project]\n", self.source_files, avg(self.source_files as f64));
+        s += &format!("Source Data: {} [Avg. {} per project]\n", format_size(self.source_bytes), format_size(avg(self.source_bytes)));
+        s += &format!("Cloud Data: {} [Avg. {} per project]\n\n", format_size(self.cloud_bytes), format_size(avg(self.cloud_bytes)));
+        s += &format!("Source Formats: {:?}\nFile Types: {:?}\n\n", self.drivers, self.file_types);
+        s += &format!("Total Chunks: {:.2} [Avg. {:.2} per project]\n", self.total_chunks, avg(self.total_chunks));
         s
     }
 }
@@ -394,27 +292,14 @@ pub fn summarise(g: &GroupDir, sel: &Selection) -> Result<DataSummary> {
     };
     for c in sel.codes(g)? {
         let d = g.project(&c).detail()?;
-        let Some(src) = d
-            .get("source_data")
-            .and_then(Value::as_str)
-            .and_then(parse_size)
-        else {
+        let Some(src) = d.get("source_data").and_then(Value::as_str).and_then(parse_size) else {
             continue;
         };
         s.projects += 1;
         s.source_bytes += src;
-        s.cloud_bytes += d
-            .get("cloud_data")
-            .and_then(Value::as_str)
-            .and_then(parse_size)
-            .unwrap_or(0.0);
+        s.cloud_bytes += d.get("cloud_data").and_then(Value::as_str).and_then(parse_size).unwrap_or(0.0);
         s.source_files += d.get("num_files").and_then(Value::as_u64).unwrap_or(0);
-        s.total_chunks += d
-            .get("chunk_info")
-            .and_then(|c| c.get("total_chunks"))
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(0.0);
+        s.total_chunks += d.get("chunk_info").and_then(|c| c.get("total_chunks")).and_then(Value::as_str).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
         if let Some(t) = d.get("type").and_then(Value::as_str) {
             s.file_types.insert(t.to_string());
         }
@@ -428,10 +313,5 @@ pub fn summarise(g: &GroupDir, sel: &Selection) -> Result<DataSummary> {
 /// The bypass file of `validate -i`: JSON shaped like the validation reports.
 pub fn read_bypass_file(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::input_io(path, e))?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::corrupt(
-            path,
-            format!("not a bypass file (JSON shaped like the validation reports): {e}"),
-        )
-    })
+    serde_json::from_str(&text).map_err(|e| Error::corrupt(path, format!("not a bypass file (JSON shaped like the validation reports): {e}")))
 }

@@ -89,11 +89,7 @@ pub fn render(s: &GroupStatus, display_upto: usize, long: bool, separate: bool) 
         rows.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
         let line = |(status, ids): &(&String, &Vec<usize>)| {
             let name = if status.len() >= width { format!("{}...", truncate(status, width.saturating_sub(3))) } else { status.to_string() };
-            let idtxt = if ids.len() < display_upto {
-                format!(" (IDs = {})", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))
-            } else {
-                String::new()
-            };
+            let idtxt = if ids.len() < display_upto { format!(" (IDs = {})", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")) } else { String::new() };
             format!("    - {name:<width$}: {}{idtxt}\n", ids.len())
         };
         if separate && ph == "validate" {

@@ -145,11 +145,7 @@ pub(crate) struct SeriesArgs {
 
 impl SeriesArgs {
     pub(crate) fn combine(&self, layout_only: bool) -> CombineOptions {
-        CombineOptions {
-            concat_dims: self.concat_dim.clone(),
-            dedupe: self.dedupe,
-            layout_only,
-        }
+        CombineOptions { concat_dims: self.concat_dim.clone(), dedupe: self.dedupe, layout_only }
     }
 }
 
@@ -224,24 +220,14 @@ pub(crate) fn parse_memory_mb(s: &str) -> std::result::Result<u64, String> {
         Ok(mb) => Some((mb * 1024.0) as u64),
         Err(_) => crate::scheduler::parse_kib(s),
     };
-    kib.filter(|k| *k > 0)
-        .map(|k| k.div_ceil(1024))
-        .ok_or_else(bad)
+    kib.filter(|k| *k > 0).map(|k| k.div_ceil(1024)).ok_or_else(bad)
 }
 
 /// padocc's `-t`: SLURM's `MM:SS`, `H:MM:SS` or `D-H:MM:SS`, or plain minutes.
 pub(crate) fn parse_time_allowed(s: &str) -> std::result::Result<u64, String> {
-    let bad = || {
-        format!(
-            "'{s}' is not a time: use MM:SS, H:MM:SS or minutes (padocc's -t 30:00 is 30 minutes)"
-        )
-    };
+    let bad = || format!("'{s}' is not a time: use MM:SS, H:MM:SS or minutes (padocc's -t 30:00 is 30 minutes)");
     let num = |p: &str| p.parse::<u64>().map_err(|_| bad());
-    let parts = |r: &str| {
-        r.split(':')
-            .map(num)
-            .collect::<std::result::Result<Vec<u64>, _>>()
-    };
+    let parts = |r: &str| r.split(':').map(num).collect::<std::result::Result<Vec<u64>, _>>();
     // As SLURM: with days, the rest is H, H:MM or H:MM:SS; without, M, M:SS or H:MM:SS.
     Ok(match s.split_once('-') {
         Some((d, rest)) => {

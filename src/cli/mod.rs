@@ -64,9 +64,7 @@ fn mode_of(command: &Command) -> Mode {
         | Command::Repeat { fmt, .. }
         | Command::RerunFailed { fmt, .. }
         | Command::Run { fmt, .. } => fmt.format,
-        Command::Refs { json: true, .. } | Command::Zarr { json: true, .. } | Command::Cfa { json: true, .. } | Command::Verify { json: true, .. } => {
-            OutFormat::Json
-        }
+        Command::Refs { json: true, .. } | Command::Zarr { json: true, .. } | Command::Cfa { json: true, .. } | Command::Verify { json: true, .. } => OutFormat::Json,
         _ => OutFormat::Human,
     };
     match format {

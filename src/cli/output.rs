@@ -30,10 +30,7 @@ impl Out {
 
     /// The JSON document of a result, on stdout.
     pub(crate) fn json(&self, v: &Value) {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(v).expect("JSON values serialise")
-        );
+        println!("{}", serde_json::to_string_pretty(v).expect("JSON values serialise"));
     }
 
     pub(crate) fn value(&self, v: &impl Serialize) {

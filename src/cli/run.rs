@@ -29,39 +29,18 @@ impl Ctx<'_> {
 }
 
 fn selection(sel: &Sel) -> Selection {
-    Selection {
-        repeat_id: sel.repeat_id.clone(),
-        projects: sel.proj.clone(),
-    }
+    Selection { repeat_id: sel.repeat_id.clone(), projects: sel.proj.clone() }
 }
 
 fn scheduler_request(s: &SchedArgs, bounds: TaskBounds) -> SchedulerRequest {
-    SchedulerRequest {
-        scheduler: s.scheduler.clone(),
-        dry_run: s.dry_run,
-        config: s.config.clone(),
-        bounds,
-    }
+    SchedulerRequest { scheduler: s.scheduler.clone(), dry_run: s.dry_run, config: s.config.clone(), bounds }
 }
 
 pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
     let out = cx.out;
     match command {
-        Command::Refs {
-            series,
-            output,
-            kind,
-            record_size,
-            ..
-        } => {
-            let req = prod::RefsRequest {
-                combine: series.combine(false),
-                files: series.files,
-                out: output,
-                kind,
-                record_size,
-                control: cx.control.clone(),
-            };
+        Command::Refs { series, output, kind, record_size, .. } => {
+            let req = prod::RefsRequest { combine: series.combine(false), files: series.files, out: output, kind, record_size, control: cx.control.clone() };
             let s = prod::refs(&req)?;
             out.either(&s, || {
                 out.info(&format!(
@@ -76,18 +55,7 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             });
             Ok(exit::OK)
         }
-        Command::Zarr {
-            series,
-            output,
-            zarr_format,
-            chunks,
-            chunk_size,
-            compression,
-            level,
-            shards,
-            mem_limit,
-            ..
-        } => {
+        Command::Zarr { series, output, zarr_format, chunks, chunk_size, compression, level, shards, mem_limit, .. } => {
             let req = prod::ZarrRequest {
                 combine: series.combine(true),
                 files: series.files,
@@ -118,12 +86,7 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Cfa { series, output, .. } => {
-            let req = prod::CfaRequest {
-                combine: series.combine(true),
-                files: series.files,
-                out: output,
-                control: cx.control.clone(),
-            };
+            let req = prod::CfaRequest { combine: series.combine(true), files: series.files, out: output, control: cx.control.clone() };
             let s = prod::cfa(&req)?;
             out.either(&s, || {
                 for n in &s.notes {
@@ -141,19 +104,8 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             });
             Ok(exit::OK)
         }
-        Command::Verify {
-            product,
-            series,
-            sample,
-            jobs,
-            ..
-        } => {
-            let req = VerifyRequest {
-                concat_dims: series.concat_dim,
-                dedupe: series.dedupe,
-                sample,
-                processes: jobs,
-            };
+        Command::Verify { product, series, sample, jobs, .. } => {
+            let req = VerifyRequest { concat_dims: series.concat_dim, dedupe: series.dedupe, sample, processes: jobs };
             let rep = prod::verify(&product, &series.files, &req, &cx.control)?;
             let status = rep.status();
             let doc = json!({"status": status, "values_compared": rep.values_compared, "values_by_identity": rep.values_by_identity, "data": rep.data, "metadata": rep.metadata});
@@ -166,79 +118,32 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
                     }
                 }
             });
-            Ok(if status == "Success" {
-                exit::OK
-            } else {
-                exit::SOME_FAILED
-            })
+            Ok(if status == "Success" { exit::OK } else { exit::SOME_FAILED })
         }
-        Command::New {
-            group,
-            _legacy: InitLegacy { dryrun: true, .. },
-            ..
-        } => {
+        Command::New { group, _legacy: InitLegacy { dryrun: true, .. }, .. } => {
             check_name("group", &group)?;
-            out.info(&format!(
-                "dry run: would create group '{group}' in {}",
-                api::open_workdir(cx.workdir.as_deref())?.root.display()
-            ));
+            out.info(&format!("dry run: would create group '{group}' in {}", api::open_workdir(cx.workdir.as_deref())?.root.display()));
             Ok(exit::OK)
         }
-        Command::Init {
-            group,
-            input,
-            _legacy: InitLegacy { dryrun: true, .. },
-            ..
-        }
-        | Command::Add {
-            group,
-            input,
-            _legacy: InitLegacy { dryrun: true, .. },
-            ..
-        } => {
+        Command::Init { group, input, _legacy: InitLegacy { dryrun: true, .. }, .. } | Command::Add { group, input, _legacy: InitLegacy { dryrun: true, .. }, .. } => {
             let n = projects::init_dry_run(&group, &input)?;
-            out.info(&format!(
-                "dry run: {n} project(s) read from {}; nothing written",
-                input.display()
-            ));
+            out.info(&format!("dry run: {n} project(s) read from {}; nothing written", input.display()));
             Ok(exit::OK)
         }
         Command::New { group, .. } => {
             let g = projects::new_group(&api::open_workdir(cx.workdir.as_deref())?, &group)?;
-            out.info(&format!(
-                "created group '{group}' in {}",
-                g.wd.root.display()
-            ));
+            out.info(&format!("created group '{group}' in {}", g.wd.root.display()));
             Ok(exit::OK)
         }
         Command::Init { group, input, .. } => init(cx, &group, &input, true),
-        Command::Add {
-            group,
-            input,
-            force,
-            ..
-        } => init(cx, &group, &input, force),
+        Command::Add { group, input, force, .. } => init(cx, &group, &input, force),
         Command::List { .. } => {
             let w = api::open_workdir(cx.workdir.as_deref())?;
             let groups = projects::list_groups(&w);
             out.either(&json!({"workdir": w.root, "groups": groups}), || {
-                println!(
-                    "Groups in {}",
-                    w.root
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                );
+                println!("Groups in {}", w.root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
                 for g in &groups {
-                    println!(
-                        " > {}: {}",
-                        g.group,
-                        if g.projects == 0 {
-                            "(empty)".to_string()
-                        } else {
-                            g.projects.to_string()
-                        }
-                    );
+                    println!(" > {}: {}", g.group, if g.projects == 0 { "(empty)".to_string() } else { g.projects.to_string() });
                 }
             });
             Ok(exit::OK)
@@ -246,44 +151,12 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
         Command::Scan(a) => phase(cx, Phase::Scan, a, None),
         Command::Compute(a) => phase(cx, Phase::Compute, a, None),
         Command::Validate(a) => phase(cx, Phase::Validate, a, None),
-        Command::Complete {
-            sel,
-            completion_dir,
-            sub,
-            replace,
-            version_separator,
-            force,
-            fmt,
-            delete,
-            dryrun,
-        } => {
-            let opts = PhaseOptions {
-                completion_dir: Some(completion_dir),
-                sub,
-                replace,
-                version_separator,
-                force,
-                delete,
-                ..PhaseOptions::default()
-            };
-            let a = PhaseArgs {
-                sel,
-                fmt,
-                force,
-                dryrun,
-                ..PhaseArgs::default()
-            };
+        Command::Complete { sel, completion_dir, sub, replace, version_separator, force, fmt, delete, dryrun } => {
+            let opts = PhaseOptions { completion_dir: Some(completion_dir), sub, replace, version_separator, force, delete, ..PhaseOptions::default() };
+            let a = PhaseArgs { sel, fmt, force, dryrun, ..PhaseArgs::default() };
             phase(cx, Phase::Complete, a, Some(opts))
         }
-        Command::Status {
-            sel,
-            display_upto,
-            long,
-            separate,
-            watch,
-            no_scheduler,
-            ..
-        } => {
+        Command::Status { sel, display_upto, long, separate, watch, no_scheduler, .. } => {
             let g = cx.group(&sel.group)?;
             loop {
                 let s = api::status::collect(&g, &selection(&sel), !no_scheduler)?;
@@ -307,36 +180,14 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Run {
-            sel,
-            phases: chain,
-            force,
-            sched,
-            ..
-        } => {
+        Command::Run { sel, phases: chain, force, sched, .. } => {
             let g = cx.group(&sel.group)?;
-            let opts = PhaseOptions {
-                force: force || sel.thorough,
-                control: cx.control.clone(),
-                ..PhaseOptions::default()
-            };
-            let req = scheduler_request(
-                &sched,
-                TaskBounds {
-                    per_task: sel.subset,
-                    ..TaskBounds::default()
-                },
-            );
+            let opts = PhaseOptions { force: force || sel.thorough, control: cx.control.clone(), ..PhaseOptions::default() };
+            let req = scheduler_request(&sched, TaskBounds { per_task: sel.subset, ..TaskBounds::default() });
             let r = phases::run_chain(&g, &selection(&sel), &chain, &opts, &req)?;
             for link in &r.chain {
                 for s in &link.submissions {
-                    out.info(&format!(
-                        "{} {}: {} task(s) -> {}",
-                        g.name,
-                        link.phase.name(),
-                        s.tasks,
-                        s.job_id.as_deref().unwrap_or("(dry run)")
-                    ));
+                    out.info(&format!("{} {}: {} task(s) -> {}", g.name, link.phase.name(), s.tasks, s.job_id.as_deref().unwrap_or("(dry run)")));
                 }
             }
             if !out.human() {
@@ -344,56 +195,16 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             }
             Ok(exit::OK)
         }
-        Command::Worker { manifest, index } => {
-            crate::scheduler::worker::run(&manifest, index, &cx.control)
+        Command::Worker { manifest, index } => crate::scheduler::worker::run(&manifest, index, &cx.control),
+        Command::ValidatePart { product, part, parts, concat_dim, dedupe, sample } => {
+            validate_part(cx, &product, part, parts, VerifyRequest { concat_dims: concat_dim, dedupe, sample, processes: Some(1) })
         }
-        Command::ValidatePart {
-            product,
-            part,
-            parts,
-            concat_dim,
-            dedupe,
-            sample,
-        } => validate_part(
-            cx,
-            &product,
-            part,
-            parts,
-            VerifyRequest {
-                concat_dims: concat_dim,
-                dedupe,
-                sample,
-                processes: Some(1),
-            },
-        ),
-        Command::RerunFailed {
-            sel,
-            phase,
-            include_errors,
-            sched,
-            ..
-        } => {
+        Command::RerunFailed { sel, phase, include_errors, sched, .. } => {
             let g = cx.group(&sel.group)?;
-            let req = scheduler_request(
-                &sched,
-                TaskBounds {
-                    per_task: sel.subset,
-                    ..TaskBounds::default()
-                },
-            );
-            let r = phases::rerun_failed(
-                &g,
-                &selection(&sel),
-                phase,
-                include_errors,
-                &req,
-                &cx.control,
-            )?;
+            let req = scheduler_request(&sched, TaskBounds { per_task: sel.subset, ..TaskBounds::default() });
+            let r = phases::rerun_failed(&g, &selection(&sel), phase, include_errors, &req, &cx.control)?;
             if !r.faultlisted.is_empty() {
-                out.info(&format!(
-                    "{} project(s) moved to the faultlist after their last attempt",
-                    r.faultlisted.len()
-                ));
+                out.info(&format!("{} project(s) moved to the faultlist after their last attempt", r.faultlisted.len()));
             }
             if r.resubmitted.is_empty() {
                 out.info(&format!("{}: nothing to rerun", g.name));
@@ -410,59 +221,30 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             out.either(&s, || print!("{}", s.render()));
             Ok(exit::OK)
         }
-        Command::Repeat {
-            sel,
-            new_repeat,
-            phase,
-            status,
-            ..
-        } => {
+        Command::Repeat { sel, new_repeat, phase, status, .. } => {
             let g = cx.group(&sel.group)?;
             let by = match (phase, status, &sel.proj) {
                 (_, _, Some(_)) => RepeatBy::Selection,
                 (Some(phase), Some(status), None) => RepeatBy::Status { phase, status },
-                _ => {
-                    return Err(Error::Usage(
-                        "repeat needs --phase and --status, or -p codes".into(),
-                    ))
-                }
+                _ => return Err(Error::Usage("repeat needs --phase and --status, or -p codes".into())),
             };
             let codes = projects::repeat(&g, &selection(&sel), &new_repeat, &by)?;
-            out.info(&format!(
-                "wrote {} project(s) to repeat id '{new_repeat}'",
-                codes.len()
-            ));
+            out.info(&format!("wrote {} project(s) to repeat id '{new_repeat}'", codes.len()));
             if !out.human() {
                 out.json(&json!({"repeat_id": new_repeat, "projects": codes}));
             }
             Ok(exit::OK)
         }
-        Command::UpdateStatus {
-            sel,
-            old_phase,
-            old_status,
-            new_status,
-            new_phase,
-        } => {
+        Command::UpdateStatus { sel, old_phase, old_status, new_status, new_phase } => {
             let g = cx.group(&sel.group)?;
-            let codes = projects::update_status(
-                &g,
-                &selection(&sel),
-                &old_phase,
-                &old_status,
-                &new_status,
-                new_phase.as_deref(),
-            )?;
+            let codes = projects::update_status(&g, &selection(&sel), &old_phase, &old_status, &new_status, new_phase.as_deref())?;
             out.info(&format!("updated {} project(s)", codes.len()));
             Ok(exit::OK)
         }
         Command::Transfer { sel, new_group } => {
             let g = cx.group(&sel.group)?;
             let moved = projects::transfer(&g, &selection(&sel), &new_group)?;
-            out.info(&format!(
-                "moved {} project(s) from '{}' to '{new_group}'",
-                moved, g.name
-            ));
+            out.info(&format!("moved {} project(s) from '{}' to '{new_group}'", moved, g.name));
             Ok(exit::OK)
         }
         Command::Delete { sel, yes } => {
@@ -482,17 +264,10 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             println!("padocc-rs: {}\nIncomplete: {}", a.done, a.incomplete);
             Ok(exit::OK)
         }
-        Command::Logs {
-            sel,
-            clear: Some(_),
-            ..
-        } => {
+        Command::Logs { sel, clear: Some(_), .. } => {
             let g = cx.group(&sel.group)?;
             let cleared = projects::clear_logs(&g)?;
-            out.info(&format!(
-                "{}: removed {} subset(s) other than main and {} of padocc's job file(s)",
-                g.name, cleared.0, cleared.1
-            ));
+            out.info(&format!("{}: removed {} subset(s) other than main and {} of padocc's job file(s)", g.name, cleared.0, cleared.1));
             Ok(exit::OK)
         }
         Command::Doctor { group, .. } => {
@@ -500,69 +275,36 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             let found = api::doctor::examine(&g)?;
             let count = |s: api::doctor::Severity| found.iter().filter(|f| f.severity == s).count();
             let errors = count(api::doctor::Severity::Error);
-            out.either(
-                &json!({"group": g.name, "errors": errors, "findings": found}),
-                || {
-                    for f in &found {
-                        let sev = serde_json::to_value(f.severity)
-                            .ok()
-                            .and_then(|v| v.as_str().map(String::from))
-                            .unwrap_or_default();
-                        println!(
-                            "{sev}: {}: {}\n    what to do: {}",
-                            f.path.display(),
-                            f.problem,
-                            f.fix
-                        );
-                    }
-                    out.info(&match found.is_empty() {
-                        true => format!("{}: no problems found", g.name),
-                        false => format!(
-                            "{}: {errors} error(s), {} warning(s), {} note(s)",
-                            g.name,
-                            count(api::doctor::Severity::Warning),
-                            count(api::doctor::Severity::Info)
-                        ),
-                    });
-                },
-            );
-            Ok(if errors > 0 {
-                exit::SOME_FAILED
-            } else {
-                exit::OK
-            })
+            out.either(&json!({"group": g.name, "errors": errors, "findings": found}), || {
+                for f in &found {
+                    let sev = serde_json::to_value(f.severity).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                    println!("{sev}: {}: {}\n    what to do: {}", f.path.display(), f.problem, f.fix);
+                }
+                out.info(&match found.is_empty() {
+                    true => format!("{}: no problems found", g.name),
+                    false => format!("{}: {errors} error(s), {} warning(s), {} note(s)", g.name, count(api::doctor::Severity::Warning), count(api::doctor::Severity::Info)),
+                });
+            });
+            Ok(if errors > 0 { exit::SOME_FAILED } else { exit::OK })
         }
-        Command::Pfunc { .. } => Err(Error::Usage(
-            "pfunc does nothing (padocc 1.5.1 raises NotImplementedError too)".into(),
-        )),
+        Command::Pfunc { .. } => Err(Error::Usage("pfunc does nothing (padocc 1.5.1 raises NotImplementedError too)".into())),
         Command::Logs { sel, log_phase, .. } => {
             let g = cx.group(&sel.group)?;
             let log_phase = log_phase.unwrap_or_default();
             for l in projects::logs(&g, &selection(&sel), &log_phase)? {
                 println!("{}Project Code: {} (ID {})", l.log, l.code, l.index);
                 println!("Status: {:?}", l.status);
-                println!(
-                    "Rerun with: padocc {log_phase} -G {} -p {} -vv\n",
-                    g.name, l.code
-                );
+                println!("Rerun with: padocc {log_phase} -G {} -p {} -vv\n", g.name, l.code);
             }
             Ok(exit::OK)
         }
         Command::Report { sel } => {
-            out.json(&serde_json::Value::Object(projects::reports(
-                &cx.group(&sel.group)?,
-                &selection(&sel),
-            )?));
+            out.json(&serde_json::Value::Object(projects::reports(&cx.group(&sel.group)?, &selection(&sel))?));
             Ok(exit::OK)
         }
         Command::CheckAttr { sel, attr } => {
-            for (code, v) in projects::check_attr(&cx.group(&sel.group)?, &selection(&sel), &attr)?
-            {
-                println!(
-                    "{code} - {attr}: {}",
-                    v.map(|v| v.to_string())
-                        .unwrap_or_else(|| "(not set)".into())
-                );
+            for (code, v) in projects::check_attr(&cx.group(&sel.group)?, &selection(&sel), &attr)? {
+                println!("{code} - {attr}: {}", v.map(|v| v.to_string()).unwrap_or_else(|| "(not set)".into()));
             }
             Ok(exit::OK)
         }
@@ -579,25 +321,16 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
 /// Ask on the terminal; without one, refuse (use --yes in scripts).
 fn confirm(question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Usage(
-            "refusing to delete without a terminal to ask on: add --yes".into(),
-        ));
+        return Err(Error::Usage("refusing to delete without a terminal to ask on: add --yes".into()));
     }
     eprint!("{question}");
     let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    std::io::stdin().read_line(&mut line).map_err(|e| Error::Usage(e.to_string()))?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
 fn init(cx: &Ctx, group: &str, input: &Path, update: bool) -> Result<i32> {
-    let r = projects::init_group(
-        &api::open_workdir(cx.workdir.as_deref())?,
-        group,
-        input,
-        update,
-    )?;
+    let r = projects::init_group(&api::open_workdir(cx.workdir.as_deref())?, group, input, update)?;
     cx.out.either(&r, || {
         cx.out.info(&format!(
             "group '{group}': {} created, {} updated, {} unchanged ({} projects in all)",
@@ -612,24 +345,10 @@ fn init(cx: &Ctx, group: &str, input: &Path, update: bool) -> Result<i32> {
 
 /// One share of a validation: the file list comes NUL-separated on stdin, the
 /// report (or the error) goes as JSON to stdout for the parent to read.
-fn validate_part(
-    cx: &Ctx,
-    product: &Path,
-    part: usize,
-    parts: usize,
-    req: VerifyRequest,
-) -> Result<i32> {
+fn validate_part(cx: &Ctx, product: &Path, part: usize, parts: usize, req: VerifyRequest) -> Result<i32> {
     let mut list = Vec::new();
-    std::io::Read::read_to_end(&mut std::io::stdin(), &mut list).map_err(|e| {
-        Error::Usage(format!(
-            "validate-part: cannot read the file list on stdin: {e}"
-        ))
-    })?;
-    let files: Vec<PathBuf> = list
-        .split(|b| *b == 0)
-        .filter(|p| !p.is_empty())
-        .map(|p| PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p)))
-        .collect();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut list).map_err(|e| Error::Usage(format!("validate-part: cannot read the file list on stdin: {e}")))?;
+    let files: Vec<PathBuf> = list.split(|b| *b == 0).filter(|p| !p.is_empty()).map(|p| PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p))).collect();
     // The exit code tells the parent early that this share failed.
     let (text, code) = match prod::validate_part(product, &files, part, parts, &req, &cx.control) {
         Ok(rep) => (serde_json::to_string(&rep).expect("JSON"), exit::OK),
@@ -664,52 +383,25 @@ fn phase(cx: &Ctx, phase: Phase, a: PhaseArgs, base: Option<PhaseOptions>) -> Re
     };
     if dry && !a.parallel {
         let rows = phases::plan_phase(&g, &sel, phase, &opts)?;
-        out.either(
-            &json!({"group": g.name, "phase": phase, "dry_run": true, "projects": rows}),
-            || {
-                for r in &rows {
-                    let verb = r.why_not.as_deref().map_or_else(
-                        || "would run".to_string(),
-                        |w| format!("would be left: {w}"),
-                    );
-                    println!("{} [{}] {}: {verb}", r.code, r.index, r.status);
-                }
-                out.info(&format!(
-                    "{} {} dry run: {} project(s), nothing written",
-                    g.name,
-                    phase.name(),
-                    rows.len()
-                ));
-            },
-        );
+        out.either(&json!({"group": g.name, "phase": phase, "dry_run": true, "projects": rows}), || {
+            for r in &rows {
+                let verb = r.why_not.as_deref().map_or_else(|| "would run".to_string(), |w| format!("would be left: {w}"));
+                println!("{} [{}] {}: {verb}", r.code, r.index, r.status);
+            }
+            out.info(&format!("{} {} dry run: {} project(s), nothing written", g.name, phase.name(), rows.len()));
+        });
         return Ok(exit::OK);
     }
     // A dry run writes nothing, not even -C and --CFA.
     if !dry {
-        phases::record_formats(
-            &g,
-            &sel.codes(&g)?,
-            a.cloud_format.as_deref(),
-            a.cfa.as_deref().map(|c| c != "n"),
-        )?;
+        phases::record_formats(&g, &sel.codes(&g)?, a.cloud_format.as_deref(), a.cfa.as_deref().map(|c| c != "n"))?;
     }
     if a.parallel {
-        let mut req = scheduler_request(
-            &a.sched,
-            TaskBounds {
-                time_s: a.time_allowed,
-                mem_mb: a.memory,
-                per_task: a.sel.subset,
-            },
-        );
+        let mut req = scheduler_request(&a.sched, TaskBounds { time_s: a.time_allowed, mem_mb: a.memory, per_task: a.sel.subset });
         req.dry_run |= a.dryrun;
         let r = phases::submit_phase(&g, &sel, phase, &opts, &req)?;
         if r.submissions.is_empty() {
-            out.info(&format!(
-                "{} {}: nothing to submit (every selected project has done this phase; -f to redo)",
-                g.name,
-                phase.name()
-            ));
+            out.info(&format!("{} {}: nothing to submit (every selected project has done this phase; -f to redo)", g.name, phase.name()));
             if !out.human() {
                 out.json(&json!({"group": g.name, "phase": phase, "submissions": []}));
             }
@@ -722,26 +414,12 @@ fn phase(cx: &Ctx, phase: Phase, a: PhaseArgs, base: Option<PhaseOptions>) -> Re
     let on_done = |o: &api::Outcome| {
         if human && !o.ok {
             let msg = o.message.clone().unwrap_or_default();
-            eprintln!(
-                "{}{} [{}]: {} - {msg}",
-                if std::io::stderr().is_terminal() {
-                    "\r"
-                } else {
-                    ""
-                },
-                o.code,
-                o.index,
-                o.status
-            );
+            eprintln!("{}{} [{}]: {} - {msg}", if std::io::stderr().is_terminal() { "\r" } else { "" }, o.code, o.index, o.status);
         }
     };
     let r = phases::run_phase(&g, &sel, phase, &opts, a.jobs, &on_done)?;
     out.either(&r, || {
-        let parts: Vec<String> = r
-            .histogram()
-            .iter()
-            .map(|(k, v)| format!("{k}: {v}"))
-            .collect();
+        let parts: Vec<String> = r.histogram().iter().map(|(k, v)| format!("{k}: {v}")).collect();
         out.info(&format!(
             "{} {}: {} project(s) in {:.2} s - {}{}",
             g.name,
@@ -749,11 +427,7 @@ fn phase(cx: &Ctx, phase: Phase, a: PhaseArgs, base: Option<PhaseOptions>) -> Re
             r.ran,
             r.seconds,
             parts.join(", "),
-            if r.failed > 0 {
-                format!(" (see `padocc status -G {}`)", g.name)
-            } else {
-                String::new()
-            }
+            if r.failed > 0 { format!(" (see `padocc status -G {}`)", g.name) } else { String::new() }
         ));
     });
     Ok(r.exit_code())
@@ -771,17 +445,11 @@ fn render_submission(out: &Out, r: &phases::SubmitResult) {
                 crate::scheduler::hms(s.time_s),
                 s.mem_mb,
                 r.scheduler,
-                s.job_id
-                    .as_deref()
-                    .map(|j| format!("job {j}"))
-                    .unwrap_or_else(|| "(dry run)".into())
+                s.job_id.as_deref().map(|j| format!("job {j}")).unwrap_or_else(|| "(dry run)".into())
             ));
         }
         if !r.dry_run {
-            out.info(&format!(
-                "follow it with: padocc status -G {} --watch",
-                r.group
-            ));
+            out.info(&format!("follow it with: padocc status -G {} --watch", r.group));
         }
     });
 }

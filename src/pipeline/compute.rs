@@ -15,24 +15,19 @@ use serde_json::{json, Map, Value};
 use super::{Done, Options};
 use crate::aggregate::combine::{Dedupe, Options as CombineOptions};
 use crate::error::{Error, Result};
-use crate::workdir::project::{format_size, Project};
 use crate::products::writer::{self, parquet::DEFAULT_RECORD_SIZE};
+use crate::workdir::project::{format_size, Project};
 
 /// Concat dims and dedupe rule recorded by scan (or given now).
 pub fn combine_options(detail: &serde_json::Map<String, Value>, opts: &Options) -> CombineOptions {
     let kw = detail.get("kwargs").and_then(|k| k.get("combine_kwargs"));
-    let recorded: Vec<String> = kw
-        .and_then(|k| k.get("concat_dims"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-        .unwrap_or_default();
-    let dedupe = opts.dedupe.unwrap_or_else(|| {
-        match detail.get("kwargs").and_then(|k| k.get("dedupe")).and_then(Value::as_str) {
-            Some("keep") => Dedupe::Keep,
-            Some("first") => Dedupe::First,
-            Some("last") => Dedupe::Last,
-            _ => Dedupe::Error,
-        }
+    let recorded: Vec<String> =
+        kw.and_then(|k| k.get("concat_dims")).and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+    let dedupe = opts.dedupe.unwrap_or_else(|| match detail.get("kwargs").and_then(|k| k.get("dedupe")).and_then(Value::as_str) {
+        Some("keep") => Dedupe::Keep,
+        Some("first") => Dedupe::First,
+        Some("last") => Dedupe::Last,
+        _ => Dedupe::Error,
     });
     CombineOptions { concat_dims: if opts.concat_dims.is_empty() { recorded } else { opts.concat_dims.clone() }, dedupe, layout_only: false }
 }

@@ -13,9 +13,9 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::workdir::check_name;
 use crate::workdir::group::GroupDir;
 use crate::workdir::project::{detail_defaults, local_time, StatusRow};
-use crate::workdir::check_name;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {

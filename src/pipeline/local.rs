@@ -8,8 +8,8 @@ use std::sync::{Condvar, Mutex};
 use serde_json::Value;
 
 use super::{run_project, Options, Outcome, Phase};
-use crate::workdir::group::GroupDir;
 use crate::control::Progress;
+use crate::workdir::group::GroupDir;
 
 /// Memory a project is assumed to need when scan left no estimate.
 const DEFAULT_MEMORY: u64 = 256 << 20;
@@ -42,25 +42,13 @@ fn estimate(group: &GroupDir, code: &str, phase: Phase) -> u64 {
         Phase::Validate => "validate_memory_bytes",
         _ => "compute_memory_bytes",
     };
-    group
-        .project(code)
-        .detail()
-        .ok()
-        .and_then(|d| d.get("estimates").and_then(|e| e.get(key)).and_then(Value::as_u64))
-        .unwrap_or(DEFAULT_MEMORY)
+    group.project(code).detail().ok().and_then(|d| d.get("estimates").and_then(|e| e.get(key)).and_then(Value::as_u64)).unwrap_or(DEFAULT_MEMORY)
 }
 
 /// Run `phase` for `projects` (index, code); `on_done` sees each outcome as it
 /// finishes (for failure lines), in completion order. Returns outcomes in
 /// input order.
-pub fn run(
-    group: &GroupDir,
-    projects: &[(usize, String)],
-    phase: Phase,
-    opts: &Options,
-    jobs: usize,
-    on_done: &(dyn Fn(&Outcome) + Sync),
-) -> Vec<Option<Outcome>> {
+pub fn run(group: &GroupDir, projects: &[(usize, String)], phase: Phase, opts: &Options, jobs: usize, on_done: &(dyn Fn(&Outcome) + Sync)) -> Vec<Option<Outcome>> {
     let total_mem = {
         let mut s = sysinfo::System::new();
         s.refresh_memory();

@@ -141,14 +141,12 @@ pub fn skip_reason(group: &GroupDir, code: &str, phase: Phase, opts: &Options) -
 pub fn run_project(group: &GroupDir, index: usize, code: &str, phase: Phase, opts: &Options) -> Outcome {
     let t0 = Instant::now();
     let project = group.project(code);
-    let published_and_deleted = || group.current_statuses(&[code.to_string()]).ok().and_then(|m| m.get(code).map(|r| r.phase == "complete" && r.status == "Success")).unwrap_or(false);
+    let published_and_deleted =
+        || group.current_statuses(&[code.to_string()]).ok().and_then(|m| m.get(code).map(|r| r.phase == "complete" && r.status == "Success")).unwrap_or(false);
     let result = if !project.exists() && published_and_deleted() {
         Ok(Done::skipped("published and its directory deleted (complete --delete)"))
     } else if !project.exists() {
-        Err(Error::Usage(format!(
-            "project '{code}' has no directory {}; was it initialised (`padocc init`)?",
-            project.dir.display()
-        )))
+        Err(Error::Usage(format!("project '{code}' has no directory {}; was it initialised (`padocc init`)?", project.dir.display())))
     } else {
         match phase {
             Phase::Scan => scan::run(&project, opts),
@@ -168,12 +166,7 @@ pub fn run_project(group: &GroupDir, index: usize, code: &str, phase: Phase, opt
     let seconds = t0.elapsed().as_secs_f64();
     if project.exists() {
         if !skipped {
-            let row = StatusRow {
-                phase: phase.name().into(),
-                status: status.clone(),
-                time: local_time(false),
-                jobid: opts.jobid.clone().unwrap_or_else(|| index.to_string()),
-            };
+            let row = StatusRow { phase: phase.name().into(), status: status.clone(), time: local_time(false), jobid: opts.jobid.clone().unwrap_or_else(|| index.to_string()) };
             if let Err(e) = group.record(code, &row) {
                 return Outcome { index, code: code.into(), phase, status: "Failed-OutputError".into(), ok: false, skipped, message: Some(e.to_string()), seconds };
             }
@@ -198,11 +191,6 @@ fn log_line(p: &Project, phase: Phase, status: &str, message: Option<&str>, seco
     if std::fs::create_dir_all(&dir).is_err() {
         return;
     }
-    let line = format!(
-        "{} {} {status} ({seconds:.3} s){}",
-        local_time(true),
-        phase.name(),
-        message.map(|m| format!(": {}", m.replace('\n', " "))).unwrap_or_default()
-    );
+    let line = format!("{} {} {status} ({seconds:.3} s){}", local_time(true), phase.name(), message.map(|m| format!(": {}", m.replace('\n', " "))).unwrap_or_default());
     let _ = crate::workdir::project::append_line(&dir.join(format!("{}.log", phase.name())), &line);
 }

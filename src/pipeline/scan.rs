@@ -12,8 +12,8 @@ use super::{Done, Options};
 use crate::aggregate::combine::{self, Options as CombineOptions};
 use crate::error::{Error, Result};
 use crate::model::{ChunkData, VirtualDataset};
-use crate::workdir::project::{format_size, local_time, Project};
 use crate::source;
+use crate::workdir::project::{format_size, local_time, Project};
 
 /// padocc's size per kerchunk reference, used for its JSON/Parquet threshold.
 const BYTES_PER_REF: f64 = 167.0;
@@ -77,26 +77,20 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let bytes_per_file: Vec<u64> = parts
         .iter()
         .map(|p| {
-            p.groups().iter().flat_map(|g| &g.vars).map(|v| match &v.data {
-                ChunkData::Refs(r) => r.iter().map(|c| c.size).sum::<u64>(),
-                ChunkData::Inline(c) => c.iter().map(|b| b.len() as u64).sum(),
-            }).sum()
+            p.groups()
+                .iter()
+                .flat_map(|g| &g.vars)
+                .map(|v| match &v.data {
+                    ChunkData::Refs(r) => r.iter().map(|c| c.size).sum::<u64>(),
+                    ChunkData::Inline(c) => c.iter().map(|b| b.len() as u64).sum(),
+                })
+                .sum()
         })
         .collect();
-    let vars_chunks: serde_json::Map<String, Value> = parts[0]
-        .root
-        .vars
-        .iter()
-        .map(|v| (v.name.clone(), json!(format!("{:.1}", v.n_chunks() as f64))))
-        .collect();
+    let vars_chunks: serde_json::Map<String, Value> = parts[0].root.vars.iter().map(|v| (v.name.clone(), json!(format!("{:.1}", v.n_chunks() as f64)))).collect();
     let identical: Vec<String> = parts[0].root.vars.iter().filter(|v| !v.dims.iter().any(|d| concat_dims.contains(d))).map(|v| v.name.clone()).collect();
-    let aggregated: Vec<String> = parts[0]
-        .root
-        .vars
-        .iter()
-        .filter(|v| v.dims.iter().any(|d| concat_dims.contains(d)) && !concat_dims.contains(&v.name))
-        .map(|v| v.name.clone())
-        .collect();
+    let aggregated: Vec<String> =
+        parts[0].root.vars.iter().filter(|v| v.dims.iter().any(|d| concat_dims.contains(d)) && !concat_dims.contains(&v.name)).map(|v| v.name.clone()).collect();
     let t1 = Instant::now();
     let combined = combine::combine(parts, &CombineOptions { concat_dims: concat_dims.clone(), dedupe: opts.dedupe.unwrap_or_default(), layout_only: false });
     let combine_s = t1.elapsed().as_secs_f64();

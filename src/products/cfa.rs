@@ -32,11 +32,11 @@ use std::time::Instant;
 use netcdf_sys as nc;
 
 use crate::aggregate::combine::{Options, Placement};
+use crate::aggregate::region::RegionReader;
 use crate::error::{Error, Result};
 use crate::model::{AttrValue, ChunkData, Variable, VirtualDataset};
 use crate::products::ncwrite::{nc_type_of, NcOut};
 use crate::source::ncapi::{self, NcFile};
-use crate::aggregate::region::RegionReader;
 
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -171,7 +171,10 @@ pub fn run(req: &Request) -> Result<Summary> {
         return Err(Error::unsupported(
             &part.files[0],
             &what,
-            format!("the files have groups ('{}'), and padocc cfa aggregates the root group only: make references (padocc refs) or a Zarr store (padocc zarr) for grouped data", g.path),
+            format!(
+                "the files have groups ('{}'), and padocc cfa aggregates the root group only: make references (padocc refs) or a Zarr store (padocc zarr) for grouped data",
+                g.path
+            ),
         ));
     }
     // Variables whose units differ between files cannot be fragments.
@@ -244,10 +247,7 @@ fn write(
                 plans.push(Plan::Aggregated(key));
             }
             None => {
-                notes.push(format!(
-                    "'{}' is copied into the aggregation file: --dedupe dropped rows inside a file, and a fragment is always a whole file",
-                    v.name
-                ));
+                notes.push(format!("'{}' is copied into the aggregation file: --dedupe dropped rows inside a file, and a fragment is always a whole file", v.name));
                 plans.push(Plan::Copied);
             }
         }
@@ -325,9 +325,7 @@ fn write(
             for f in 0..n_files {
                 let src = match sources.entry(f) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        e.insert(NcFile::open(&vds.files[f]).map_err(|err| Error::corrupt(&vds.files[f], err))?)
-                    }
+                    std::collections::hash_map::Entry::Vacant(e) => e.insert(NcFile::open(&vds.files[f]).map_err(|err| Error::corrupt(&vds.files[f], err))?),
                 };
                 if let Ok(id) = ncapi::var_id(src.ncid, &v.name) {
                     found = Some((f, id));
@@ -604,9 +602,7 @@ impl CfaReader {
                     let map_shape: Vec<u64> = map_info.dimids.iter().map(|d| ncapi::dim(nca.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(bad)?;
                     let cells = ncapi::get_all_f64(nca.ncid, *map_id, &map_shape).map_err(bad)?;
                     let width = map_shape.get(1).copied().unwrap_or(1) as usize;
-                    let sizes: Vec<Vec<u64>> = (0..vdims.len())
-                        .map(|k| cells[k * width..(k + 1) * width].iter().filter(|x| **x >= 0.0).map(|x| *x as u64).collect())
-                        .collect();
+                    let sizes: Vec<Vec<u64>> = (0..vdims.len()).map(|k| cells[k * width..(k + 1) * width].iter().filter(|x| **x >= 0.0).map(|x| *x as u64).collect()).collect();
                     let read_strings = |n: &str| -> Result<Vec<String>> {
                         let (sid, sinfo, _) = get(n)?;
                         let sshape: Vec<u64> = sinfo.dimids.iter().map(|d| ncapi::dim(nca.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(bad)?;
@@ -672,11 +668,15 @@ impl CfaReader {
                 }
                 let offsets: Vec<Vec<u64>> = sizes
                     .iter()
-                    .map(|s| s.iter().scan(0u64, |acc, x| {
-                        let o = *acc;
-                        *acc += x;
-                        Some(o)
-                    }).collect())
+                    .map(|s| {
+                        s.iter()
+                            .scan(0u64, |acc, x| {
+                                let o = *acc;
+                                *acc += x;
+                                Some(o)
+                            })
+                            .collect()
+                    })
                     .collect();
                 let grid: Vec<u64> = sizes.iter().map(|s| s.len() as u64).collect();
                 let hi: Vec<u64> = grid.iter().map(|g| g - 1).collect();
@@ -744,7 +744,8 @@ impl CfaReader {
         match self.vars.get(name) {
             Some(Source::Direct { varid, string: true, .. }) => {
                 let info = ncapi::var_info(self.nca.ncid, *varid).map_err(|e| Error::corrupt(&self.path, e))?;
-                let shape: Vec<u64> = info.dimids.iter().map(|d| ncapi::dim(self.nca.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(|e| Error::corrupt(&self.path, e))?;
+                let shape: Vec<u64> =
+                    info.dimids.iter().map(|d| ncapi::dim(self.nca.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(|e| Error::corrupt(&self.path, e))?;
                 ncapi::get_strings(self.nca.ncid, *varid, &shape).map_err(|e| Error::corrupt(&self.path, e))
             }
             _ => Err(Error::corrupt(&self.path, format!("variable '{name}' is not a string variable"))),
@@ -757,13 +758,7 @@ mod tests {
     use super::*;
 
     fn placement(lens: Vec<u64>, selection: Option<Vec<u64>>) -> Placement {
-        Placement {
-            dims: vec!["time".into()],
-            block: (0..lens.len()).map(|f| vec![f]).collect(),
-            block_lens: vec![lens],
-            selection,
-            recoded: vec![],
-        }
+        Placement { dims: vec!["time".into()], block: (0..lens.len()).map(|f| vec![f]).collect(), block_lens: vec![lens], selection, recoded: vec![] }
     }
 
     #[test]

@@ -63,10 +63,7 @@ impl NcOut {
         let mut id = 0;
         let _g = hdf5_sys::LOCK.lock();
         // SAFETY: dimids points at dimids.len() ids.
-        check(
-            unsafe { nc::nc_def_var(self.ncid, n.as_ptr(), xtype, dimids.len() as c_int, dimids.as_ptr(), &mut id) },
-            &format!("nc_def_var {name}"),
-        )?;
+        check(unsafe { nc::nc_def_var(self.ncid, n.as_ptr(), xtype, dimids.len() as c_int, dimids.as_ptr(), &mut id) }, &format!("nc_def_var {name}"))?;
         Ok(id)
     }
 
@@ -82,10 +79,7 @@ impl NcOut {
         let n = cstr(name)?;
         let _g = hdf5_sys::LOCK.lock();
         // SAFETY: value.len() bytes are readable.
-        check(
-            unsafe { nc::nc_put_att_text(self.ncid, varid, n.as_ptr(), value.len(), value.as_ptr().cast()) },
-            &format!("writing attribute {name}"),
-        )
+        check(unsafe { nc::nc_put_att_text(self.ncid, varid, n.as_ptr(), value.len(), value.as_ptr().cast()) }, &format!("writing attribute {name}"))
     }
 
     /// Write an attribute of `xtype` from native bytes.
@@ -93,10 +87,7 @@ impl NcOut {
         let n = cstr(name)?;
         let _g = hdf5_sys::LOCK.lock();
         // SAFETY: bytes holds n_items values of xtype.
-        check(
-            unsafe { nc::nc_put_att(self.ncid, varid, n.as_ptr(), xtype, n_items, bytes.as_ptr().cast()) },
-            &format!("writing attribute {name}"),
-        )
+        check(unsafe { nc::nc_put_att(self.ncid, varid, n.as_ptr(), xtype, n_items, bytes.as_ptr().cast()) }, &format!("writing attribute {name}"))
     }
 
     pub fn enddef(&self) -> NcResult<()> {
@@ -122,10 +113,7 @@ impl NcOut {
         let count: Vec<usize> = shape.iter().map(|x| *x as usize).collect();
         let _g = hdf5_sys::LOCK.lock();
         // SAFETY: ptrs holds product(count) NUL-terminated strings kept alive by `owned`.
-        check(
-            unsafe { nc::nc_put_vara_string(self.ncid, varid, start.as_ptr(), count.as_ptr(), ptrs.as_mut_ptr()) },
-            "nc_put_vara_string",
-        )
+        check(unsafe { nc::nc_put_vara_string(self.ncid, varid, start.as_ptr(), count.as_ptr(), ptrs.as_mut_ptr()) }, "nc_put_vara_string")
     }
 
     pub fn close(mut self) -> NcResult<()> {

@@ -121,13 +121,7 @@ impl Product {
                 let refs: Vec<Option<Ref>> = match &v.data {
                     ChunkData::Refs(r) => r
                         .iter()
-                        .map(|c| {
-                            if !c.is_missing() {
-                                Some(Ref::Range { file: c.file, offset: c.offset, size: c.size })
-                            } else {
-                                v.missing_chunk.clone().map(Ref::Inline)
-                            }
-                        })
+                        .map(|c| if !c.is_missing() { Some(Ref::Range { file: c.file, offset: c.offset, size: c.size }) } else { v.missing_chunk.clone().map(Ref::Inline) })
                         .collect(),
                     ChunkData::Inline(c) => c.iter().map(|b| Some(Ref::Inline(b.clone()))).collect(),
                 };
@@ -136,7 +130,13 @@ impl Product {
                     FillValue::Int(i) => Value::from(*i),
                     FillValue::UInt(u) => Value::from(*u),
                     FillValue::Float(f) if f.is_finite() => Value::from(*f),
-                    FillValue::Float(f) => Value::from(if f.is_nan() { "NaN" } else if *f > 0.0 { "Infinity" } else { "-Infinity" }),
+                    FillValue::Float(f) => Value::from(if f.is_nan() {
+                        "NaN"
+                    } else if *f > 0.0 {
+                        "Infinity"
+                    } else {
+                        "-Infinity"
+                    }),
                     FillValue::Bytes(b) => Value::from(base64::engine::general_purpose::STANDARD.encode(b)),
                 };
                 ProductVar {
@@ -210,9 +210,7 @@ impl Product {
         let mut vars = Self::vars_from_meta(dir, &meta)?;
         let groups = groups_from_meta(&meta);
         let mut arrays = HashMap::new();
-        let store = std::sync::Arc::new(
-            zarrs::filesystem::FilesystemStore::new(dir).map_err(|e| Error::corrupt(dir, e.to_string()))?,
-        );
+        let store = std::sync::Arc::new(zarrs::filesystem::FilesystemStore::new(dir).map_err(|e| Error::corrupt(dir, e.to_string()))?);
         let mut files = Vec::new();
         for v in &mut vars {
             let mut za = meta[&format!("{}/.zarray", v.name)].clone();
@@ -230,10 +228,8 @@ impl Product {
                 // Non-finite fill values are spelled as strings in v2.
                 za["fill_value"] = Value::from(f.to_string());
             }
-            let md: zarrs::array::ArrayMetadata = serde_json::from_value(za)
-                .map_err(|e| Error::corrupt(dir, format!("{}/.zarray: {e}", v.name)))?;
-            let a = zarrs::array::Array::new_with_metadata(store.clone(), &format!("/{}", v.name), md)
-                .map_err(|e| Error::corrupt(dir, format!("{}/.zarray: {e}", v.name)))?;
+            let md: zarrs::array::ArrayMetadata = serde_json::from_value(za).map_err(|e| Error::corrupt(dir, format!("{}/.zarray: {e}", v.name)))?;
+            let a = zarrs::array::Array::new_with_metadata(store.clone(), &format!("/{}", v.name), md).map_err(|e| Error::corrupt(dir, format!("{}/.zarray: {e}", v.name)))?;
             arrays.insert(v.name.clone(), a);
         }
         let attrs = read(".zattrs")?.and_then(|v| v.as_object().cloned()).unwrap_or_default();
@@ -247,9 +243,7 @@ impl Product {
         };
         let root = read(&dir.join("zarr.json"))?;
         let attrs = root.get("attributes").and_then(Value::as_object).cloned().unwrap_or_default();
-        let store = std::sync::Arc::new(
-            zarrs::filesystem::FilesystemStore::new(dir).map_err(|e| Error::corrupt(dir, e.to_string()))?,
-        );
+        let store = std::sync::Arc::new(zarrs::filesystem::FilesystemStore::new(dir).map_err(|e| Error::corrupt(dir, e.to_string()))?);
         // Nodes at every depth by path ("v", "a", "a/v"): a group's members
         // are listed right after it when it is read.
         let members = |prefix: &str| -> Result<Vec<String>> {
@@ -284,7 +278,8 @@ impl Product {
             let chunks = nums("chunk_shape", md.pointer("/chunk_grid/configuration").unwrap_or(&Value::Null));
             let mut vattrs = md.get("attributes").and_then(Value::as_object).cloned().unwrap_or_default();
             let fill = vattrs.remove("_FillValue").unwrap_or(Value::Null);
-            let dims: Vec<String> = md.get("dimension_names").and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+            let dims: Vec<String> =
+                md.get("dimension_names").and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
             let dt = md.get("data_type").cloned().unwrap_or(Value::Null);
             let dtype = match dt.as_str() {
                 Some("string") => "|O".to_string(),
@@ -363,18 +358,12 @@ impl Product {
             };
             let r = match v {
                 Value::String(s) => match s.strip_prefix("base64:") {
-                    Some(b) => Ref::Inline(
-                        base64::engine::general_purpose::STANDARD
-                            .decode(b)
-                            .map_err(|e| Error::corrupt(path, format!("{var}/{idx}: bad base64: {e}")))?,
-                    ),
+                    Some(b) => Ref::Inline(base64::engine::general_purpose::STANDARD.decode(b).map_err(|e| Error::corrupt(path, format!("{var}/{idx}: bad base64: {e}")))?),
                     None => Ref::Inline(s.as_bytes().to_vec()),
                 },
-                Value::Array(a) if a.len() == 3 => Ref::Range {
-                    file: intern(a[0].as_str().unwrap_or_default()),
-                    offset: a[1].as_u64().unwrap_or(0),
-                    size: a[2].as_u64().unwrap_or(0),
-                },
+                Value::Array(a) if a.len() == 3 => {
+                    Ref::Range { file: intern(a[0].as_str().unwrap_or_default()), offset: a[1].as_u64().unwrap_or(0), size: a[2].as_u64().unwrap_or(0) }
+                }
                 Value::Array(a) if a.len() == 1 => Ref::Whole { file: intern(a[0].as_str().unwrap_or_default()) },
                 other => return Err(Error::corrupt(path, format!("{var}/{idx}: unexpected reference {other}"))),
             };
@@ -395,18 +384,12 @@ impl Product {
             let za = &meta[k];
             let za_attrs = meta.get(&format!("{name}/.zattrs")).and_then(Value::as_object).cloned().unwrap_or_default();
             let nums = |key: &str| -> Result<Vec<u64>> {
-                za.get(key)
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().map(|x| x.as_u64().unwrap_or(0)).collect())
-                    .ok_or_else(|| Error::corrupt(path, format!("{k}: no {key}")))
+                za.get(key).and_then(Value::as_array).map(|a| a.iter().map(|x| x.as_u64().unwrap_or(0)).collect()).ok_or_else(|| Error::corrupt(path, format!("{k}: no {key}")))
             };
             let shape = nums("shape")?;
             let chunks = nums("chunks")?;
             let mut attrs = za_attrs;
-            let dims = attrs
-                .remove("_ARRAY_DIMENSIONS")
-                .and_then(|d| d.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()))
-                .unwrap_or_default();
+            let dims = attrs.remove("_ARRAY_DIMENSIONS").and_then(|d| d.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())).unwrap_or_default();
             let mut v = ProductVar {
                 name: name.to_string(),
                 dims,
@@ -431,11 +414,7 @@ impl Product {
         let text = std::fs::read_to_string(&zm).map_err(|e| Error::input_io(&zm, e))?;
         let v = json5ish(&text).map_err(|e| Error::corrupt(&zm, e))?;
         let record_size = v.get("record_size").and_then(Value::as_u64).ok_or_else(|| Error::corrupt(&zm, "no record_size"))?;
-        let meta: HashMap<String, Value> = v
-            .get("metadata")
-            .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
+        let meta: HashMap<String, Value> = v.get("metadata").and_then(Value::as_object).map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
         let mut vars = Self::vars_from_meta(&zm, &meta)?;
         let groups = groups_from_meta(&meta);
         let mut files: Vec<PathBuf> = Vec::new();
@@ -524,9 +503,7 @@ impl Product {
                 if let Some(a) = arrays.get(&v.name) {
                     let subset = zarrs::array::ArraySubset::new_with_start_shape(start.to_vec(), count.to_vec())
                         .map_err(|e| Error::corrupt(&self.path, format!("variable '{}': {e}", v.name)))?;
-                    let b: zarrs::array::ArrayBytes = a
-                        .retrieve_array_subset(&subset)
-                        .map_err(|e| Error::corrupt(&self.path, format!("variable '{}': {e}", v.name)))?;
+                    let b: zarrs::array::ArrayBytes = a.retrieve_array_subset(&subset).map_err(|e| Error::corrupt(&self.path, format!("variable '{}': {e}", v.name)))?;
                     return b.into_fixed().map(|c| c.into_owned()).map_err(|e| Error::corrupt(&self.path, format!("variable '{}': {e}", v.name)));
                 }
             }
@@ -555,12 +532,7 @@ impl Product {
             let need = v.chunks.iter().product::<u64>() as usize * isz;
             let data = match data {
                 Some(d) if d.len() >= need => d,
-                Some(d) => {
-                    return Err(Error::corrupt(
-                        &self.path,
-                        format!("variable '{}' chunk {cc:?} decodes to {} bytes, expected {need}", v.name, d.len()),
-                    ))
-                }
+                Some(d) => return Err(Error::corrupt(&self.path, format!("variable '{}' chunk {cc:?} decodes to {} bytes, expected {need}", v.name, d.len()))),
                 None => fill.iter().copied().cycle().take(need).collect(),
             };
             // Intersection of this chunk with the slab.
@@ -714,8 +686,7 @@ impl FileCache {
         }
         let f = &self.open[path];
         let mut buf = vec![0u8; size as usize];
-        f.read_exact_at(&mut buf, offset)
-            .map_err(|e| Error::corrupt(path, format!("cannot read {size} bytes at offset {offset}: {e}")))?;
+        f.read_exact_at(&mut buf, offset).map_err(|e| Error::corrupt(path, format!("cannot read {size} bytes at offset {offset}: {e}")))?;
         Ok(buf)
     }
 }

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::aggregate::combine::Options;
-use crate::error::{Error, Result};
 use crate::control::Control;
+use crate::error::{Error, Result};
 use crate::products::writer::{self, Kind};
 
 #[derive(Debug, Clone)]
@@ -36,10 +36,7 @@ pub fn kind_for(out: &Path, kind: Option<Kind>) -> Result<Kind> {
     match out.extension().and_then(|e| e.to_str()) {
         Some("json") => Ok(Kind::Json),
         Some("parquet" | "parq") => Ok(Kind::Parquet),
-        _ => Err(Error::Usage(format!(
-            "cannot tell the output kind of {}: name it *.json or *.parquet, or give --format json|parquet",
-            out.display()
-        ))),
+        _ => Err(Error::Usage(format!("cannot tell the output kind of {}: name it *.json or *.parquet, or give --format json|parquet", out.display()))),
     }
 }
 

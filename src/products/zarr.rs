@@ -33,10 +33,10 @@ use zarrs::array::{Array, ArrayBytes, ArrayMetadata, CodecOptions};
 use zarrs::filesystem::FilesystemStore;
 
 use crate::aggregate::combine::{Options, Placement};
+use crate::aggregate::region::RegionReader;
+use crate::control::Progress;
 use crate::error::{Error, Result};
 use crate::model::{AttrValue, Attrs, ChunkData, FillValue, Variable, VirtualDataset};
-use crate::control::Progress;
-use crate::aggregate::region::RegionReader;
 use crate::products::writer::{json_f64, json_object, json_str, zattrs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -260,11 +260,7 @@ impl Codecs<'_> {
     /// v3 codec list for elements of `size` bytes (after the bytes codec).
     fn v3_list(&self, size: usize) -> String {
         let l = self.req.level;
-        let bytes = if size == 1 {
-            "{\"name\": \"bytes\"}".to_string()
-        } else {
-            "{\"name\": \"bytes\", \"configuration\": {\"endian\": \"little\"}}".to_string()
-        };
+        let bytes = if size == 1 { "{\"name\": \"bytes\"}".to_string() } else { "{\"name\": \"bytes\", \"configuration\": {\"endian\": \"little\"}}".to_string() };
         let comp = match self.req.compression {
             Compression::Zstd => Some(format!("{{\"name\": \"zstd\", \"configuration\": {{\"level\": {l}, \"checksum\": false}}}}")),
             Compression::Gzip => Some(format!("{{\"name\": \"gzip\", \"configuration\": {{\"level\": {l}}}}}")),
@@ -341,24 +337,15 @@ fn render(root_attrs: &Attrs, groups: &[(String, &Attrs)], vars: &[OutVar], req:
         // xarray reads a v3 variable's _FillValue from its attributes: integers
         // as numbers, floats as base64 of the little-endian f64.
         match (&v.fill_value, ov.kind) {
-            (FillValue::Float(x), _) => {
-                attrs.insert("_FillValue", AttrValue::Str(base64::engine::general_purpose::STANDARD.encode(x.to_le_bytes())))
-            }
-            (FillValue::Int(i), b'f') => attrs.insert(
-                "_FillValue",
-                AttrValue::Str(base64::engine::general_purpose::STANDARD.encode((*i as f64).to_le_bytes())),
-            ),
+            (FillValue::Float(x), _) => attrs.insert("_FillValue", AttrValue::Str(base64::engine::general_purpose::STANDARD.encode(x.to_le_bytes()))),
+            (FillValue::Int(i), b'f') => attrs.insert("_FillValue", AttrValue::Str(base64::engine::general_purpose::STANDARD.encode((*i as f64).to_le_bytes()))),
             (FillValue::Int(i), _) => attrs.insert("_FillValue", AttrValue::Ints(vec![*i])),
             (FillValue::UInt(u), _) => attrs.insert("_FillValue", AttrValue::UInts(vec![*u])),
             _ => {}
         }
         let (dtype, fill, codec_list) = match ov.values {
             Values::Strings => ("\"string\"".to_string(), "\"\"".to_string(), "[{\"name\": \"vlen-utf8\"}]".to_string()),
-            _ if ov.is_char() => (
-                format!("{{\"name\": \"null_terminated_bytes\", \"configuration\": {{\"length_bytes\": {}}}}}", ov.size),
-                "\"\"".to_string(),
-                codecs.v3_list(1),
-            ),
+            _ if ov.is_char() => (format!("{{\"name\": \"null_terminated_bytes\", \"configuration\": {{\"length_bytes\": {}}}}}", ov.size), "\"\"".to_string(), codecs.v3_list(1)),
             _ => {
                 let mut fill = String::new();
                 fill_json(&mut fill, &v.fill_value, ov.kind);
@@ -406,9 +393,8 @@ pub fn partial_path(out: &Path) -> PathBuf {
 fn plan_text(docs: &[(String, String)], files: &[PathBuf], req: &Request) -> String {
     let mut out = String::new();
     for f in files {
-        let (size, mtime) = std::fs::metadata(f)
-            .map(|m| (m.len(), m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos())))
-            .unwrap_or((0, 0));
+        let (size, mtime) =
+            std::fs::metadata(f).map(|m| (m.len(), m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos()))).unwrap_or((0, 0));
         out.push_str(&format!("file {} {size} {mtime}\n", f.display()));
     }
     out.push_str(&format!("codec {:?} {}\n", req.compression, req.level));
@@ -493,9 +479,8 @@ pub fn run(req: &Request) -> Result<Summary> {
     copts.layout_only = true;
     let parts = crate::aggregate::read_all(&req.files, &copts, &req.control)?;
     // The same files as references, when they can be: chunks decoded in parallel.
-    let direct = crate::aggregate::combine::combine(parts.clone(), &Options { layout_only: false, ..copts.clone() })
-        .ok()
-        .map(|v| crate::products::reader::Product::from_virtual(&v));
+    let direct =
+        crate::aggregate::combine::combine(parts.clone(), &Options { layout_only: false, ..copts.clone() }).ok().map(|v| crate::products::reader::Product::from_virtual(&v));
     let (vds, placement) = crate::aggregate::combine::aggregate(parts, &copts)?;
     let vars = plan_vars(&vds, &placement, req)?;
     let groups: Vec<(String, &Attrs)> = vds.groups().into_iter().skip(1).map(|g| (g.path.clone(), &g.attrs)).collect();
@@ -514,11 +499,7 @@ pub fn run(req: &Request) -> Result<Summary> {
     }
     let journal_path = control.join("done");
     let done = read_journal(&journal_path);
-    let journal = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&journal_path)
-        .map_err(|e| Error::output(&journal_path, e))?;
+    let journal = std::fs::OpenOptions::new().create(true).append(true).open(&journal_path).map_err(|e| Error::output(&journal_path, e))?;
 
     zarrs::config::global_config_mut().set_include_zarrs_metadata(false);
     let store = Arc::new(FilesystemStore::new(&partial).map_err(|e| Error::output(&partial, std::io::Error::other(e.to_string())))?);
@@ -528,8 +509,7 @@ pub fn run(req: &Request) -> Result<Summary> {
             arrays.push(None);
             continue;
         }
-        let md: ArrayMetadata = serde_json::from_str(meta)
-            .map_err(|e| Error::Incompatible(format!("variable '{}': cannot describe it to zarrs: {e}", ov.var.name)))?;
+        let md: ArrayMetadata = serde_json::from_str(meta).map_err(|e| Error::Incompatible(format!("variable '{}': cannot describe it to zarrs: {e}", ov.var.name)))?;
         let a = Array::new_with_metadata(store.clone(), &format!("/{}", ov.var.name), md)
             .map_err(|e| Error::Incompatible(format!("variable '{}': zarrs refuses its metadata: {e}", ov.var.name)))?;
         arrays.push(Some(a));
@@ -551,10 +531,7 @@ pub fn run(req: &Request) -> Result<Summary> {
     // A worker holds the region read, the padded chunk and zarrs' encoded copy.
     let by_mem = (req.mem_limit / (3 * max_key_bytes)).max(1) as usize;
     let threads = rayon::current_num_threads().min(by_mem).max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Incompatible(format!("cannot start worker threads: {e}")))?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Error::Incompatible(format!("cannot start worker threads: {e}")))?;
 
     crate::source::filters::register();
     {
@@ -628,11 +605,7 @@ pub fn run(req: &Request) -> Result<Summary> {
                 }
             }
             let line = format!("{i} {lin}\n");
-            journal
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .write_all(line.as_bytes())
-                .map_err(|e| Error::output(&journal_path, e))?;
+            journal.lock().unwrap_or_else(|e| e.into_inner()).write_all(line.as_bytes()).map_err(|e| Error::output(&journal_path, e))?;
             progress.inc();
             Ok(())
         })

@@ -14,8 +14,8 @@ use serde_json::Value;
 use super::Backend;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::workdir::group::GroupDir;
 use crate::pipeline::{Options, Phase};
+use crate::workdir::group::GroupDir;
 use crate::workdir::project::{local_time, StatusRow};
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -352,7 +352,8 @@ pub fn submit(
                 std::fs::create_dir_all(&logs).map_err(|e| Error::output(&logs, e))?;
                 std::fs::create_dir_all(dir.join("tasks")).map_err(|e| Error::output(&dir, e))?;
             }
-            let manifest = Manifest { chained: !after.is_empty(), ..Manifest::new(group, &submission, phase, backend.name(), backend.index_base(), attempt, opts, chunk.to_vec(), boosts) };
+            let manifest =
+                Manifest { chained: !after.is_empty(), ..Manifest::new(group, &submission, phase, backend.name(), backend.index_base(), attempt, opts, chunk.to_vec(), boosts) };
             let mpath = dir.join("manifest.json");
             let base = backend.index_base();
             let last = base + chunk.len() as u32 - 1;
@@ -371,13 +372,7 @@ pub fn submit(
             let script = env.get_template("script").and_then(|t| t.render(ctx)).map_err(|e| Error::Usage(format!("template: {e}")))?;
             let spath = dir.join("submit.sh");
             if dry_run {
-                println!(
-                    "# --- {} ({} task(s), {} project(s)) ---\n{}",
-                    spath.display(),
-                    chunk.len(),
-                    chunk.iter().map(|t| t.projects.len()).sum::<usize>(),
-                    script.trim_end()
-                );
+                println!("# --- {} ({} task(s), {} project(s)) ---\n{}", spath.display(), chunk.len(), chunk.iter().map(|t| t.projects.len()).sum::<usize>(), script.trim_end());
                 out.push(Submitted { submission, job_id: None, tasks: chunk.len(), projects: chunk.iter().map(|t| t.projects.len()).sum(), time_s, mem_mb, script: spath });
                 continue;
             }
@@ -412,13 +407,8 @@ pub fn submit(
 pub fn last_attempts(group: &GroupDir, codes: &[String]) -> HashMap<String, (u32, (f64, f64))> {
     // Attempts are submissions to a scheduler: a plain run records its
     // projects too, without resources, and must not reset their count or boosts.
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(group.dir.join("jobs"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| !p.to_string_lossy().ends_with(EMBEDDED_SUFFIX))
-        .collect();
+    let mut dirs: Vec<PathBuf> =
+        std::fs::read_dir(group.dir.join("jobs")).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| !p.to_string_lossy().ends_with(EMBEDDED_SUFFIX)).collect();
     dirs.sort_by_key(|d| d.file_name().and_then(|n| n.to_str()).map_or(0, submission_clock));
     let mut want: std::collections::HashSet<&str> = codes.iter().map(String::as_str).collect();
     let mut out = HashMap::new();

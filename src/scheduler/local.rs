@@ -70,7 +70,12 @@ impl Backend for Local {
 /// task per project: resources are the executor's memory budget, not a
 /// request. Returns the submission directory and the manifest read back, so
 /// what runs is what was recorded.
-pub fn record_run(group: &crate::workdir::group::GroupDir, codes: &[String], phase: crate::pipeline::Phase, opts: &crate::pipeline::Options) -> Result<(PathBuf, super::coordinator::Manifest)> {
+pub fn record_run(
+    group: &crate::workdir::group::GroupDir,
+    codes: &[String],
+    phase: crate::pipeline::Phase,
+    opts: &crate::pipeline::Options,
+) -> Result<(PathBuf, super::coordinator::Manifest)> {
     use super::coordinator::{new_submission, Manifest, Task, EMBEDDED_SUFFIX};
     let (submission, dir) = new_submission(&group.dir.join("jobs"), phase, &EMBEDDED_SUFFIX[1..])?;
     let tasks = codes.iter().map(|c| Task { projects: vec![c.clone()], time_s: 0, mem_mb: 0 }).collect();

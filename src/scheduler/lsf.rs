@@ -76,7 +76,9 @@ pub fn parse_bjobs(out: &str) -> Vec<TaskState> {
             "DONE" => State::Completed,
             "EXIT" if reason.contains("TERM_MEMLIMIT") => State::OutOfMemory,
             "EXIT" if reason.contains("TERM_RUNLIMIT") || reason.contains("TERM_CPULIMIT") => State::Timeout,
-            "EXIT" if reason.contains("TERM_OWNER") || reason.contains("TERM_FORCE_OWNER") || reason.contains("TERM_ADMIN") || reason.contains("TERM_FORCE_ADMIN") => State::Cancelled,
+            "EXIT" if reason.contains("TERM_OWNER") || reason.contains("TERM_FORCE_OWNER") || reason.contains("TERM_ADMIN") || reason.contains("TERM_FORCE_ADMIN") => {
+                State::Cancelled
+            }
             "EXIT" if reason.contains("TERM_PREEMPT") => State::Preempted,
             "EXIT" if reason.contains("TERM_HOST") || reason.contains("TERM_REQUEUE") => State::NodeFail,
             "EXIT" => State::Failed,

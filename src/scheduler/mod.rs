@@ -137,11 +137,7 @@ pub(crate) fn run(cmd: &mut Command) -> Result<String> {
     let shown = format!("{cmd:?}");
     let o = cmd.output().map_err(|e| Error::Usage(format!("cannot run {shown}: {e} (is the scheduler's client installed and on PATH?)")))?;
     if !o.status.success() {
-        return Err(Error::Usage(format!(
-            "{shown} failed ({}): {}",
-            o.status,
-            String::from_utf8_lossy(&o.stderr).trim()
-        )));
+        return Err(Error::Usage(format!("{shown} failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr).trim())));
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }

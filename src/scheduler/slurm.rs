@@ -22,12 +22,7 @@ impl Backend for Slurm {
     fn max_array_size(&self) -> u32 {
         run(Command::new("scontrol").args(["show", "config"]))
             .ok()
-            .and_then(|o| {
-                o.lines()
-                    .find(|l| l.trim_start().starts_with("MaxArraySize"))
-                    .and_then(|l| l.split('=').nth(1))
-                    .and_then(|v| v.trim().parse::<u32>().ok())
-            })
+            .and_then(|o| o.lines().find(|l| l.trim_start().starts_with("MaxArraySize")).and_then(|l| l.split('=').nth(1)).and_then(|v| v.trim().parse::<u32>().ok()))
             // Indices run 0..MaxArraySize-1.
             .map(|m| m.saturating_sub(1).max(1))
             .unwrap_or(1000)

@@ -16,8 +16,8 @@ use super::coordinator::Manifest;
 use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::workdir::group::{hostname, GroupDir};
 use crate::pipeline::{phase_rank, run_project, Options, Phase};
+use crate::workdir::group::{hostname, GroupDir};
 use crate::workdir::project::{local_time, StatusRow};
 use crate::workdir::Workdir;
 
@@ -72,9 +72,9 @@ fn test_fault(code: &str) {
 }
 
 pub fn run(manifest_path: &Path, index: Option<u32>, ctl: &Control) -> Result<i32> {
-    let index = index.or_else(index_from_env).ok_or_else(|| {
-        Error::Usage("no array index: give --index I, or run under SLURM, LSF or PBS (SLURM_ARRAY_TASK_ID, LSB_JOBINDEX, PBS_ARRAY_INDEX)".into())
-    })?;
+    let index = index
+        .or_else(index_from_env)
+        .ok_or_else(|| Error::Usage("no array index: give --index I, or run under SLURM, LSF or PBS (SLURM_ARRAY_TASK_ID, LSB_JOBINDEX, PBS_ARRAY_INDEX)".into()))?;
     run_as(manifest_path, index, &job_from_env(), allocated_cores(|k| std::env::var(k).ok()), ctl)
 }
 
@@ -90,10 +90,7 @@ fn before(phase: &str, than: Phase) -> bool {
 /// count the scheduler states wins where it is smaller.
 fn allocated_cores(env: impl Fn(&str) -> Option<String>) -> usize {
     let usable = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    ["SLURM_CPUS_PER_TASK", "LSB_DJOB_NUMPROC", "NCPUS"]
-        .iter()
-        .find_map(|k| env(k)?.trim().parse::<usize>().ok().filter(|n| *n > 0))
-        .map_or(usable, |n| n.min(usable))
+    ["SLURM_CPUS_PER_TASK", "LSB_DJOB_NUMPROC", "NCPUS"].iter().find_map(|k| env(k)?.trim().parse::<usize>().ok().filter(|n| *n > 0)).map_or(usable, |n| n.min(usable))
 }
 
 /// Run task `index` of a manifest as part of job `job` (the local back end

@@ -63,11 +63,7 @@ fn c_name(s: &str) -> String {
 }
 
 pub fn to_group(h: &Header) -> Group {
-    let dims = h
-        .dims
-        .iter()
-        .map(|d| (c_name(&d.name), if d.len == 0 { h.numrecs } else { d.len }, d.len == 0))
-        .collect();
+    let dims = h.dims.iter().map(|d| (c_name(&d.name), if d.len == 0 { h.numrecs } else { d.len }, d.len == 0)).collect();
     let stride = h.record_stride();
     let vars = h
         .vars
@@ -82,11 +78,7 @@ pub fn to_group(h: &Header) -> Group {
             let (chunks, refs) = if h.is_record_var(v) {
                 let mut chunks = shape.clone();
                 chunks[0] = 1;
-                let refs = if empty {
-                    vec![]
-                } else {
-                    (0..h.numrecs).map(|r| ChunkRef { file: 0, offset: v.begin + r * stride, size: one }).collect()
-                };
+                let refs = if empty { vec![] } else { (0..h.numrecs).map(|r| ChunkRef { file: 0, offset: v.begin + r * stride, size: one }).collect() };
                 (chunks, refs)
             } else {
                 let refs = if empty { vec![] } else { vec![ChunkRef { file: 0, offset: v.begin, size: one }] };

@@ -32,14 +32,7 @@ pub fn register() {
 
 /// HDF5 filter callback: replace `*buf` (`nbytes` of zstd frame) by the
 /// decompressed bytes; 0 means failure.
-unsafe extern "C" fn zstd_filter(
-    flags: c_uint,
-    _cd_nelmts: usize,
-    _cd_values: *const c_uint,
-    nbytes: usize,
-    buf_size: *mut usize,
-    buf: *mut *mut c_void,
-) -> usize {
+unsafe extern "C" fn zstd_filter(flags: c_uint, _cd_nelmts: usize, _cd_values: *const c_uint, nbytes: usize, buf_size: *mut usize, buf: *mut *mut c_void) -> usize {
     if flags & H5Z_FLAG_REVERSE == 0 {
         return 0;
     }

@@ -52,22 +52,17 @@ impl NcFile {
     /// `NC_MEMIO_LOCKED` (which `nc_open_mem` sets) HDF5 works on the mapping
     /// without copying it, touching only the pages it needs.
     pub fn open_mapped(path: &Path, map: memmap2::Mmap) -> NcResult<NcFile> {
-        let cpath = CString::new(path.as_os_str().as_encoded_bytes())
-            .map_err(|_| "path contains a NUL byte".to_string())?;
+        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| "path contains a NUL byte".to_string())?;
         let mut ncid = 0;
         let _g = hdf5_sys::LOCK.lock();
         // SAFETY: the mapping is kept alive in the returned NcFile; netCDF-C never
         // writes to it (NC_NOWRITE) nor frees it (NC_MEMIO_LOCKED).
-        check(
-            unsafe { nc_open_mem(cpath.as_ptr(), nc::NC_NOWRITE, map.len(), map.as_ptr() as *mut _, &mut ncid) },
-            "nc_open_mem",
-        )?;
+        check(unsafe { nc_open_mem(cpath.as_ptr(), nc::NC_NOWRITE, map.len(), map.as_ptr() as *mut _, &mut ncid) }, "nc_open_mem")?;
         Ok(NcFile { ncid, _map: Some(map) })
     }
 
     pub fn open(path: &Path) -> NcResult<NcFile> {
-        let cpath = CString::new(path.as_os_str().as_encoded_bytes())
-            .map_err(|_| "path contains a NUL byte".to_string())?;
+        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| "path contains a NUL byte".to_string())?;
         let mut ncid = 0;
         let _g = hdf5_sys::LOCK.lock();
         // SAFETY: valid C string and out-pointer.
@@ -179,19 +174,9 @@ pub fn var_info(ncid: c_int, varid: c_int) -> NcResult<VarInfo> {
     let mut xtype = 0;
     let mut ndims = 0;
     let _g = hdf5_sys::LOCK.lock();
-    check(
-        unsafe {
-            nc::nc_inq_var(ncid, varid, buf.as_mut_ptr(), &mut xtype, &mut ndims, std::ptr::null_mut(), std::ptr::null_mut())
-        },
-        "nc_inq_var",
-    )?;
+    check(unsafe { nc::nc_inq_var(ncid, varid, buf.as_mut_ptr(), &mut xtype, &mut ndims, std::ptr::null_mut(), std::ptr::null_mut()) }, "nc_inq_var")?;
     let mut dimids = vec![0; ndims.max(0) as usize];
-    check(
-        unsafe {
-            nc::nc_inq_var(ncid, varid, std::ptr::null_mut(), std::ptr::null_mut(), &mut ndims, dimids.as_mut_ptr(), std::ptr::null_mut())
-        },
-        "nc_inq_var",
-    )?;
+    check(unsafe { nc::nc_inq_var(ncid, varid, std::ptr::null_mut(), std::ptr::null_mut(), &mut ndims, dimids.as_mut_ptr(), std::ptr::null_mut()) }, "nc_inq_var")?;
     Ok(VarInfo { name: buf_to_string(&buf), xtype, dimids })
 }
 
@@ -206,10 +191,7 @@ pub fn type_info(ncid: c_int, xtype: nc::nc_type) -> NcResult<(c_int, nc::nc_typ
     let mut class = 0;
     let mut buf = name_buf();
     let _g = hdf5_sys::LOCK.lock();
-    check(
-        unsafe { nc::nc_inq_user_type(ncid, xtype, buf.as_mut_ptr(), &mut size, &mut base, &mut nfields, &mut class) },
-        "nc_inq_user_type",
-    )?;
+    check(unsafe { nc::nc_inq_user_type(ncid, xtype, buf.as_mut_ptr(), &mut size, &mut base, &mut nfields, &mut class) }, "nc_inq_user_type")?;
     Ok((class, base, size))
 }
 
@@ -228,11 +210,7 @@ fn atomic_size(xtype: nc::nc_type) -> usize {
 pub fn attributes(ncid: c_int, varid: c_int) -> NcResult<Vec<(String, AttrValue)>> {
     let _g = hdf5_sys::LOCK.lock();
     let mut natts = 0;
-    let rc = if varid == nc::NC_GLOBAL {
-        unsafe { nc::nc_inq_natts(ncid, &mut natts) }
-    } else {
-        unsafe { nc::nc_inq_varnatts(ncid, varid, &mut natts) }
-    };
+    let rc = if varid == nc::NC_GLOBAL { unsafe { nc::nc_inq_natts(ncid, &mut natts) } } else { unsafe { nc::nc_inq_varnatts(ncid, varid, &mut natts) } };
     check(rc, "nc_inq_natts")?;
     let mut out = Vec::with_capacity(natts.max(0) as usize);
     for i in 0..natts {
@@ -252,10 +230,7 @@ fn attribute(ncid: c_int, varid: c_int, cname: &[c_char]) -> NcResult<AttrValue>
     if xtype == nc::NC_STRING {
         let mut ptrs: Vec<*mut c_char> = vec![std::ptr::null_mut(); len];
         check(unsafe { nc::nc_get_att_string(ncid, varid, cname.as_ptr(), ptrs.as_mut_ptr()) }, "nc_get_att_string")?;
-        let strs = ptrs
-            .iter()
-            .map(|p| if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(*p) }.to_string_lossy().into_owned() })
-            .collect::<Vec<_>>();
+        let strs = ptrs.iter().map(|p| if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(*p) }.to_string_lossy().into_owned() }).collect::<Vec<_>>();
         unsafe { nc::nc_free_string(len, ptrs.as_mut_ptr()) };
         return Ok(if strs.len() == 1 { AttrValue::Str(strs.into_iter().next().unwrap_or_default()) } else { AttrValue::Strs(strs) });
     }
@@ -274,11 +249,7 @@ fn attribute(ncid: c_int, varid: c_int, cname: &[c_char]) -> NcResult<AttrValue>
 pub fn decode_native(xtype: nc::nc_type, raw: &[u8]) -> AttrValue {
     macro_rules! nums {
         ($t:ty, $variant:ident, $conv:ty) => {
-            AttrValue::$variant(
-                raw.chunks_exact(std::mem::size_of::<$t>())
-                    .map(|b| <$t>::from_ne_bytes(b.try_into().expect("exact chunk")) as $conv)
-                    .collect(),
-            )
+            AttrValue::$variant(raw.chunks_exact(std::mem::size_of::<$t>()).map(|b| <$t>::from_ne_bytes(b.try_into().expect("exact chunk")) as $conv).collect())
         };
     }
     match xtype {
@@ -308,10 +279,7 @@ pub fn get_vara(ncid: c_int, varid: c_int, start: &[u64], count: &[u64], elem_si
     let start: Vec<usize> = start.iter().map(|x| *x as usize).collect();
     let count: Vec<usize> = count.iter().map(|x| *x as usize).collect();
     let _g = hdf5_sys::LOCK.lock();
-    check(
-        unsafe { nc::nc_get_vara(ncid, varid, start.as_ptr(), count.as_ptr(), buf.as_mut_ptr().cast()) },
-        "nc_get_vara",
-    )?;
+    check(unsafe { nc::nc_get_vara(ncid, varid, start.as_ptr(), count.as_ptr(), buf.as_mut_ptr().cast()) }, "nc_get_vara")?;
     Ok(buf)
 }
 
@@ -322,14 +290,8 @@ pub fn get_strings(ncid: c_int, varid: c_int, shape: &[u64]) -> NcResult<Vec<Str
     let start = vec![0usize; shape.len()];
     let count: Vec<usize> = shape.iter().map(|x| *x as usize).collect();
     let _g = hdf5_sys::LOCK.lock();
-    check(
-        unsafe { nc::nc_get_vara_string(ncid, varid, start.as_ptr(), count.as_ptr(), ptrs.as_mut_ptr()) },
-        "nc_get_vara_string",
-    )?;
-    let out = ptrs
-        .iter()
-        .map(|p| if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(*p) }.to_string_lossy().into_owned() })
-        .collect();
+    check(unsafe { nc::nc_get_vara_string(ncid, varid, start.as_ptr(), count.as_ptr(), ptrs.as_mut_ptr()) }, "nc_get_vara_string")?;
+    let out = ptrs.iter().map(|p| if p.is_null() { String::new() } else { unsafe { CStr::from_ptr(*p) }.to_string_lossy().into_owned() }).collect();
     unsafe { nc::nc_free_string(ptrs.len(), ptrs.as_mut_ptr()) };
     Ok(out)
 }
@@ -401,9 +363,6 @@ pub fn get_all_f64(ncid: c_int, varid: c_int, shape: &[u64]) -> NcResult<Vec<f64
     let start = vec![0usize; shape.len()];
     let count: Vec<usize> = shape.iter().map(|x| *x as usize).collect();
     let _g = hdf5_sys::LOCK.lock();
-    check(
-        unsafe { nc::nc_get_vara_double(ncid, varid, start.as_ptr(), count.as_ptr(), buf.as_mut_ptr()) },
-        "nc_get_vara_double",
-    )?;
+    check(unsafe { nc::nc_get_vara_double(ncid, varid, start.as_ptr(), count.as_ptr(), buf.as_mut_ptr()) }, "nc_get_vara_double")?;
     Ok(buf)
 }

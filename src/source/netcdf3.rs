@@ -113,10 +113,7 @@ impl AttrValue {
     fn decode(ty: NcType, raw: &[u8]) -> Self {
         // `raw` always holds a whole number of values, so no chunk is ever dropped.
         fn be<const N: usize, T>(raw: &[u8], from: fn([u8; N]) -> T) -> Vec<T> {
-            raw.chunks_exact(N)
-                .filter_map(|c| <[u8; N]>::try_from(c).ok())
-                .map(from)
-                .collect()
+            raw.chunks_exact(N).filter_map(|c| <[u8; N]>::try_from(c).ok()).map(from).collect()
         }
         match ty {
             NcType::Byte => Self::Byte(be(raw, i8::from_be_bytes)),
@@ -173,9 +170,7 @@ impl AttrValue {
     /// numeric attributes and for text that is not UTF-8.
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Self::Char(raw) => std::str::from_utf8(raw)
-                .ok()
-                .map(|s| s.trim_end_matches('\0')),
+            Self::Char(raw) => std::str::from_utf8(raw).ok().map(|s| s.trim_end_matches('\0')),
             _ => None,
         }
     }
@@ -252,10 +247,7 @@ impl fmt::Display for Nc3Error {
             Self::NotNetcdf3 => f.write_str("not a netCDF classic file (no CDF-1, CDF-2 or CDF-5 magic number)"),
             Self::Truncated { at, what } => write!(f, "netCDF header truncated at byte {at}: {what}"),
             Self::Invalid { at, what } => write!(f, "invalid netCDF header at byte {at}: {what}"),
-            Self::OutOfBounds { var, end, file_len } => write!(
-                f,
-                "data of variable '{var}' ends at byte {end}, past the end of the file ({file_len} bytes)"
-            ),
+            Self::OutOfBounds { var, end, file_len } => write!(f, "data of variable '{var}' ends at byte {end}, past the end of the file ({file_len} bytes)"),
         }
     }
 }
@@ -270,19 +262,10 @@ impl std::error::Error for Nc3Error {}
 pub fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, Nc3Error> {
     let version = match bytes {
         [b'C', b'D', b'F', v @ (1 | 2 | 5), ..] => *v,
-        short if short.len() < 4 && b"CDF".starts_with(short) => {
-            return Err(Nc3Error::Truncated {
-                at: 0,
-                what: "magic number".into(),
-            })
-        }
+        short if short.len() < 4 && b"CDF".starts_with(short) => return Err(Nc3Error::Truncated { at: 0, what: "magic number".into() }),
         _ => return Err(Nc3Error::NotNetcdf3),
     };
-    let mut r = Reader {
-        buf: bytes,
-        pos: 4,
-        version,
-    };
+    let mut r = Reader { buf: bytes, pos: 4, version };
 
     // netCDF-C reads numrecs as unsigned (the spec reserves 2^32-1, not -1, for STREAMING).
     let (stored_numrecs, streaming) = if version == 5 {
@@ -300,30 +283,12 @@ pub fn parse_header(bytes: &[u8], file_len: u64) -> Result<Header, Nc3Error> {
 
     for (v, &at) in vars.iter().zip(&begin_pos) {
         if v.begin < header_len {
-            return Err(Nc3Error::Invalid {
-                at,
-                what: format!(
-                    "variable '{}' begins at byte {} inside the {header_len}-byte header",
-                    v.name, v.begin
-                ),
-            });
+            return Err(Nc3Error::Invalid { at, what: format!("variable '{}' begins at byte {} inside the {header_len}-byte header", v.name, v.begin) });
         }
     }
 
-    let mut header = Header {
-        version,
-        numrecs: stored_numrecs,
-        dims,
-        attrs,
-        vars,
-        header_len,
-    };
-    let stride = header
-        .try_record_stride()
-        .ok_or_else(|| Nc3Error::Invalid {
-            at: header_len,
-            what: "record size overflows 64 bits".into(),
-        })?;
+    let mut header = Header { version, numrecs: stored_numrecs, dims, attrs, vars, header_len };
+    let stride = header.try_record_stride().ok_or_else(|| Nc3Error::Invalid { at: header_len, what: "record size overflows 64 bits".into() })?;
     if streaming {
         header.numrecs = header.streaming_numrecs(file_len, stride);
     }
@@ -346,10 +311,7 @@ impl Header {
 
     /// Whether the first dimension of `v` is the record dimension.
     pub fn is_record_var(&self, v: &Var) -> bool {
-        v.dimids
-            .first()
-            .and_then(|&id| self.dims.get(id))
-            .is_some_and(|d| d.len == 0)
+        v.dimids.first().and_then(|&id| self.dims.get(id)).is_some_and(|d| d.len == 0)
     }
 
     /// Shape of `v`, with the record dimension's length taken as `numrecs`. (A dimension id that
@@ -385,24 +347,13 @@ impl Header {
             let start = if !self.is_record_var(v) {
                 Some(v.begin)
             } else if let Some(last) = self.numrecs.checked_sub(1) {
-                stride
-                    .and_then(|s| s.checked_mul(last))
-                    .and_then(|o| o.checked_add(v.begin))
+                stride.and_then(|s| s.checked_mul(last)).and_then(|o| o.checked_add(v.begin))
             } else {
                 continue; // no records, so no data to check
             };
-            match start
-                .zip(self.try_data_len(v))
-                .and_then(|(s, len)| s.checked_add(len))
-            {
+            match start.zip(self.try_data_len(v)).and_then(|(s, len)| s.checked_add(len)) {
                 Some(end) if end <= file_len => {}
-                end => {
-                    return Err(Nc3Error::OutOfBounds {
-                        var: v.name.clone(),
-                        end: end.unwrap_or(u64::MAX),
-                        file_len,
-                    })
-                }
+                end => return Err(Nc3Error::OutOfBounds { var: v.name.clone(), end: end.unwrap_or(u64::MAX), file_len }),
             }
         }
         Ok(())
@@ -417,9 +368,7 @@ impl Header {
         match (recs.next(), recs.next()) {
             (None, _) => Some(0),
             (Some(only), None) => self.try_data_len(only),
-            (Some(a), Some(b)) => [a, b].into_iter().chain(recs).try_fold(0u64, |sum, v| {
-                sum.checked_add(self.try_data_len(v)?.checked_next_multiple_of(4)?)
-            }),
+            (Some(a), Some(b)) => [a, b].into_iter().chain(recs).try_fold(0u64, |sum, v| sum.checked_add(self.try_data_len(v)?.checked_next_multiple_of(4)?)),
         }
     }
 
@@ -432,12 +381,7 @@ impl Header {
         self.vars
             .iter()
             .filter(|v| self.is_record_var(v))
-            .map(|v| {
-                file_len
-                    .checked_sub(v.begin)
-                    .and_then(|room| room.checked_sub(self.data_len(v)))
-                    .map_or(0, |spare| (spare / stride).saturating_add(1))
-            })
+            .map(|v| file_len.checked_sub(v.begin).and_then(|room| room.checked_sub(self.data_len(v))).map_or(0, |spare| (spare / stride).saturating_add(1)))
             .min()
             .unwrap_or(0)
     }
@@ -473,18 +417,11 @@ impl<'a> Reader<'a> {
     }
 
     fn truncated(at: u64, what: &str) -> Nc3Error {
-        Nc3Error::Truncated {
-            at,
-            what: what.to_owned(),
-        }
+        Nc3Error::Truncated { at, what: what.to_owned() }
     }
 
     fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8], Nc3Error> {
-        let bytes = usize::try_from(n)
-            .ok()
-            .and_then(|n| self.pos.checked_add(n))
-            .and_then(|end| self.buf.get(self.pos..end))
-            .ok_or_else(|| Self::truncated(self.at(), what))?;
+        let bytes = usize::try_from(n).ok().and_then(|n| self.pos.checked_add(n)).and_then(|end| self.buf.get(self.pos..end)).ok_or_else(|| Self::truncated(self.at(), what))?;
         self.pos += bytes.len();
         Ok(bytes)
     }
@@ -512,15 +449,8 @@ impl<'a> Reader<'a> {
     /// OFFSET: signed, 32-bit in CDF-1 and 64-bit otherwise.
     fn offset(&mut self, what: &str) -> Result<u64, Nc3Error> {
         let at = self.at();
-        let v = if self.version == 1 {
-            i64::from(i32::from_be_bytes(self.array(what)?))
-        } else {
-            i64::from_be_bytes(self.array(what)?)
-        };
-        u64::try_from(v).map_err(|_| Nc3Error::Invalid {
-            at,
-            what: format!("negative {what} ({v})"),
-        })
+        let v = if self.version == 1 { i64::from(i32::from_be_bytes(self.array(what)?)) } else { i64::from_be_bytes(self.array(what)?) };
+        u64::try_from(v).map_err(|_| Nc3Error::Invalid { at, what: format!("negative {what} ({v})") })
     }
 
     /// NON_NEG, read unsigned as netCDF-C does: it writes CDF-2 dimensions up to 2^32-4, which a
@@ -541,10 +471,7 @@ impl<'a> Reader<'a> {
         let n = self.unsigned(what)?;
         match n.checked_mul(min_item) {
             Some(need) if need <= self.remaining() => Ok(n),
-            _ => Err(Nc3Error::Truncated {
-                at,
-                what: format!("{what} {n} exceeds the {} bytes left", self.remaining()),
-            }),
+            _ => Err(Nc3Error::Truncated { at, what: format!("{what} {n} exceeds the {} bytes left", self.remaining()) }),
         }
     }
 
@@ -554,26 +481,15 @@ impl<'a> Reader<'a> {
         let raw = self.take(len, what)?;
         self.skip_padding(len, what)?;
         if raw.is_empty() {
-            return Err(Nc3Error::Invalid {
-                at,
-                what: format!("empty {what}"),
-            });
+            return Err(Nc3Error::Invalid { at, what: format!("empty {what}") });
         }
-        std::str::from_utf8(raw)
-            .map(str::to_owned)
-            .map_err(|_| Nc3Error::Invalid {
-                at,
-                what: format!("{what} is not valid UTF-8"),
-            })
+        std::str::from_utf8(raw).map(str::to_owned).map_err(|_| Nc3Error::Invalid { at, what: format!("{what} is not valid UTF-8") })
     }
 
     fn nc_type(&mut self, what: &str) -> Result<NcType, Nc3Error> {
         let at = self.at();
         let code = self.u32(what)?;
-        NcType::from_code(code, self.version).ok_or_else(|| Nc3Error::Invalid {
-            at,
-            what: format!("{what} {code} is not a CDF-{} type", self.version),
-        })
+        NcType::from_code(code, self.version).ok_or_else(|| Nc3Error::Invalid { at, what: format!("{what} {code} is not a CDF-{} type", self.version) })
     }
 
     /// The tag and length of a dim/att/var list; ABSENT (tag ZERO) must have length zero.
@@ -584,10 +500,7 @@ impl<'a> Reader<'a> {
         if found == tag || (found == 0 && n == 0) {
             Ok(n)
         } else {
-            Err(Nc3Error::Invalid {
-                at,
-                what: format!("{what}: tag {found:#x} with {n} elements"),
-            })
+            Err(Nc3Error::Invalid { at, what: format!("{what}: tag {found:#x} with {n} elements") })
         }
     }
 
@@ -601,10 +514,7 @@ impl<'a> Reader<'a> {
             let len = self.unsigned("dimension length")?;
             if len == 0 {
                 if has_record_dim {
-                    return Err(Nc3Error::Invalid {
-                        at,
-                        what: format!("second record dimension '{name}'"),
-                    });
+                    return Err(Nc3Error::Invalid { at, what: format!("second record dimension '{name}'") });
                 }
                 has_record_dim = true;
             }
@@ -623,10 +533,7 @@ impl<'a> Reader<'a> {
             let len = nelems.saturating_mul(ty.size());
             let raw = self.take(len, "attribute values")?;
             self.skip_padding(len, "attribute padding")?;
-            attrs.push(Attr {
-                name,
-                value: AttrValue::decode(ty, raw),
-            });
+            attrs.push(Attr { name, value: AttrValue::decode(ty, raw) });
         }
         Ok(attrs)
     }
@@ -648,25 +555,11 @@ impl<'a> Reader<'a> {
             for i in 0..rank {
                 let at = self.at();
                 let raw = self.unsigned("dimension id")?;
-                let Some((id, dim)) = usize::try_from(raw)
-                    .ok()
-                    .and_then(|id| Some((id, dims.get(id)?)))
-                else {
-                    return Err(Nc3Error::Invalid {
-                        at,
-                        what: format!(
-                            "variable '{name}' uses dimension id {raw} of {}",
-                            dims.len()
-                        ),
-                    });
+                let Some((id, dim)) = usize::try_from(raw).ok().and_then(|id| Some((id, dims.get(id)?))) else {
+                    return Err(Nc3Error::Invalid { at, what: format!("variable '{name}' uses dimension id {raw} of {}", dims.len()) });
                 };
                 if dim.len == 0 && i > 0 {
-                    return Err(Nc3Error::Invalid {
-                        at,
-                        what: format!(
-                            "variable '{name}' has the record dimension after its first dimension"
-                        ),
-                    });
+                    return Err(Nc3Error::Invalid { at, what: format!("variable '{name}' has the record dimension after its first dimension") });
                 }
                 dimids.push(id);
             }
@@ -675,23 +568,10 @@ impl<'a> Reader<'a> {
             let vsize = self.unsigned("variable size")?;
             begin_pos.push(self.at());
             let begin = self.offset("variable offset")?;
-            let var = Var {
-                name,
-                dimids,
-                attrs,
-                nc_type,
-                vsize,
-                begin,
-            };
+            let var = Var { name, dimids, attrs, nc_type, vsize, begin };
             // Checked here so that Header's size arithmetic never saturates on parsed input.
-            if data_len_in(dims, &var)
-                .and_then(|len| len.checked_next_multiple_of(4))
-                .is_none()
-            {
-                return Err(Nc3Error::Invalid {
-                    at: var_at,
-                    what: format!("size of variable '{}' overflows 64 bits", var.name),
-                });
+            if data_len_in(dims, &var).and_then(|len| len.checked_next_multiple_of(4)).is_none() {
+                return Err(Nc3Error::Invalid { at: var_at, what: format!("size of variable '{}' overflows 64 bits", var.name) });
             }
             vars.push(var);
         }
@@ -702,12 +582,10 @@ impl<'a> Reader<'a> {
 /// Bytes of one record of `v` (all of it for a fixed variable), or `None` when a dimension id is
 /// unknown or the size overflows.
 fn data_len_in(dims: &[Dim], v: &Var) -> Option<u64> {
-    v.dimids
-        .iter()
-        .try_fold(v.nc_type.size(), |acc, &id| match dims.get(id)?.len {
-            0 => Some(acc),
-            len => acc.checked_mul(len),
-        })
+    v.dimids.iter().try_fold(v.nc_type.size(), |acc, &id| match dims.get(id)?.len {
+        0 => Some(acc),
+        len => acc.checked_mul(len),
+    })
 }
 
 #[cfg(test)]
@@ -724,10 +602,7 @@ mod tests {
 
     impl Writer {
         fn new(version: u8) -> Self {
-            Self {
-                version,
-                buf: vec![b'C', b'D', b'F', version],
-            }
+            Self { version, buf: vec![b'C', b'D', b'F', version] }
         }
 
         fn u32(&mut self, v: u32) -> &mut Self {
@@ -784,9 +659,7 @@ mod tests {
         fn attrs(&mut self, attrs: &[Attr]) -> &mut Self {
             self.list(NC_ATTRIBUTE, attrs.len());
             for a in attrs {
-                self.name(&a.name)
-                    .u32(a.value.nc_type().code())
-                    .non_neg(a.value.len() as u64);
+                self.name(&a.name).u32(a.value.nc_type().code()).non_neg(a.value.len() as u64);
                 let bytes: Vec<u8> = match &a.value {
                     AttrValue::Byte(v) => v.iter().flat_map(|x| x.to_be_bytes()).collect(),
                     AttrValue::Char(v) | AttrValue::UByte(v) => v.clone(),
@@ -819,22 +692,13 @@ mod tests {
                 for &id in &v.dimids {
                     self.non_neg(id as u64);
                 }
-                self.attrs(&v.attrs)
-                    .u32(v.nc_type.code())
-                    .non_neg(v.vsize)
-                    .begin(v.begin);
+                self.attrs(&v.attrs).u32(v.nc_type.code()).non_neg(v.vsize).begin(v.begin);
             }
             self
         }
     }
 
-    fn header_bytes(
-        version: u8,
-        numrecs: Option<u64>,
-        dims: &[Dim],
-        attrs: &[Attr],
-        vars: &[Var],
-    ) -> Vec<u8> {
+    fn header_bytes(version: u8, numrecs: Option<u64>, dims: &[Dim], attrs: &[Attr], vars: &[Var]) -> Vec<u8> {
         let mut w = Writer::new(version);
         w.numrecs(numrecs).dims(dims).attrs(attrs).vars(vars);
         w.buf
@@ -846,25 +710,14 @@ mod tests {
 
     /// A zero-filled file laid out as netCDF-C lays it out (fixed variables after the header in
     /// order, then `records` records), with each variable's vsize and begin filled in.
-    fn build(
-        version: u8,
-        numrecs: Option<u64>,
-        records: u64,
-        dims: &[Dim],
-        attrs: &[Attr],
-        vars: &mut [Var],
-    ) -> Vec<u8> {
+    fn build(version: u8, numrecs: Option<u64>, records: u64, dims: &[Dim], attrs: &[Attr], vars: &mut [Var]) -> Vec<u8> {
         let header_len = header_bytes(version, numrecs, dims, attrs, vars).len() as u64;
         let is_rec = |v: &Var| v.dimids.first().is_some_and(|&id| dims[id].len == 0);
         let mut offset = header_len;
         for pass_records in [false, true] {
             for v in vars.iter_mut().filter(|v| is_rec(v) == pass_records) {
                 let len = pad4(data_len_in(dims, v).unwrap());
-                v.vsize = if version != 5 && len > (1 << 32) - 4 {
-                    u64::from(u32::MAX)
-                } else {
-                    len
-                };
+                v.vsize = if version != 5 && len > (1 << 32) - 4 { u64::from(u32::MAX) } else { len };
                 v.begin = offset;
                 offset += len;
             }
@@ -872,10 +725,7 @@ mod tests {
         let rec_vars: Vec<&Var> = vars.iter().filter(|v| is_rec(v)).collect();
         let record_size = match rec_vars.as_slice() {
             [only] => data_len_in(dims, only).unwrap(),
-            all => all
-                .iter()
-                .map(|v| pad4(data_len_in(dims, v).unwrap()))
-                .sum(),
+            all => all.iter().map(|v| pad4(data_len_in(dims, v).unwrap())).sum(),
         };
         let rec_begin = rec_vars.first().map_or(offset, |v| v.begin);
         let mut bytes = header_bytes(version, numrecs, dims, attrs, vars);
@@ -884,17 +734,11 @@ mod tests {
     }
 
     fn dim(name: &str, len: u64) -> Dim {
-        Dim {
-            name: name.into(),
-            len,
-        }
+        Dim { name: name.into(), len }
     }
 
     fn attr(name: &str, value: AttrValue) -> Attr {
-        Attr {
-            name: name.into(),
-            value,
-        }
+        Attr { name: name.into(), value }
     }
 
     fn text(s: &str) -> AttrValue {
@@ -902,22 +746,12 @@ mod tests {
     }
 
     fn var(name: &str, dimids: &[usize], nc_type: NcType, attrs: Vec<Attr>) -> Var {
-        Var {
-            name: name.into(),
-            dimids: dimids.to_vec(),
-            attrs,
-            nc_type,
-            vsize: 0,
-            begin: 0,
-        }
+        Var { name: name.into(), dimids: dimids.to_vec(), attrs, nc_type, vsize: 0, begin: 0 }
     }
 
     fn from_hex(hex: &str) -> Vec<u8> {
         let digits: Vec<u8> = hex.bytes().filter(u8::is_ascii_hexdigit).collect();
-        digits
-            .chunks(2)
-            .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
-            .collect()
+        digits.chunks(2).map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap()).collect()
     }
 
     // ---- synthetic headers -------------------------------------------------------------------
@@ -930,12 +764,7 @@ mod tests {
     /// Record dimension in the middle, global attributes of every type the version allows,
     /// fixed and record variables of several types, `records` records written.
     fn sample(version: u8, numrecs: Option<u64>, records: u64) -> Sample {
-        let dims = vec![
-            dim("lat", 3),
-            dim("lon", 2),
-            dim("time", 0),
-            dim("nchar", 5),
-        ];
+        let dims = vec![dim("lat", 3), dim("lon", 2), dim("time", 0), dim("nchar", 5)];
         let mut attrs = vec![
             attr("title", text("synthetic")),
             attr("padded", AttrValue::Char(b"ab\0\0\0".to_vec())),
@@ -956,63 +785,30 @@ mod tests {
             ]);
         }
         let mut vars = vec![
-            var(
-                "lat",
-                &[0],
-                NcType::Float,
-                vec![attr("units", text("degrees_north"))],
-            ),
+            var("lat", &[0], NcType::Float, vec![attr("units", text("degrees_north"))]),
             var("label", &[0, 3], NcType::Char, vec![]),
-            var(
-                "time",
-                &[2],
-                NcType::Double,
-                vec![attr("units", text("days since 2000-01-01"))],
-            ),
-            var(
-                "temp",
-                &[2, 0, 1],
-                NcType::Short,
-                vec![
-                    attr("scale_factor", AttrValue::Float(vec![0.01])),
-                    attr("_FillValue", AttrValue::Short(vec![-999])),
-                ],
-            ),
+            var("time", &[2], NcType::Double, vec![attr("units", text("days since 2000-01-01"))]),
+            var("temp", &[2, 0, 1], NcType::Short, vec![attr("scale_factor", AttrValue::Float(vec![0.01])), attr("_FillValue", AttrValue::Short(vec![-999]))]),
             var("scalar", &[], NcType::Int, vec![]),
             var("flag", &[2, 1], NcType::Byte, vec![]),
         ];
         if version == 5 {
-            vars.extend([
-                var("big", &[1], NcType::UInt64, vec![]),
-                var("counts", &[2, 0], NcType::UShort, vec![]),
-            ]);
+            vars.extend([var("big", &[1], NcType::UInt64, vec![]), var("counts", &[2, 0], NcType::UShort, vec![])]);
         }
         let bytes = build(version, numrecs, records, &dims, &attrs, &mut vars);
         let header_len = header_bytes(version, numrecs, &dims, &attrs, &vars).len() as u64;
-        let expected = Header {
-            version,
-            numrecs: records,
-            dims,
-            attrs,
-            vars,
-            header_len,
-        };
+        let expected = Header { version, numrecs: records, dims, attrs, vars, header_len };
         Sample { bytes, expected }
     }
 
     #[test]
     fn types_have_sizes_and_zarr_dtypes() {
         use NcType::*;
-        let all = [
-            Byte, Char, Short, Int, Float, Double, UByte, UShort, UInt, Int64, UInt64,
-        ];
+        let all = [Byte, Char, Short, Int, Float, Double, UByte, UShort, UInt, Int64, UInt64];
         let sizes: Vec<u64> = all.iter().map(|t| t.size()).collect();
         assert_eq!(sizes, [1, 1, 2, 4, 4, 8, 1, 2, 4, 8, 8]);
         let dtypes: Vec<&str> = all.iter().map(|t| t.zarr_dtype()).collect();
-        assert_eq!(
-            dtypes,
-            ["|i1", "|S1", ">i2", ">i4", ">f4", ">f8", "|u1", ">u2", ">u4", ">i8", ">u8"]
-        );
+        assert_eq!(dtypes, ["|i1", "|S1", ">i2", ">i4", ">f4", ">f8", "|u1", ">u2", ">u4", ">i8", ">u8"]);
         for t in all {
             assert_eq!(NcType::from_code(t.code(), 5), Some(t));
             assert_eq!(NcType::from_code(t.code(), 1).is_some(), t.code() <= 6);
@@ -1031,16 +827,8 @@ mod tests {
 
             let v = |name| h.var(name).unwrap();
             assert_eq!(h.record_dim(), Some(2));
-            assert!(
-                h.is_record_var(v("time"))
-                    && h.is_record_var(v("temp"))
-                    && h.is_record_var(v("flag"))
-            );
-            assert!(
-                !h.is_record_var(v("lat"))
-                    && !h.is_record_var(v("label"))
-                    && !h.is_record_var(v("scalar"))
-            );
+            assert!(h.is_record_var(v("time")) && h.is_record_var(v("temp")) && h.is_record_var(v("flag")));
+            assert!(!h.is_record_var(v("lat")) && !h.is_record_var(v("label")) && !h.is_record_var(v("scalar")));
             assert_eq!(h.shape(v("temp")), [3, 3, 2]);
             assert_eq!(h.shape(v("label")), [3, 5]);
             assert_eq!(h.shape(v("scalar")), Vec::<u64>::new());
@@ -1062,16 +850,10 @@ mod tests {
             assert_eq!(bytes.len() as u64, v("time").begin + 3 * stride);
 
             assert_eq!(h.attr("title").unwrap().as_str(), Some("synthetic"));
-            assert_eq!(
-                h.attr("padded"),
-                Some(&AttrValue::Char(b"ab\0\0\0".to_vec()))
-            );
+            assert_eq!(h.attr("padded"), Some(&AttrValue::Char(b"ab\0\0\0".to_vec())));
             assert_eq!(h.attr("padded").unwrap().as_str(), Some("ab"));
             assert!(h.attr("empty").unwrap().is_empty());
-            assert_eq!(
-                v("temp").attr("_FillValue"),
-                Some(&AttrValue::Short(vec![-999]))
-            );
+            assert_eq!(v("temp").attr("_FillValue"), Some(&AttrValue::Short(vec![-999])));
 
             // the last slab of the last record variable has 2 bytes of padding
             let last = h.vars.last().unwrap().name.as_str();
@@ -1102,18 +884,11 @@ mod tests {
             numrecs: 1,
             dims: vec![dim("x", 2), dim("t", 0)],
             attrs: vec![attr("a", text("hi!"))],
-            vars: vec![Var {
-                vsize: 4,
-                begin: 116,
-                ..var("v", &[1, 0], NcType::Short, vec![])
-            }],
+            vars: vec![Var { vsize: 4, begin: 116, ..var("v", &[1, 0], NcType::Short, vec![]) }],
             header_len: 116,
         };
         assert_eq!(h, expected);
-        assert_eq!(
-            header_bytes(1, Some(1), &h.dims, &h.attrs, &h.vars),
-            bytes[..116]
-        );
+        assert_eq!(header_bytes(1, Some(1), &h.dims, &h.attrs, &h.vars), bytes[..116]);
         assert_eq!(h.record_stride(), 4);
         h.check_bounds(120).unwrap();
         assert!(h.check_bounds(119).is_err());
@@ -1129,16 +904,10 @@ mod tests {
         assert_eq!(h.record_stride(), 3);
         assert_eq!(bytes.len() as u64, h.vars[0].begin + 12);
         h.check_bounds(bytes.len() as u64).unwrap();
-        assert!(matches!(
-            h.check_bounds(bytes.len() as u64 - 1),
-            Err(Nc3Error::OutOfBounds { .. })
-        ));
+        assert!(matches!(h.check_bounds(bytes.len() as u64 - 1), Err(Nc3Error::OutOfBounds { .. })));
 
         // with a second record variable every slab is padded again
-        let mut two = [
-            var("b", &[0, 1], NcType::Byte, vec![]),
-            var("c", &[0], NcType::Short, vec![]),
-        ];
+        let mut two = [var("b", &[0, 1], NcType::Byte, vec![]), var("c", &[0], NcType::Short, vec![])];
         let bytes = build(2, Some(4), 4, &dims, &[], &mut two);
         let h = parse_header(&bytes, bytes.len() as u64).unwrap();
         assert_eq!(h.record_stride(), 8);
@@ -1174,21 +943,10 @@ mod tests {
         let bytes = from_hex(NETCDF_C_CDF1_ONE_RECORD_VAR);
         let h = parse_header(&bytes, bytes.len() as u64).unwrap();
         assert_eq!((h.version, h.numrecs, h.header_len), (1, 4, 96));
-        assert_eq!(
-            h.vars,
-            [Var {
-                vsize: 4,
-                begin: 96,
-                ..var("b", &[0, 1], NcType::Byte, vec![])
-            }]
-        );
+        assert_eq!(h.vars, [Var { vsize: 4, begin: 96, ..var("b", &[0, 1], NcType::Byte, vec![]) }]);
         assert_eq!(h.record_stride(), 3);
         h.check_bounds(bytes.len() as u64).unwrap();
-        assert_eq!(
-            bytes[96 + 3 * 3],
-            9,
-            "record 3 starts 9 bytes after record 0"
-        );
+        assert_eq!(bytes[96 + 3 * 3], 9, "record 3 starts 9 bytes after record 0");
 
         let bytes = from_hex(NETCDF_C_CDF5);
         let h = parse_header(&bytes, bytes.len() as u64).unwrap();
@@ -1205,38 +963,20 @@ mod tests {
                 attr("title", text("cdf5")),
             ]
         );
-        let u = Var {
-            vsize: 24,
-            begin: 436,
-            ..var("u", &[1], NcType::UInt64, vec![])
-        };
-        let s = Var {
-            vsize: 8,
-            begin: 460,
-            ..var("s", &[0, 1], NcType::Short, vec![attr("units", text("m"))])
-        };
+        let u = Var { vsize: 24, begin: 436, ..var("u", &[1], NcType::UInt64, vec![]) };
+        let s = Var { vsize: 8, begin: 460, ..var("s", &[0, 1], NcType::Short, vec![attr("units", text("m"))]) };
         assert_eq!(h.vars, [u, s]);
         assert_eq!(h.record_stride(), 6);
         assert_eq!(h.shape(&h.vars[1]), [3, 3]);
         h.check_bounds(bytes.len() as u64).unwrap();
-        assert_eq!(
-            u64::from_be_bytes(bytes[436 + 16..444 + 16].try_into().unwrap()),
-            9
-        );
-        assert_eq!(
-            i16::from_be_bytes([bytes[460 + 12], bytes[461 + 12]]),
-            2,
-            "s[2, 0]"
-        );
+        assert_eq!(u64::from_be_bytes(bytes[436 + 16..444 + 16].try_into().unwrap()), 9);
+        assert_eq!(i16::from_be_bytes([bytes[460 + 12], bytes[461 + 12]]), 2, "s[2, 0]");
     }
 
     #[test]
     fn streaming_numrecs_comes_from_the_file_length() {
         for version in [1, 2, 5] {
-            let Sample {
-                mut bytes,
-                expected,
-            } = sample(version, None, 4);
+            let Sample { mut bytes, expected } = sample(version, None, 4);
             // a partly written fifth record is not counted
             bytes.extend([0; 9]);
             let h = parse_header(&bytes, bytes.len() as u64).unwrap();
@@ -1270,32 +1010,13 @@ mod tests {
             w.numrecs(Some(0)).dims(&[]).attrs(&[]).vars(&[]);
             let empty = w.buf.clone();
             let h = parse_header(&empty, empty.len() as u64).unwrap();
-            let header_len = if version == 5 {
-                4 + 8 + 3 * 12
-            } else {
-                4 + 4 + 3 * 8
-            };
-            assert_eq!(
-                h,
-                Header {
-                    version,
-                    numrecs: 0,
-                    dims: vec![],
-                    attrs: vec![],
-                    vars: vec![],
-                    header_len
-                }
-            );
+            let header_len = if version == 5 { 4 + 8 + 3 * 12 } else { 4 + 4 + 3 * 8 };
+            assert_eq!(h, Header { version, numrecs: 0, dims: vec![], attrs: vec![], vars: vec![], header_len });
             assert_eq!(h.record_stride(), 0);
 
             let mut w = Writer::new(version);
             w.numrecs(Some(0));
-            w.u32(NC_DIMENSION)
-                .non_neg(0)
-                .u32(NC_ATTRIBUTE)
-                .non_neg(0)
-                .u32(NC_VARIABLE)
-                .non_neg(0);
+            w.u32(NC_DIMENSION).non_neg(0).u32(NC_ATTRIBUTE).non_neg(0).u32(NC_VARIABLE).non_neg(0);
             assert_eq!(parse_header(&w.buf, 0).unwrap(), h);
         }
     }
@@ -1304,11 +1025,7 @@ mod tests {
     fn huge_vsize_is_ignored() {
         // 2^31 doubles = 16 GiB: vsize is stored as 2^32-1 and must not be trusted
         let dims = [dim("n", 1 << 31)];
-        let huge = Var {
-            vsize: u64::from(u32::MAX),
-            begin: 84,
-            ..var("huge", &[0], NcType::Double, vec![])
-        };
+        let huge = Var { vsize: u64::from(u32::MAX), begin: 84, ..var("huge", &[0], NcType::Double, vec![]) };
         let header = header_bytes(2, Some(0), &dims, &[], &[huge]);
         assert_eq!(header.len(), 84);
         let h = parse_header(&header, 1 << 40).unwrap();
@@ -1367,24 +1084,12 @@ mod tests {
             }
         }
         let mut w = Writer::new(5);
-        w.numrecs(Some(0))
-            .dims(&[])
-            .u32(NC_ATTRIBUTE)
-            .u64(1)
-            .name("a")
-            .u32(6)
-            .u64(u64::MAX / 4);
+        w.numrecs(Some(0)).dims(&[]).u32(NC_ATTRIBUTE).u64(1).name("a").u32(6).u64(u64::MAX / 4);
         w.buf.resize(100, 0);
         assert!(is_truncated(&err(&w.buf)), "attribute values");
 
         let mut w = Writer::new(5);
-        w.numrecs(Some(0))
-            .dims(&[dim("x", 1)])
-            .attrs(&[])
-            .u32(NC_VARIABLE)
-            .u64(1)
-            .name("v")
-            .u64(1 << 62);
+        w.numrecs(Some(0)).dims(&[dim("x", 1)]).attrs(&[]).u32(NC_VARIABLE).u64(1).name("v").u64(1 << 62);
         w.buf.resize(200, 0);
         assert!(is_truncated(&err(&w.buf)), "rank");
 
@@ -1399,29 +1104,14 @@ mod tests {
         let v = |ids: &[usize]| var("v", ids, NcType::Int, vec![]);
 
         let e = err(&header_with(1, &x(), &[v(&[2])]));
-        assert!(
-            is_invalid(&e) && e.to_string().contains("dimension id 2"),
-            "{e}"
-        );
+        assert!(is_invalid(&e) && e.to_string().contains("dimension id 2"), "{e}");
         let e = err(&header_with(2, &x(), &[v(&[0, 1])]));
-        assert!(
-            is_invalid(&e) && e.to_string().contains("record dimension"),
-            "{e}"
-        );
-        assert!(is_invalid(&err(&header_with(
-            5,
-            &[dim("t", 0), dim("u", 0)],
-            &[]
-        ))));
+        assert!(is_invalid(&e) && e.to_string().contains("record dimension"), "{e}");
+        assert!(is_invalid(&err(&header_with(5, &[dim("t", 0), dim("u", 0)], &[]))));
         assert!(is_invalid(&err(&header_with(1, &[dim("", 3)], &[]))));
 
         let mut w = Writer::new(1);
-        w.numrecs(Some(0))
-            .u32(NC_DIMENSION)
-            .u32(1)
-            .non_neg(2)
-            .raw(b"\xff\xfe")
-            .non_neg(3);
+        w.numrecs(Some(0)).u32(NC_DIMENSION).u32(1).non_neg(2).raw(b"\xff\xfe").non_neg(3);
         let e = err(&w.buf);
         assert!(is_invalid(&e) && e.to_string().contains("UTF-8"), "{e}");
 
@@ -1434,13 +1124,7 @@ mod tests {
 
         for (version, code) in [(5, 12), (1, 7), (2, 11), (1, 0)] {
             let mut w = Writer::new(version);
-            w.numrecs(Some(0))
-                .dims(&[])
-                .u32(NC_ATTRIBUTE)
-                .non_neg(1)
-                .name("a")
-                .u32(code)
-                .non_neg(0);
+            w.numrecs(Some(0)).dims(&[]).u32(NC_ATTRIBUTE).non_neg(1).name("a").u32(code).non_neg(0);
             w.attrs(&[]).vars(&[]);
             assert!(is_invalid(&err(&w.buf)), "type {code} in CDF-{version}");
         }
@@ -1452,37 +1136,16 @@ mod tests {
 
         let mut negative = v(&[0]);
         negative.begin = u64::MAX;
-        assert!(is_invalid(&err(&header_bytes(
-            2,
-            Some(0),
-            &x(),
-            &[],
-            &[negative]
-        ))));
+        assert!(is_invalid(&err(&header_bytes(2, Some(0), &x(), &[], &[negative]))));
         let mut w = Writer::new(1);
-        w.numrecs(Some(0))
-            .dims(&x())
-            .attrs(&[])
-            .u32(NC_VARIABLE)
-            .u32(1)
-            .name("v")
-            .u32(0)
-            .attrs(&[]);
+        w.numrecs(Some(0)).dims(&x()).attrs(&[]).u32(NC_VARIABLE).u32(1).name("v").u32(0).attrs(&[]);
         w.u32(4).u32(4).u32(0x8000_0000);
         assert!(is_invalid(&err(&w.buf)), "negative CDF-1 offset");
 
         let huge = [dim("a", 1 << 40), dim("b", 1 << 40)];
-        let e = err(&header_with(
-            5,
-            &huge,
-            &[var("v", &[0, 1], NcType::Double, vec![])],
-        ));
+        let e = err(&header_with(5, &huge, &[var("v", &[0, 1], NcType::Double, vec![])]));
         assert!(is_invalid(&e) && e.to_string().contains("overflows"), "{e}");
-        let e = err(&header_with(
-            5,
-            &[dim("a", u64::MAX)],
-            &[var("v", &[0], NcType::Byte, vec![])],
-        ));
+        let e = err(&header_with(5, &[dim("a", u64::MAX)], &[var("v", &[0], NcType::Byte, vec![])]));
         assert!(is_invalid(&e), "padding overflows: {e}");
     }
 
@@ -1492,17 +1155,11 @@ mod tests {
         let mut h = expected;
         h.numrecs = 4;
         let e = h.check_bounds(bytes.len() as u64).unwrap_err();
-        assert!(
-            matches!(&e, Nc3Error::OutOfBounds { var, .. } if var == "time"),
-            "{e:?}"
-        );
+        assert!(matches!(&e, Nc3Error::OutOfBounds { var, .. } if var == "time"), "{e:?}");
         assert!(e.to_string().contains("'time'"));
 
         h.numrecs = u64::MAX;
-        assert!(matches!(
-            h.check_bounds(u64::MAX),
-            Err(Nc3Error::OutOfBounds { end: u64::MAX, .. })
-        ));
+        assert!(matches!(h.check_bounds(u64::MAX), Err(Nc3Error::OutOfBounds { end: u64::MAX, .. })));
         h.numrecs = 0;
         let fixed_end = h.var("scalar").unwrap().begin + 4;
         h.check_bounds(fixed_end).unwrap();
@@ -1516,14 +1173,7 @@ mod tests {
             numrecs: u64::MAX,
             dims: vec![dim("t", 0), dim("n", u64::MAX)],
             attrs: vec![],
-            vars: vec![
-                Var {
-                    begin: u64::MAX,
-                    ..var("a", &[0, 1, 1], NcType::Double, vec![])
-                },
-                var("b", &[7, 0], NcType::Int, vec![]),
-                var("c", &[0], NcType::Int, vec![]),
-            ],
+            vars: vec![Var { begin: u64::MAX, ..var("a", &[0, 1, 1], NcType::Double, vec![]) }, var("b", &[7, 0], NcType::Int, vec![]), var("c", &[0], NcType::Int, vec![])],
             header_len: 0,
         };
         assert_eq!(h.record_stride(), u64::MAX);
@@ -1549,8 +1199,7 @@ mod tests {
         let path = testdata(rel);
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let h = parse_header(&bytes, bytes.len() as u64).unwrap_or_else(|e| panic!("{rel}: {e}"));
-        h.check_bounds(bytes.len() as u64)
-            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        h.check_bounds(bytes.len() as u64).unwrap_or_else(|e| panic!("{rel}: {e}"));
         (h, bytes)
     }
 
@@ -1578,8 +1227,7 @@ mod tests {
 
     fn classic_files() -> Vec<PathBuf> {
         fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-            for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            {
+            for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
                 let path = entry.unwrap().path();
                 if path.is_dir() {
                     walk(&path, out);
@@ -1598,22 +1246,13 @@ mod tests {
     fn example_1() {
         let (h, bytes) = open("single/example_1.nc");
         assert_eq!((h.version, h.numrecs), (1, 1));
-        assert_eq!(
-            dims_of(&h),
-            [("lat", 5), ("lon", 10), ("level", 4), ("time", 0)]
-        );
+        assert_eq!(dims_of(&h), [("lat", 5), ("lon", 10), ("level", 4), ("time", 0)]);
         assert_eq!(h.attrs, [attr("source", text("Fictional Model Output"))]);
         let names: Vec<&str> = h.vars.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(names, ["temp", "rh", "lat", "lon", "level", "time"]);
         let rh = h.var("rh").unwrap();
-        assert_eq!(
-            rh.attr("valid_range"),
-            Some(&AttrValue::Double(vec![0.0, 1.0]))
-        );
-        assert_eq!(
-            rh.attr("long_name").unwrap().as_str(),
-            Some("relative humidity")
-        );
+        assert_eq!(rh.attr("valid_range"), Some(&AttrValue::Double(vec![0.0, 1.0])));
+        assert_eq!(rh.attr("long_name").unwrap().as_str(), Some("relative humidity"));
         assert_eq!((rh.nc_type, h.shape(rh)), (NcType::Float, vec![1, 5, 10]));
         assert_eq!(h.shape(h.var("temp").unwrap()), [1, 4, 5, 10]);
         assert_eq!(h.record_stride(), 4 * 4 * 5 * 10 + 4 * 5 * 10 + 4);
@@ -1630,47 +1269,23 @@ mod tests {
     fn bears() {
         let (h, bytes) = open("single/bears.nc");
         assert_eq!((h.version, h.record_dim(), h.record_stride()), (1, None, 0));
-        assert_eq!(
-            dims_of(&h),
-            [("i", 2), ("j", 3), ("bears_len", 4), ("l", 3)]
-        );
+        assert_eq!(dims_of(&h), [("i", 2), ("j", 3), ("bears_len", 4), ("l", 3)]);
         let history = h.attr("history").unwrap().as_str().unwrap();
         assert!(history.starts_with("This is an example of a multi-line global\\012attribute."));
-        assert_eq!(
-            h.attr("DODS_EXTRA.Unlimited_Dimension").unwrap().as_str(),
-            Some("k")
-        );
+        assert_eq!(h.attr("DODS_EXTRA.Unlimited_Dimension").unwrap().as_str(), Some("k"));
 
         let bears = h.var("bears").unwrap();
-        assert_eq!(
-            (bears.nc_type, h.shape(bears)),
-            (NcType::Char, vec![2, 3, 4])
-        );
-        assert_eq!(
-            bears.attr("act").unwrap().as_str(),
-            Some("text string\\012\\011123")
-        );
+        assert_eq!((bears.nc_type, h.shape(bears)), (NcType::Char, vec![2, 3, 4]));
+        assert_eq!(bears.attr("act").unwrap().as_str(), Some("text string\\012\\011123"));
         assert_eq!(bears.attr("acs"), Some(&AttrValue::Short(vec![-40])));
         assert_eq!(bears.attr("acl"), Some(&AttrValue::Int(vec![17000])));
-        assert_eq!(
-            bears.attr("acf"),
-            Some(&AttrValue::Float(vec![-2.0, 1.0, 0.0]))
-        );
-        assert_eq!(
-            bears.attr("acd"),
-            Some(&AttrValue::Double(vec![-1.0, 0.75]))
-        );
+        assert_eq!(bears.attr("acf"), Some(&AttrValue::Float(vec![-2.0, 1.0, 0.0])));
+        assert_eq!(bears.attr("acd"), Some(&AttrValue::Double(vec![-1.0, 0.75])));
         let start = bears.begin as usize;
-        assert_eq!(
-            &bytes[start..start + 24],
-            b"ind\0ist\0ing\0uis\0hab\0le\0\0"
-        );
+        assert_eq!(&bytes[start..start + 24], b"ind\0ist\0ing\0uis\0hab\0le\0\0");
 
         let i = h.var("i").unwrap();
-        assert_eq!(
-            i.attr("i_1.attr3_2"),
-            Some(&AttrValue::Double(vec![19.0, 23.0, 27.0]))
-        );
+        assert_eq!(i.attr("i_1.attr3_2"), Some(&AttrValue::Double(vec![19.0, 23.0, 27.0])));
         assert_eq!(i.attr("attr2").unwrap().as_str(), Some("1\n2\n3\n4"));
         let order: Vec<f64> = (0..6).map(|k| f64_at(&h, &bytes, "order", 0, k)).collect();
         assert_eq!(order, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
@@ -1681,20 +1296,14 @@ mod tests {
     #[test]
     fn ref_nctest_64bit_offset() {
         let (h, bytes) = open("single/ref_nctest_64bit_offset.nc");
-        assert_eq!(
-            (h.version, h.numrecs, h.dims.len(), h.vars.len()),
-            (2, 5, 22, 28)
-        );
+        assert_eq!((h.version, h.numrecs, h.dims.len(), h.vars.len()), (2, 5, 22, 28));
         assert_eq!(h.dims[6], dim("rec", 0));
         assert_eq!(h.attr("title").unwrap().as_str(), Some("test netcdf"));
         assert_eq!(h.attr("att0"), Some(&AttrValue::Byte(vec![97, 98])));
         assert_eq!(h.attr("att2"), Some(&AttrValue::Short(vec![-999, 0, 999])));
         assert_eq!(h.attr("att3"), Some(&AttrValue::Int(vec![10, 20])));
         assert_eq!(h.attr("att4"), Some(&AttrValue::Float(vec![1.5, 2.5, 3.5])));
-        assert_eq!(
-            h.attr("att5"),
-            Some(&AttrValue::Double(vec![4.5, 5.5, 6.5, 7.5]))
-        );
+        assert_eq!(h.attr("att5"), Some(&AttrValue::Double(vec![4.5, 5.5, 6.5, 7.5])));
         assert_eq!(h.var("scalarv").map(|v| h.shape(v)), Some(vec![]));
         assert_eq!(h.shape(h.var("ce").unwrap()), [5, 3, 7]);
         // cc int, cd short[3] padded to 8, ce float[3][7]
@@ -1702,14 +1311,8 @@ mod tests {
 
         let cc: Vec<f64> = (0..5).map(|r| f64_at(&h, &bytes, "cc", r, 0)).collect();
         assert_eq!(cc, [-1.0, 0.0, 0.0, 1.0, 0.0]);
-        let cd: Vec<f64> = (0..5)
-            .flat_map(|r| (0..3).map(move |k| (r, k)))
-            .map(|(r, k)| f64_at(&h, &bytes, "cd", r, k))
-            .collect();
-        assert_eq!(
-            cd,
-            [-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0]
-        );
+        let cd: Vec<f64> = (0..5).flat_map(|r| (0..3).map(move |k| (r, k))).map(|(r, k)| f64_at(&h, &bytes, "cd", r, k)).collect();
+        assert_eq!(cd, [-4.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 0.0, 2.0, 3.0, 4.0, 5.0, 6.0, 0.0]);
         let ce: Vec<f64> = (0..5).map(|r| f64_at(&h, &bytes, "ce", r, 1)).collect();
         assert_eq!(ce, [2.0, 2.0, 44.0, 65.0, 86.0]);
         assert_eq!(f64_at(&h, &bytes, "aa", 0, 0), -2.0);
@@ -1718,67 +1321,40 @@ mod tests {
     #[test]
     fn arm_series() {
         for (day, date) in [("20191125", "2019-11-25"), ("20191130", "2019-11-30")] {
-            let (h, bytes) = open(&format!(
-                "series/arm-sgp30ebbrE32-b1/sgp30ebbrE32.b1.{day}.000000.nc"
-            ));
-            assert_eq!(
-                (h.version, h.numrecs, h.attrs.len(), h.vars.len()),
-                (1, 48, 26, 119)
-            );
+            let (h, bytes) = open(&format!("series/arm-sgp30ebbrE32-b1/sgp30ebbrE32.b1.{day}.000000.nc"));
+            assert_eq!((h.version, h.numrecs, h.attrs.len(), h.vars.len()), (1, 48, 26, 119));
             assert_eq!(dims_of(&h), [("time", 0), ("bound", 2)]);
             assert_eq!(h.attr("site_id").unwrap().as_str(), Some("sgp"));
             let pressure = h.var("atmos_pressure").unwrap();
-            assert_eq!(
-                pressure.attr("valid_max"),
-                Some(&AttrValue::Float(vec![110.0]))
-            );
+            assert_eq!(pressure.attr("valid_max"), Some(&AttrValue::Float(vec![110.0])));
             assert_eq!(pressure.nc_type.zarr_dtype(), ">f4");
             let units = h.var("time").unwrap().attr("units").unwrap();
             let expected = format!("seconds since {date} 00:00:00 0:00");
             assert_eq!(units.as_str(), Some(expected.as_str()));
 
             let times: Vec<f64> = (0..48).map(|r| f64_at(&h, &bytes, "time", r, 0)).collect();
-            assert_eq!(
-                times,
-                (0..48).map(|r| f64::from(r) * 1800.0).collect::<Vec<_>>()
-            );
+            assert_eq!(times, (0..48).map(|r| f64::from(r) * 1800.0).collect::<Vec<_>>());
             assert_eq!(f64_at(&h, &bytes, "time_bounds", 47, 0), 82800.0);
             assert_eq!(f64_at(&h, &bytes, "time_bounds", 47, 1), 84600.0);
             assert_eq!(f64_at(&h, &bytes, "alt", 0, 0), 328.0);
         }
         let (h, bytes) = open("series/arm-sgp30ebbrE32-b1/sgp30ebbrE32.b1.20191125.000000.nc");
         assert_eq!(f64_at(&h, &bytes, "base_time", 0, 0), 1574640000.0);
-        assert_eq!(
-            f64_at(&h, &bytes, "atmos_pressure", 0, 0),
-            f64::from(96.631f32)
-        );
-        assert_eq!(
-            f64_at(&h, &bytes, "atmos_pressure", 47, 0),
-            f64::from(96.269f32)
-        );
+        assert_eq!(f64_at(&h, &bytes, "atmos_pressure", 0, 0), f64::from(96.631f32));
+        assert_eq!(f64_at(&h, &bytes, "atmos_pressure", 47, 0), f64::from(96.269f32));
     }
 
     #[test]
     fn cmip5_series() {
         let dir = testdata("series/cmip5-HadGEM2-ES-Amon-tas");
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
         assert_eq!(names.len(), 13);
         let mut total = 0;
         for name in &names {
             let (h, bytes) = open(&format!("series/cmip5-HadGEM2-ES-Amon-tas/{name}"));
-            assert_eq!(
-                dims_of(&h),
-                [("lat", 2), ("bnds", 2), ("lon", 2), ("time", 0)],
-                "{name}"
-            );
-            assert_eq!(
-                h.attr("branch_time"),
-                Some(&AttrValue::Double(vec![52560.0]))
-            );
+            assert_eq!(dims_of(&h), [("lat", 2), ("bnds", 2), ("lon", 2), ("time", 0)], "{name}");
+            assert_eq!(h.attr("branch_time"), Some(&AttrValue::Double(vec![52560.0])));
             assert_eq!(h.attr("realization"), Some(&AttrValue::Int(vec![1])));
             assert_eq!(h.attr("frequency").unwrap().as_str(), Some("mon"));
             let tas = h.var("tas").unwrap();
@@ -1798,12 +1374,7 @@ mod tests {
         assert_eq!(f64_at(&h, &bytes, "time", 299, 0), 61545.0);
         assert_eq!(f64_at(&h, &bytes, "time_bnds", 299, 1), 61560.0);
         let tas: Vec<f64> = (0..4).map(|k| f64_at(&h, &bytes, "tas", 299, k)).collect();
-        let expected = [
-            243.40570068359375,
-            243.40570068359375,
-            285.61468505859375,
-            290.30218505859375,
-        ];
+        let expected = [243.40570068359375, 243.40570068359375, 285.61468505859375, 290.30218505859375];
         assert_eq!(tas, expected);
 
         let (h, bytes) = open(&format!("series/cmip5-HadGEM2-ES-Amon-tas/{}", names[12]));
@@ -1816,15 +1387,8 @@ mod tests {
 
     /// Every input an attacker could shape: real headers, synthetic ones, netCDF-C's.
     fn corpus() -> Vec<Vec<u8>> {
-        let mut all: Vec<Vec<u8>> = classic_files()
-            .iter()
-            .map(|p| std::fs::read(p).unwrap())
-            .collect();
-        assert!(
-            all.len() >= 18,
-            "expected the classic files of ../shared/testdata, found {}",
-            all.len()
-        );
+        let mut all: Vec<Vec<u8>> = classic_files().iter().map(|p| std::fs::read(p).unwrap()).collect();
+        assert!(all.len() >= 18, "expected the classic files of ../shared/testdata, found {}", all.len());
         for version in [1, 2, 5] {
             all.push(sample(version, Some(3), 3).bytes);
             all.push(sample(version, None, 2).bytes);
@@ -1839,12 +1403,7 @@ mod tests {
         let _ = h.check_bounds(file_len).map_err(|e| e.to_string());
         let _ = (h.record_stride(), h.record_dim());
         for v in &h.vars {
-            let _ = (
-                h.is_record_var(v),
-                h.shape(v),
-                h.data_len(v),
-                v.nc_type.zarr_dtype(),
-            );
+            let _ = (h.is_record_var(v), h.shape(v), h.data_len(v), v.nc_type.zarr_dtype());
         }
         for a in h.attrs.iter().chain(h.vars.iter().flat_map(|v| &v.attrs)) {
             let _ = (a.value.as_str(), a.value.len(), a.value.nc_type());
@@ -1892,16 +1451,7 @@ mod tests {
 
     #[test]
     fn random_mutations_never_panic() {
-        const WORDS: [u32; 8] = [
-            0,
-            1,
-            4,
-            0x0a,
-            0x7fff_ffff,
-            0x8000_0000,
-            0xffff_fffe,
-            0xffff_ffff,
-        ];
+        const WORDS: [u32; 8] = [0, 1, 4, 0x0a, 0x7fff_ffff, 0x8000_0000, 0xffff_fffe, 0xffff_ffff];
         let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         let (mut accepted, mut rejected) = (0, 0);
         for file in corpus() {
@@ -1940,10 +1490,7 @@ mod tests {
                 }
             }
         }
-        assert!(
-            accepted > 0 && rejected > 0,
-            "accepted {accepted}, rejected {rejected}"
-        );
+        assert!(accepted > 0 && rejected > 0, "accepted {accepted}, rejected {rejected}");
     }
 
     #[test]

@@ -17,9 +17,7 @@ use netcdf_sys as nc;
 use super::ncapi::{self, NcFile};
 use crate::codec;
 use crate::error::{Error, Result};
-use crate::model::{
-    ravel, AttrValue, Attrs, ChunkData, ChunkRef, Codec, FillValue, Group, Layout, Variable, VirtualDataset,
-};
+use crate::model::{ravel, AttrValue, Attrs, ChunkData, ChunkRef, Codec, FillValue, Group, Layout, Variable, VirtualDataset};
 
 pub fn read(path: &Path, want: &[String]) -> Result<VirtualDataset> {
     read_with(path, want, true)
@@ -38,18 +36,13 @@ fn read_with(path: &Path, want: &[String], storage: bool) -> Result<VirtualDatas
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::input_io(path, e))?;
     let _lock = hdf5_sys::LOCK.lock();
     let ncf = NcFile::open_mapped(path, map).map_err(|e| Error::corrupt(path, format!("netCDF-C cannot open it ({e})")))?;
-    let h5 = if storage {
-        Some(::hdf5::File::open(path).map_err(|e| Error::corrupt(path, format!("HDF5 cannot open it ({e})")))?)
-    } else {
-        None
-    };
+    let h5 = if storage { Some(::hdf5::File::open(path).map_err(|e| Error::corrupt(path, format!("HDF5 cannot open it ({e})")))?) } else { None };
     let root = read_group(path, ncf.ncid, h5.as_deref(), "")?;
     let mut coords = Vec::new();
     for (varid, v) in ncapi::var_ids(ncf.ncid).map_err(|e| Error::corrupt(path, e))?.into_iter().zip(&root.vars) {
         let unlimited = root.dims.iter().any(|d| d.2 && v.dims.first() == Some(&d.0));
         if super::wanted_coord(v, unlimited, want) {
-            let vals = ncapi::get_all_f64(ncf.ncid, varid, &v.shape)
-                .map_err(|e| Error::corrupt(path, format!("variable '{}': {e}", v.name)))?;
+            let vals = ncapi::get_all_f64(ncf.ncid, varid, &v.shape).map_err(|e| Error::corrupt(path, format!("variable '{}': {e}", v.name)))?;
             coords.push((v.name.clone(), vals));
         }
     }
@@ -59,11 +52,7 @@ fn read_with(path: &Path, want: &[String], storage: bool) -> Result<VirtualDatas
 fn read_group(path: &Path, ncid: c_int, h5g: Option<&::hdf5::Group>, gpath: &str) -> Result<Group> {
     let corrupt = |e: String| Error::corrupt(path, e);
     let attrs = Attrs(ncapi::attributes(ncid, nc::NC_GLOBAL).map_err(corrupt)?);
-    let dims = ncapi::group_dims(ncid)
-        .map_err(corrupt)?
-        .into_iter()
-        .map(|(_, name, len, unlimited)| (name, len, unlimited))
-        .collect();
+    let dims = ncapi::group_dims(ncid).map_err(corrupt)?.into_iter().map(|(_, name, len, unlimited)| (name, len, unlimited)).collect();
     let mut vars = Vec::new();
     for varid in ncapi::var_ids(ncid).map_err(corrupt)? {
         vars.push(read_var(path, ncid, varid, h5g)?);
@@ -117,10 +106,7 @@ fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: Option<&::hdf5::Group>)
     let Some(h5g) = h5g else { return structure_only(path, ncid, info.xtype, name, dims, shape, attrs, fill_attr) };
     // A variable named like a dimension it is not the coordinate of is stored
     // under this prefix, while the plain name holds the dimension scale.
-    let ds = h5g
-        .dataset(&format!("_nc4_non_coord_{name}"))
-        .or_else(|_| h5g.dataset(&name))
-        .map_err(|e| bad(format!("no HDF5 dataset behind it ({e})")))?;
+    let ds = h5g.dataset(&format!("_nc4_non_coord_{name}")).or_else(|_| h5g.dataset(&name)).map_err(|e| bad(format!("no HDF5 dataset behind it ({e})")))?;
     let h5type = ds.dtype().map_err(|e| bad(e.to_string()))?;
     let desc = h5type.to_descriptor().map_err(|e| Error::unsupported(path, &name, format!("HDF5 type not supported: {e}")))?;
     let big = matches!(h5type.byte_order(), ::hdf5::datatype::ByteOrder::BigEndian);
@@ -131,9 +117,7 @@ fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: Option<&::hdf5::Group>)
         TypeDescriptor::Boolean => ('b', 1),
         TypeDescriptor::Enum(e) => (if e.signed { 'i' } else { 'u' }, e.size as usize),
         TypeDescriptor::FixedAscii(n) | TypeDescriptor::FixedUnicode(n) => ('S', *n),
-        other => {
-            return Err(Error::unsupported(path, &name, format!("HDF5 type {other:?} cannot be referenced by Zarr v2")))
-        }
+        other => return Err(Error::unsupported(path, &name, format!("HDF5 type {other:?} cannot be referenced by Zarr v2"))),
     };
     let dcpl = ds.dcpl().map_err(|e| bad(e.to_string()))?;
     let n_elems: u64 = shape.iter().product();
@@ -188,11 +172,7 @@ fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: Option<&::hdf5::Group>)
                     0
                 })
                 .map_err(|e| match &masked {
-                    Some(off) => Error::unsupported(
-                        path,
-                        &name,
-                        format!("chunk at {off:?} skipped some filters (filter mask); Zarr needs one codec pipeline per array"),
-                    ),
+                    Some(off) => Error::unsupported(path, &name, format!("chunk at {off:?} skipped some filters (filter mask); Zarr needs one codec pipeline per array")),
                     None => bad(format!("cannot list chunks: {e}")),
                 })?;
             }
@@ -267,15 +247,13 @@ fn missing_chunk(path: &Path, ncid: c_int, varid: c_int, v: &Variable, size: usi
         rest /= grid[i];
     }
     let one = vec![1u64; grid.len()];
-    let mut elem = ncapi::get_vara(ncid, varid, &start, &one, size)
-        .map_err(|e| Error::corrupt(path, format!("variable '{}': {e}", v.name)))?;
+    let mut elem = ncapi::get_vara(ncid, varid, &start, &one, size).map_err(|e| Error::corrupt(path, format!("variable '{}': {e}", v.name)))?;
     if big && size > 1 {
         swap_bytes(&mut elem, size);
     }
     let n: u64 = v.chunks.iter().product();
     let raw: Vec<u8> = elem.iter().copied().cycle().take(n as usize * size).collect();
-    codec::encode(&raw, &v.filters, v.compressor.as_ref())
-        .map_err(|e| Error::unsupported(path, &v.name, format!("has unwritten chunks and no _FillValue, and {e}")))
+    codec::encode(&raw, &v.filters, v.compressor.as_ref()).map_err(|e| Error::unsupported(path, &v.name, format!("has unwritten chunks and no _FillValue, and {e}")))
 }
 
 fn swap_bytes(raw: &mut [u8], size: usize) {
@@ -367,9 +345,7 @@ fn pipeline(dcpl: hdf5_sys::h5i::hid_t) -> std::result::Result<Vec<(i32, Vec<u32
         let mut cd = vec![0u32; 32];
         let mut ncd: usize = cd.len();
         let mut name = vec![0 as std::ffi::c_char; 257];
-        let id = unsafe {
-            H5Pget_filter2(dcpl, i as u32, &mut flags, &mut ncd, cd.as_mut_ptr(), name.len(), name.as_mut_ptr(), std::ptr::null_mut())
-        };
+        let id = unsafe { H5Pget_filter2(dcpl, i as u32, &mut flags, &mut ncd, cd.as_mut_ptr(), name.len(), name.as_mut_ptr(), std::ptr::null_mut()) };
         if id < 0 {
             return Err(format!("cannot read filter {i} of the pipeline"));
         }

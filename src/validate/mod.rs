@@ -403,11 +403,7 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
         }
     }
 
-    let concat = if opts.concat_dims.is_empty() && sources.len() > 1 {
-        vec![guess_concat(first)?]
-    } else {
-        opts.concat_dims.clone()
-    };
+    let concat = if opts.concat_dims.is_empty() && sources.len() > 1 { vec![guess_concat(first)?] } else { opts.concat_dims.clone() };
     let mut placement = Placement::compute(&sources, &concat)?;
     if concat.len() == 1 && matches!(opts.dedupe, crate::aggregate::combine::Dedupe::First | crate::aggregate::combine::Dedupe::Last) {
         placement.rows = dedupe_rows(&sources, &concat[0], opts.dedupe)?;
@@ -684,9 +680,7 @@ fn compare_attrs(rep: &mut Report, parent: &str, source: &[(String, crate::model
     for (k, v) in source {
         match product.get(k) {
             None => rep.meta_err("attributes", parent, k, json!({"type": "missing", "info": "missing from product"})),
-            Some(p) if !values_equal(&attr_json(v), p) => {
-                rep.meta_err("attributes", parent, k, json!({"type": "not_equal", "product": p, "source": attr_json(v)}))
-            }
+            Some(p) if !values_equal(&attr_json(v), p) => rep.meta_err("attributes", parent, k, json!({"type": "not_equal", "product": p, "source": attr_json(v)})),
             _ => {}
         }
     }
@@ -754,7 +748,19 @@ fn spread(k: u64, n: u64) -> impl Iterator<Item = u64> {
 /// `origin`, in blocks; `blocks`: only these (indices into the segment's
 /// blocks), None: all.
 #[allow(clippy::too_many_arguments)]
-fn compare_segment(rep: &mut Report, product: &Product, pv: &ProductVar, src: &Source, sv: &SourceVar, row0: u64, nrows: u64, origin: &[u64], blocks: Option<&[u64]>, cache: &mut FileCache, cancel: &crate::control::Cancel) -> Result<()> {
+fn compare_segment(
+    rep: &mut Report,
+    product: &Product,
+    pv: &ProductVar,
+    src: &Source,
+    sv: &SourceVar,
+    row0: u64,
+    nrows: u64,
+    origin: &[u64],
+    blocks: Option<&[u64]>,
+    cache: &mut FileCache,
+    cancel: &crate::control::Cancel,
+) -> Result<()> {
     let isz = sv.size;
     let (src_units, prod_units) = effective_units(product, pv, src, sv);
     // A time variable re-encoded to the first file's units compares as instants.
@@ -883,10 +889,7 @@ fn effective_units(product: &Product, pv: &ProductVar, src: &Source, sv: &Source
     let Some(coord) = product.vars.iter().find(|c| c.attrs.get("bounds").and_then(Value::as_str) == Some(pv.name.as_str())) else {
         return (None, None);
     };
-    let src_units = source_var(src, &coord.name)
-        .ok()
-        .flatten()
-        .and_then(|c| c.attrs.iter().find(|(k, _)| k == "units").and_then(|(_, v)| v.as_str().map(String::from)));
+    let src_units = source_var(src, &coord.name).ok().flatten().and_then(|c| c.attrs.iter().find(|(k, _)| k == "units").and_then(|(_, v)| v.as_str().map(String::from)));
     (src_units, coord.attrs.get("units").and_then(Value::as_str).map(String::from))
 }
 

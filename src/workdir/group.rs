@@ -113,11 +113,7 @@ impl GroupDir {
 
     pub fn repeat_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(self.dir.join("proj_codes"))
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".txt").map(String::from))
-                    .collect()
-            })
+            .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_string_lossy().strip_suffix(".txt").map(String::from)).collect())
             .unwrap_or_default();
         ids.sort();
         ids
@@ -134,15 +130,10 @@ impl GroupDir {
             if let Some(i) = codes.iter().position(|c| c == part) {
                 out.push((i, part.to_string()));
             } else if let Ok(i) = part.parse::<usize>() {
-                let code = codes.get(i).ok_or_else(|| {
-                    Error::Usage(format!("index {i} is out of range: '{repeat_id}' of group '{}' has {} projects", self.name, codes.len()))
-                })?;
+                let code = codes.get(i).ok_or_else(|| Error::Usage(format!("index {i} is out of range: '{repeat_id}' of group '{}' has {} projects", self.name, codes.len())))?;
                 out.push((i, code.clone()));
             } else {
-                return Err(Error::Usage(format!(
-                    "unknown project '{part}' in group '{}' (repeat id '{repeat_id}'); `padocc status -G {}` lists them",
-                    self.name, self.name
-                )));
+                return Err(Error::Usage(format!("unknown project '{part}' in group '{}' (repeat id '{repeat_id}'); `padocc status -G {}` lists them", self.name, self.name)));
             }
         }
         Ok(out)
@@ -150,11 +141,7 @@ impl GroupDir {
 
     pub fn faultlist(&self) -> Vec<(String, String)> {
         std::fs::read_to_string(self.dir.join("faultlist.csv"))
-            .map(|t| {
-                t.lines()
-                    .filter_map(|l| l.split_once(',').map(|(a, b)| (a.trim().to_string(), b.trim().to_string())))
-                    .collect()
-            })
+            .map(|t| t.lines().filter_map(|l| l.split_once(',').map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))).collect())
             .unwrap_or_default()
     }
 

@@ -29,11 +29,7 @@ impl Workdir {
             Some(p) => p.to_path_buf(),
             None => match std::env::var_os("WORKDIR") {
                 Some(v) if !v.is_empty() => PathBuf::from(v),
-                _ => {
-                    return Err(Error::Usage(
-                        "no working directory: give -w DIR or set WORKDIR (padocc keeps all pipeline state there)".into(),
-                    ))
-                }
+                _ => return Err(Error::Usage("no working directory: give -w DIR or set WORKDIR (padocc keeps all pipeline state there)".into())),
             },
         };
         let root = std::path::absolute(&root).unwrap_or(root);
@@ -55,12 +51,7 @@ impl Workdir {
     /// Groups with a `proj_codes/main.txt`, as `padocc list` shows them.
     pub fn groups(&self) -> Vec<String> {
         let mut out: Vec<String> = std::fs::read_dir(self.groups_dir())
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .filter(|e| e.path().join("proj_codes/main.txt").is_file())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
+            .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.path().join("proj_codes/main.txt").is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
         out.sort();
         out
@@ -68,21 +59,14 @@ impl Workdir {
 }
 
 /// Characters that would change meaning in a path or a shell script.
-const FORBIDDEN: &[char] = &[
-    '/', '\\', '(', ')', '{', '}', '[', ']', '<', '>', ':', ';', '$', '`', '\'', '"', '|', '&', '*', '?', '!', '#', '~',
-    ',', '=', '%', '^',
-];
+const FORBIDDEN: &[char] = &['/', '\\', '(', ')', '{', '}', '[', ']', '<', '>', ':', ';', '$', '`', '\'', '"', '|', '&', '*', '?', '!', '#', '~', ',', '=', '%', '^'];
 
 /// Accept a group name, project code or repeat id only if it is a safe path
 /// component: no separators, no `..`, no spaces, control characters or shell
 /// metacharacters, not starting with `-` or `.`. Project codes must also not be
 /// purely numeric (padocc reads numbers as indices).
 pub fn check_name(kind: &str, name: &str) -> Result<()> {
-    let bad = |why: &str| {
-        Err(Error::Usage(format!(
-            "{kind} {name:?} is not allowed: {why}. Use letters, digits, '_', '-' and '.', starting with a letter or digit"
-        )))
-    };
+    let bad = |why: &str| Err(Error::Usage(format!("{kind} {name:?} is not allowed: {why}. Use letters, digits, '_', '-' and '.', starting with a letter or digit")));
     if name.is_empty() {
         return bad("it is empty");
     }

@@ -50,12 +50,7 @@ impl StatusRow {
         if phase.is_empty() {
             return None;
         }
-        Some(StatusRow {
-            phase,
-            status: it.next().unwrap_or("").to_string(),
-            time: it.next().unwrap_or("").to_string(),
-            jobid: it.next().unwrap_or("").to_string(),
-        })
+        Some(StatusRow { phase, status: it.next().unwrap_or("").to_string(), time: it.next().unwrap_or("").to_string(), jobid: it.next().unwrap_or("").to_string() })
     }
 
     pub fn line(&self) -> String {
@@ -107,9 +102,8 @@ impl Project {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(defaults),
             Err(e) => return Err(Error::input_io(&p, e)),
         };
-        let v: Value = serde_json::from_str(&text).map_err(|e| {
-            Error::corrupt(&p, format!("{e}; padocc will not reset it: restore it from a copy, or delete it and rerun the phase that writes it"))
-        })?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| Error::corrupt(&p, format!("{e}; padocc will not reset it: restore it from a copy, or delete it and rerun the phase that writes it")))?;
         let Value::Object(mut m) = v else {
             return Err(Error::corrupt(&p, "expected a JSON object"));
         };
@@ -219,12 +213,7 @@ impl Project {
 /// in a newline (padocc writes none), start with one.
 pub fn append_line(path: &Path, line: &str) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o664)
-        .open(path)
-        .map_err(|e| Error::output(path, e))?;
+    let mut f = std::fs::OpenOptions::new().append(true).create(true).mode(0o664).open(path).map_err(|e| Error::output(path, e))?;
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     let needs_nl = len > 0 && {
         use std::io::{Read, Seek, SeekFrom};

@@ -21,10 +21,7 @@ pub fn testdata(rel: &str) -> PathBuf {
 
 /// Files of a shared series, sorted.
 pub fn series(name: &str) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(testdata(&format!("series/{name}")))
-        .expect("shared series")
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(testdata(&format!("series/{name}"))).expect("shared series").map(|e| e.unwrap().path()).collect();
     v.sort();
     v
 }
@@ -72,13 +69,7 @@ pub fn check(product: &Path, sources: &[PathBuf], extra: &[&str]) {
         cmd.args(["--also-python", "/tmp/refenv-z2/bin/python"]);
     }
     let o = cmd.output().expect("run check_refs.py");
-    assert!(
-        o.status.success(),
-        "check_refs.py found differences for {}:\n{}\n{}",
-        product.display(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "check_refs.py found differences for {}:\n{}\n{}", product.display(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
 }
 
 /// netCDF-C keeps global state between calls while a file is being defined, so

@@ -40,8 +40,7 @@ pub fn write(vds: &VirtualDataset, out: &Path, record_size: u64) -> Result<()> {
         fsutil::write_new_file(&dir.join(".zmetadata"), meta.as_bytes())?;
 
         let (schema, props) = (schema(), properties());
-        let paths: Vec<ByteArray> =
-            vds.files.iter().map(|p| ByteArray::from(p.to_string_lossy().as_bytes().to_vec())).collect();
+        let paths: Vec<ByteArray> = vds.files.iter().map(|p| ByteArray::from(p.to_string_lossy().as_bytes().to_vec())).collect();
         for g in vds.groups() {
             for v in &g.vars {
                 let n = v.n_chunks();
