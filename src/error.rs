@@ -33,6 +33,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// The job scheduler refused or failed (sbatch, bsub, qsub, sacct...).
+    #[error("{0}")]
+    Scheduler(String),
+
     #[error("interrupted")]
     Interrupted,
 
@@ -58,6 +62,8 @@ pub mod exit {
     pub const UNSUPPORTED: i32 = 5;
     /// The output could not be written.
     pub const OUTPUT: i32 = 6;
+    /// The job scheduler could not be run or refused a submission.
+    pub const SCHEDULER: i32 = 7;
     /// Stopped by a signal (128 + SIGINT).
     pub const INTERRUPTED: i32 = 130;
 }
@@ -70,6 +76,7 @@ impl Error {
             Error::Incompatible(_) => exit::INCOMPATIBLE,
             Error::Output { .. } => exit::OUTPUT,
             Error::Usage(_) => exit::USAGE,
+            Error::Scheduler(_) => exit::SCHEDULER,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Internal(_) => exit::INTERNAL,
         }
@@ -87,6 +94,7 @@ impl Error {
             Error::Incompatible(m) => json!({"kind": "incompatible", "reason": m}),
             Error::Output { path, source } => json!({"kind": "output", "path": path, "reason": source.to_string()}),
             Error::Usage(m) => json!({"kind": "usage", "reason": m}),
+            Error::Scheduler(m) => json!({"kind": "scheduler", "reason": m}),
             Error::Interrupted => json!({"kind": "interrupted"}),
             Error::Internal(m) => json!({"kind": "internal", "reason": m}),
         }
@@ -106,6 +114,7 @@ impl Error {
             "output" => Error::Output { path, source: std::io::Error::other(s("reason")) },
             "interrupted" => Error::Interrupted,
             "internal" => Error::Internal(s("reason")),
+            "scheduler" => Error::Scheduler(s("reason")),
             _ => Error::Usage(s("reason")),
         }
     }
@@ -145,6 +154,7 @@ mod tests {
             Error::unsupported(p, "tas", "filter 32015"),
             Error::Incompatible("variables differ".into()),
             Error::Usage("no product".into()),
+            Error::Scheduler("sbatch failed".into()),
             Error::Interrupted,
             Error::Internal("validation process 1 was killed by signal 9".into()),
         ] {

@@ -6,14 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde_json::{json, Value};
-
 use super::Selection;
 use crate::error::{exit, Result};
 use crate::pipeline::{self, local, Options, Outcome, Phase};
 use crate::scheduler::coordinator::{self, Boosts, Resources, Submitted};
 use crate::workdir::group::GroupDir;
 use crate::workdir::project::{append_line, StatusRow};
+use crate::workdir::status::{Kind, Status};
 
 /// padocc's `-t` and `-M` (what each task asks for at least) and `-s` (how
 /// many projects it holds at most), over the site config's resources.
@@ -97,12 +96,10 @@ pub fn record_formats(g: &GroupDir, codes: &[String], cloud_format: Option<&str>
         let p = g.project(code);
         let mut base = p.base()?;
         if let Some(cf) = cloud_format {
-            let mut ov = base.get("override").and_then(Value::as_object).cloned().unwrap_or_default();
-            ov.insert("cloud_type".into(), json!(if cf.eq_ignore_ascii_case("cfa") { "CFA" } else { cf }));
-            base.insert("override".into(), Value::Object(ov));
+            base.cloud.cloud_type = if cf.eq_ignore_ascii_case("cfa") { "CFA".into() } else { cf.to_string() };
         }
         if let Some(c) = cfa {
-            base.insert("disable_CFA".into(), json!(!c));
+            base.disable_cfa = !c;
         }
         p.save_base(&base)?;
     }
@@ -174,7 +171,7 @@ pub fn plan_phase(g: &GroupDir, sel: &Selection, phase: Phase, opts: &Options) -
 /// Whether a project whose newest status row is `row` has done `phase`: it
 /// succeeded in it, or has gone on to a later phase.
 pub fn phase_done(row: Option<&StatusRow>, phase: Phase) -> bool {
-    row.is_some_and(|r| (r.phase == phase.name() && r.status == "Success") || pipeline::phase_rank(&r.phase) > pipeline::phase_rank(phase.name()))
+    row.is_some_and(|r| (r.phase == phase.name() && Status::parse(&r.status).kind == Kind::Success) || pipeline::phase_rank(&r.phase) > pipeline::phase_rank(phase.name()))
 }
 
 /// What a submission did.
@@ -281,11 +278,10 @@ pub fn rerun_failed(g: &GroupDir, sel: &Selection, phase: Option<Phase>, include
         if phase.is_some_and(|p| p.name() != row.phase) {
             continue;
         }
-        let factor = match row.status.as_str() {
-            "OUT_OF_MEMORY" => (2.0, 1.0),
-            "TIMEOUT" => (1.0, 1.5),
-            "NODE_FAIL" | "PREEMPTED" | "LOST" => (1.0, 1.0),
-            s if include_errors && super::status::is_failure(s) => (1.0, 1.0),
+        let status = Status::parse(&row.status);
+        let factor = match status.kind {
+            Kind::Ended(how) if how.rerun_factors().is_some() => how.rerun_factors().unwrap_or((1.0, 1.0)),
+            _ if include_errors && status.is_failure() => (1.0, 1.0),
             _ => continue,
         };
         let (prev_attempt, old) = last.get(c).copied().unwrap_or((1, (1.0, 1.0)));

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::Selection;
 use crate::error::{Error, Result};
 use crate::pipeline::init::{self, InitSummary};
+use crate::workdir::config::{BaseCfg, DetailCfg};
 use crate::workdir::group::{self as group_ops, GroupDir};
 use crate::workdir::project::{format_size, local_time, parse_size, StatusRow};
 use crate::workdir::{check_name, Workdir};
@@ -214,7 +215,7 @@ pub fn check_attr(g: &GroupDir, sel: &Selection, attr: &str) -> Result<Vec<(Stri
     let mut out = Vec::new();
     for code in sel.codes(g)? {
         let p = g.project(&code);
-        let v = lookup(&p.base()?, attr).or_else(|| p.detail().ok().and_then(|d| lookup(&d, attr)));
+        let v = lookup(&p.base()?.to_map(), attr).or_else(|| p.detail().ok().and_then(|d| lookup(&d.to_map(), attr)));
         out.push((code, v));
     }
     Ok(out)
@@ -237,14 +238,15 @@ pub fn set_attr(g: &GroupDir, sel: &Selection, attr: &str, value: &Value) -> Res
     for code in sel.codes(g)? {
         let p = g.project(&code);
         let top = attr.split('.').next().unwrap_or("");
-        let mut detail = p.detail()?;
-        if detail.contains_key(top) && !crate::workdir::project::base_defaults(&code).contains_key(top) {
+        let invalid = |path: &str, e: serde_json::Error| Error::Usage(format!("{attr} = {value} does not fit {path}: {e}"));
+        let mut detail = p.detail()?.to_map();
+        if detail.contains_key(top) && !BaseCfg::new(&code).to_map().contains_key(top) {
             set_path(&mut detail, attr, value.clone());
-            p.save_detail(&detail)?;
+            p.save_detail(&DetailCfg::from_map(detail).map_err(|e| invalid("detail-cfg.json", e))?)?;
         } else {
-            let mut base = p.base()?;
+            let mut base = p.base()?.to_map();
             set_path(&mut base, attr, value.clone());
-            p.save_base(&base)?;
+            p.save_base(&BaseCfg::from_map(base).map_err(|e| invalid("base-cfg.json", e))?)?;
         }
         done.push(code);
     }
@@ -292,18 +294,18 @@ pub fn summarise(g: &GroupDir, sel: &Selection) -> Result<DataSummary> {
     };
     for c in sel.codes(g)? {
         let d = g.project(&c).detail()?;
-        let Some(src) = d.get("source_data").and_then(Value::as_str).and_then(parse_size) else {
+        let Some(src) = d.source_data.as_deref().and_then(parse_size) else {
             continue;
         };
         s.projects += 1;
         s.source_bytes += src;
-        s.cloud_bytes += d.get("cloud_data").and_then(Value::as_str).and_then(parse_size).unwrap_or(0.0);
-        s.source_files += d.get("num_files").and_then(Value::as_u64).unwrap_or(0);
-        s.total_chunks += d.get("chunk_info").and_then(|c| c.get("total_chunks")).and_then(Value::as_str).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
-        if let Some(t) = d.get("type").and_then(Value::as_str) {
+        s.cloud_bytes += d.cloud_data.as_deref().and_then(parse_size).unwrap_or(0.0);
+        s.source_files += d.num_files.unwrap_or(0);
+        s.total_chunks += d.chunk_info.get("total_chunks").and_then(Value::as_str).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+        if let Some(t) = d.extra.get("type").and_then(Value::as_str) {
             s.file_types.insert(t.to_string());
         }
-        if let Some(t) = d.get("driver").and_then(Value::as_str) {
+        if let Some(t) = d.extra.get("driver").and_then(Value::as_str) {
             s.drivers.insert(t.to_string());
         }
     }

@@ -7,6 +7,7 @@ use super::Selection;
 use crate::error::Result;
 use crate::workdir::group::GroupDir;
 use crate::workdir::project::{StatusRow, PHASES};
+use crate::workdir::status::Status;
 
 #[derive(Debug, serde::Serialize)]
 pub struct GroupStatus {
@@ -66,10 +67,7 @@ fn truncate(s: &str, n: usize) -> &str {
 }
 
 pub fn is_failure(status: &str) -> bool {
-    status.contains("Fatal")
-        || status.contains("Failed")
-        || status.ends_with("Error")
-        || matches!(status, "Interrupted" | "TIMEOUT" | "OUT_OF_MEMORY" | "NODE_FAIL" | "PREEMPTED" | "CANCELLED" | "FAILED" | "LOST")
+    Status::parse(status).is_failure()
 }
 
 /// Render as padocc does, then our additions.

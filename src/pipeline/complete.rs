@@ -43,7 +43,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     if !product.exists() {
         return Err(Error::Usage(format!("no product at {}: run compute first", product.display())));
     }
-    let version = base.get("version_no").and_then(Value::as_str).unwrap_or("1.0");
+    let version = base.version_no.as_str();
     let remote = opts.sub.is_some() && opts.replace.is_some();
     let id = stem.chars().next().unwrap_or('k');
     let sep = if opts.version_separator.is_empty() { "_" } else { &opts.version_separator };

@@ -10,20 +10,21 @@
 
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::{Done, Options};
 use crate::aggregate::combine::{Dedupe, Options as CombineOptions};
 use crate::error::{Error, Result};
 use crate::products::writer::{self, parquet::DEFAULT_RECORD_SIZE};
+use crate::workdir::config::{BaseCfg, DetailCfg};
 use crate::workdir::project::{format_size, Project};
 
 /// Concat dims and dedupe rule recorded by scan (or given now).
-pub fn combine_options(detail: &serde_json::Map<String, Value>, opts: &Options) -> CombineOptions {
-    let kw = detail.get("kwargs").and_then(|k| k.get("combine_kwargs"));
+pub fn combine_options(detail: &DetailCfg, opts: &Options) -> CombineOptions {
+    let kw = detail.kwargs.get("combine_kwargs");
     let recorded: Vec<String> =
         kw.and_then(|k| k.get("concat_dims")).and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
-    let dedupe = opts.dedupe.unwrap_or_else(|| match detail.get("kwargs").and_then(|k| k.get("dedupe")).and_then(Value::as_str) {
+    let dedupe = opts.dedupe.unwrap_or_else(|| match detail.kwargs.get("dedupe").and_then(Value::as_str) {
         Some("keep") => Dedupe::Keep,
         Some("first") => Dedupe::First,
         Some("last") => Dedupe::Last,
@@ -40,12 +41,10 @@ fn bump_minor(v: &str) -> String {
 }
 
 /// base-cfg with `-C` applied: the product it names is the one compute makes.
-fn base_for(p: &Project, opts: &Options) -> Result<Map<String, Value>> {
+fn base_for(p: &Project, opts: &Options) -> Result<BaseCfg> {
     let mut base = p.base()?;
     if let Some(cf) = &opts.cloud_format {
-        let mut ov = base.get("override").and_then(Value::as_object).cloned().unwrap_or_default();
-        ov.insert("cloud_type".into(), json!(cf));
-        base.insert("override".into(), Value::Object(ov));
+        base.cloud.cloud_type = cf.clone();
     }
     Ok(base)
 }
@@ -62,20 +61,20 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
         return Ok(Done::skipped(why));
     }
     let mut base = base_for(p, opts)?;
-    let (cloud, file_type) = p.format(&base);
-    let cloud = cloud.to_ascii_lowercase();
+    let cloud = base.cloud.cloud_type.to_ascii_lowercase();
+    let file_type = base.cloud.file_type.clone();
     if !matches!(cloud.as_str(), "kerchunk" | "zarr" | "cfa") {
         return Err(Error::Usage(format!("unknown cloud format '{cloud}': use -C kerchunk, zarr or CFA")));
     }
     let (_, mut product) = p.product(&base);
     if product.exists() {
         if opts.new_version {
-            let old = base.get("version_no").and_then(Value::as_str).unwrap_or("1.0").to_string();
+            let old = base.version_no.clone();
             let last = p.last_status()?.map(|r| r.status).unwrap_or_default();
-            let mut hist = base.get("internal_history").and_then(Value::as_array).cloned().unwrap_or_default();
+            let mut hist = base.extra.get("internal_history").and_then(Value::as_array).cloned().unwrap_or_default();
             hist.push(json!(format!("{old}: {last} for padocc-rs")));
-            base.insert("internal_history".into(), Value::Array(hist));
-            base.insert("version_no".into(), json!(bump_minor(&old)));
+            base.extra.insert("internal_history".into(), Value::Array(hist));
+            base.version_no = bump_minor(&old);
             product = p.product(&base).1;
         }
     }
@@ -98,8 +97,8 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
                 Ok(s) => {
                     notes.push(format!("{} ({} aggregated, {} copied)", cfa.display(), s.aggregated, s.copied));
                     notes.extend(s.notes);
-                    base.insert("cfa_complete".into(), json!(true));
-                    detail.insert("CFA".into(), json!(true));
+                    base.extra.insert("cfa_complete".into(), json!(true));
+                    detail.extra.insert("CFA".into(), json!(true));
                 }
                 Err(e) if cloud != "cfa" && !matches!(e, Error::Interrupted) => {
                     // One made before (by an older padocc-rs, or for other
@@ -108,7 +107,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
                         notes.push(format!("removed the old {}", cfa.display()));
                     }
                     notes.push(format!("no CFA file: {e}"));
-                    detail.insert("CFA".into(), json!(false));
+                    detail.extra.insert("CFA".into(), json!(false));
                 }
                 Err(e) => return Err(e),
             }
@@ -141,19 +140,17 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
                 "parq" | "parquet" => writer::parquet::write(&vds, &product, DEFAULT_RECORD_SIZE)?,
                 _ => writer::json::write(&vds, &product)?,
             }
-            detail.insert("references".into(), json!(vds.n_refs()));
-            base.insert("kerchunk_aggregation".into(), json!(true));
+            detail.extra.insert("references".into(), json!(vds.n_refs()));
+            base.extra.insert("kerchunk_aggregation".into(), json!(true));
             format!("{} references in {}", vds.n_refs(), product.display())
         }
     };
     let secs = t0.elapsed().as_secs_f64();
     let size = dir_size(&product);
-    let mut timings = detail.get("timings").and_then(Value::as_object).cloned().unwrap_or_default();
-    timings.insert("compute_actual".into(), json!(secs));
-    detail.insert("timings".into(), Value::Object(timings));
-    detail.insert("cloud_data".into(), json!(format_size(size as f64)));
-    detail.insert("virtual_concat".into(), json!(false));
-    detail.insert("source_fingerprint".into(), json!(files.iter().map(|f| fingerprint(f)).collect::<Vec<_>>()));
+    detail.timings.insert("compute_actual".into(), json!(secs));
+    detail.cloud_data = Some(format_size(size as f64));
+    detail.virtual_concat = false;
+    detail.extra.insert("source_fingerprint".into(), json!(files.iter().map(|f| fingerprint(f)).collect::<Vec<_>>()));
     p.save_detail(&detail)?;
     p.save_base(&base)?;
     let message = if notes.is_empty() { what } else { format!("{what}; CFA: {}", notes.join("; ")) };

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::workdir::check_name;
 use crate::workdir::group::GroupDir;
-use crate::workdir::project::{detail_defaults, local_time, StatusRow};
+use crate::workdir::project::{local_time, StatusRow};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -136,19 +136,19 @@ pub fn apply(group: &GroupDir, rows: &[Row], update_existing: bool) -> Result<In
             continue;
         }
         std::fs::create_dir_all(&p.dir).map_err(|e| Error::output(&p.dir, e))?;
-        let mut base = p.base()?;
-        let before = (base.get("pattern").cloned(), p.allfiles().ok());
-        base.insert("proj_code".into(), json!(r.code));
-        base.insert("pattern".into(), json!(r.pattern));
-        base.insert("update".into(), json!(r.update));
-        base.insert("remove".into(), json!(r.remove));
-        base.insert("keep_vars".into(), if r.keep_vars.is_empty() { json!("all") } else { json!(r.keep_vars) });
+        let mut base = p.base_or_new()?;
+        let before = (base.pattern.clone(), p.allfiles().ok());
+        base.proj_code = r.code.clone();
+        base.pattern = json!(r.pattern);
+        base.extra.insert("update".into(), json!(r.update));
+        base.extra.insert("remove".into(), json!(r.remove));
+        base.keep_vars = if r.keep_vars.is_empty() { json!("all") } else { json!(r.keep_vars) };
         p.save_base(&base)?;
-        let mut detail = if existed { p.detail()? } else { detail_defaults() };
-        detail.insert("num_files".into(), json!(files.len()));
+        let mut detail = p.detail()?;
+        detail.num_files = Some(files.len() as u64);
         p.save_detail(&detail)?;
         p.save_allfiles(&files)?;
-        let changed = before.0 != Some(Value::String(r.pattern.clone())) || before.1.as_deref() != Some(files.as_slice());
+        let changed = before.0 != Value::String(r.pattern.clone()) || before.1.as_deref() != Some(files.as_slice());
         if !existed || changed {
             group.record(&r.code, &StatusRow { phase: "init".into(), status: "Success".into(), time: local_time(false), jobid: String::new() })?;
         }

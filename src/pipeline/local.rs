@@ -5,8 +5,6 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 
-use serde_json::Value;
-
 use super::{run_project, Options, Outcome, Phase};
 use crate::control::Progress;
 use crate::workdir::group::GroupDir;
@@ -42,7 +40,7 @@ fn estimate(group: &GroupDir, code: &str, phase: Phase) -> u64 {
         Phase::Validate => "validate_memory_bytes",
         _ => "compute_memory_bytes",
     };
-    group.project(code).detail().ok().and_then(|d| d.get("estimates").and_then(|e| e.get(key)).and_then(Value::as_u64)).unwrap_or(DEFAULT_MEMORY)
+    group.project(code).detail().ok().and_then(|d| d.estimate(key)).unwrap_or(DEFAULT_MEMORY)
 }
 
 /// Run `phase` for `projects` (index, code); `on_done` sees each outcome as it

@@ -112,6 +112,7 @@ pub fn error_status(e: &Error) -> &'static str {
         Error::Unsupported { .. } => "Failed-Unsupported",
         Error::Output { .. } => "Failed-OutputError",
         Error::Usage(_) => "Failed-UsageError",
+        Error::Scheduler(_) => "Failed-SchedulerError",
         Error::Interrupted => "Interrupted",
         Error::Internal(_) => "Failed-InternalError",
     }
@@ -162,7 +163,7 @@ pub fn run_project(group: &GroupDir, index: usize, code: &str, phase: Phase, opt
         Err(e @ Error::Usage(_)) => (error_status(&e).to_string(), Some(e.to_string()), true),
         Err(e) => (error_status(&e).to_string(), Some(e.to_string()), false),
     };
-    let ok = !(status.starts_with("Fatal") || status.starts_with("Failed") || status.ends_with("Error") || status == "Interrupted");
+    let ok = !crate::workdir::status::Status::parse(&status).is_failure();
     let seconds = t0.elapsed().as_secs_f64();
     if project.exists() {
         if !skipped {

@@ -108,46 +108,40 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let validate_mem = 64e6 + 2.0 * (64u64 << 20) as f64 + total_refs * 96.0;
 
     let mut detail = p.detail()?;
-    detail.insert("source_data".into(), json!(format_size(avg_bytes * n)));
-    detail.insert("cloud_data".into(), json!(format_size(cloud_data)));
-    detail.insert("scanned_with".into(), json!(format!("padocc-rs {}", env!("CARGO_PKG_VERSION"))));
-    detail.insert("num_files".into(), json!(files.len()));
-    detail.insert("type".into(), json!(file_type));
-    detail.insert("driver".into(), json!(if matches!(format, source::Format::Hdf5) { "hdf5" } else { "ncf3" }));
-    detail.insert("format".into(), json!(format.name()));
-    detail.insert(
-        "chunk_info".into(),
-        json!({"variables": vars_chunks, "chunks_per_file": format!("{avg_refs:.1}"), "total_chunks": format!("{total_refs:.2}"),
-               "estm_chunksize": format_size(if avg_refs > 0.0 { avg_bytes / avg_refs } else { 0.0 })}),
-    );
-    let mut kwargs = detail.get("kwargs").and_then(Value::as_object).cloned().unwrap_or_default();
+    detail.source_data = Some(format_size(avg_bytes * n));
+    detail.cloud_data = Some(format_size(cloud_data));
+    detail.scanned_with = Some(format!("padocc-rs {}", env!("CARGO_PKG_VERSION")));
+    detail.num_files = Some(files.len() as u64);
+    detail.extra.insert("type".into(), json!(file_type));
+    detail.extra.insert("driver".into(), json!(if matches!(format, source::Format::Hdf5) { "hdf5" } else { "ncf3" }));
+    detail.extra.insert("format".into(), json!(format.name()));
+    detail.chunk_info = json!({"variables": vars_chunks, "chunks_per_file": format!("{avg_refs:.1}"), "total_chunks": format!("{total_refs:.2}"),
+               "estm_chunksize": format_size(if avg_refs > 0.0 { avg_bytes / avg_refs } else { 0.0 })});
+    let kwargs = &mut detail.kwargs;
     kwargs.insert("combine_kwargs".into(), json!({"concat_dims": concat_dims, "identical_dims": identical, "aggregated_vars": aggregated}));
     if let Some(d) = opts.dedupe {
         kwargs.insert("dedupe".into(), json!(format!("{d:?}").to_lowercase()));
     }
-    detail.insert("kwargs".into(), Value::Object(kwargs));
-    detail.insert(
-        "timings".into(),
-        json!({"convert_estm": read_per_file, "concat_estm": combine_s / sample.len() as f64, "validate_estm": validate_s / n,
-               "convert_actual": null, "concat_actual": null, "validate_actual": null}),
-    );
-    detail.insert(
+    detail.timings = json!({"convert_estm": read_per_file, "concat_estm": combine_s / sample.len() as f64, "validate_estm": validate_s / n,
+               "convert_actual": null, "concat_actual": null, "validate_actual": null})
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
+    detail.extra.insert(
         "estimates".into(),
         json!({"compute_seconds": compute_s, "compute_memory_bytes": compute_mem as u64, "validate_seconds": validate_s,
                "validate_memory_bytes": validate_mem as u64, "sample_files": idx}),
     );
     let problem = combined.err();
     if let Some(e) = &problem {
-        detail.insert("scan_problem".into(), json!(e.to_string()));
+        detail.extra.insert("scan_problem".into(), json!(e.to_string()));
     } else {
-        detail.remove("scan_problem");
+        detail.extra.remove("scan_problem");
     }
     p.save_detail(&detail)?;
     let mut base = p.base()?;
-    let mut ov = base.get("override").and_then(Value::as_object).cloned().unwrap_or_default();
-    ov.insert("file_type".into(), json!(file_type));
-    base.insert("override".into(), Value::Object(ov));
-    base.insert("last_run".into(), json!(["scan", local_time(true)]));
+    base.cloud.file_type = file_type.to_string();
+    base.last_run = json!(["scan", local_time(true)]);
     p.save_base(&base)?;
     // The sample could not be combined: compute would fail the same way.
     if let Some(e) = problem {

@@ -37,7 +37,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     )?;
     // References read a source's bytes as they are now: a source rewritten since
     // compute reads "equal" through them, so compare what compute saw.
-    if let Some(fps) = detail.get("source_fingerprint").and_then(Value::as_array) {
+    if let Some(fps) = detail.extra.get("source_fingerprint").and_then(Value::as_array) {
         for fp in fps {
             let Some(path) = fp.get(0).and_then(Value::as_str) else { continue };
             let now = super::compute::fingerprint(std::path::Path::new(path));
@@ -87,7 +87,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
             fsutil::write_file_atomic(&path, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&path, e)))?;
         }
     }
-    base.insert("last_run".into(), json!(["validate", local_time(true)]));
+    base.last_run = json!(["validate", local_time(true)]);
     p.save_base(&base)?;
     // The reports above keep everything; the status counts what is not bypassed.
     if let Some(b) = &opts.bypass {

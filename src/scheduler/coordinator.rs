@@ -234,7 +234,7 @@ pub type Boosts = HashMap<String, (f64, f64)>;
 
 fn estimate(group: &GroupDir, code: &str, phase: Phase) -> (f64, f64) {
     let d = group.project(code).detail().ok();
-    let est = d.as_ref().and_then(|d| d.get("estimates"));
+    let est = d.as_ref().and_then(|d| d.extra.get("estimates"));
     let get = |k: &str| est.and_then(|e| e.get(k)).and_then(Value::as_f64);
     match phase {
         Phase::Scan | Phase::Complete => (5.0, 256e6),
@@ -333,7 +333,7 @@ pub fn submit(
         }
     }
     let max = backend.max_array_size().max(1) as usize;
-    let exe = std::env::current_exe().map_err(|e| Error::Usage(format!("cannot find the padocc binary: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| Error::Internal(format!("cannot find the padocc binary: {e}")))?;
     let mut out = Vec::new();
     let mut n = 0;
     for ((time_s, mem_mb), tasks) in classes {
@@ -368,8 +368,8 @@ pub fn submit(
                 padocc => shell_quote(&exe.display().to_string()), manifest => shell_quote(&mpath.display().to_string()),
             };
             let mut env = minijinja::Environment::new();
-            env.add_template("script", backend.template()).map_err(|e| Error::Usage(format!("template: {e}")))?;
-            let script = env.get_template("script").and_then(|t| t.render(ctx)).map_err(|e| Error::Usage(format!("template: {e}")))?;
+            env.add_template("script", backend.template()).map_err(|e| Error::Internal(format!("job script template: {e}")))?;
+            let script = env.get_template("script").and_then(|t| t.render(ctx)).map_err(|e| Error::Internal(format!("job script template: {e}")))?;
             let spath = dir.join("submit.sh");
             if dry_run {
                 println!("# --- {} ({} task(s), {} project(s)) ---\n{}", spath.display(), chunk.len(), chunk.iter().map(|t| t.projects.len()).sum::<usize>(), script.trim_end());

@@ -32,14 +32,14 @@ impl Backend for Lsf {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::Usage(format!("cannot run bsub: {e} (is LSF's client on PATH?)")))?;
-        child.stdin.take().expect("piped").write_all(&body).map_err(|e| Error::Usage(format!("bsub: {e}")))?;
-        let o = child.wait_with_output().map_err(|e| Error::Usage(format!("bsub: {e}")))?;
+            .map_err(|e| Error::Scheduler(format!("cannot run bsub: {e} (is LSF's client on PATH?)")))?;
+        child.stdin.take().expect("piped").write_all(&body).map_err(|e| Error::Scheduler(format!("bsub: {e}")))?;
+        let o = child.wait_with_output().map_err(|e| Error::Scheduler(format!("bsub: {e}")))?;
         let out = String::from_utf8_lossy(&o.stdout);
         if !o.status.success() {
-            return Err(Error::Usage(format!("bsub failed: {}", String::from_utf8_lossy(&o.stderr).trim())));
+            return Err(Error::Scheduler(format!("bsub failed: {}", String::from_utf8_lossy(&o.stderr).trim())));
         }
-        parse_submit(&out).ok_or_else(|| Error::Usage(format!("bsub said {out:?}: no job id in it")))
+        parse_submit(&out).ok_or_else(|| Error::Scheduler(format!("bsub said {out:?}: no job id in it")))
     }
     fn dependency(&self, jobs: &[String]) -> String {
         jobs.iter().map(|j| format!("ended({j})")).collect::<Vec<_>>().join(" && ")

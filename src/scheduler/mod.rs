@@ -135,9 +135,9 @@ pub fn backend(name: &str, ctl: &crate::control::Control) -> Result<Box<dyn Back
 /// Run a scheduler command; its failure is an error that quotes its stderr.
 pub(crate) fn run(cmd: &mut Command) -> Result<String> {
     let shown = format!("{cmd:?}");
-    let o = cmd.output().map_err(|e| Error::Usage(format!("cannot run {shown}: {e} (is the scheduler's client installed and on PATH?)")))?;
+    let o = cmd.output().map_err(|e| Error::Scheduler(format!("cannot run {shown}: {e} (is the scheduler's client installed and on PATH?)")))?;
     if !o.status.success() {
-        return Err(Error::Usage(format!("{shown} failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr).trim())));
+        return Err(Error::Scheduler(format!("{shown} failed ({}): {}", o.status, String::from_utf8_lossy(&o.stderr).trim())));
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }

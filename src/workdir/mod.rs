@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+pub mod config;
 pub mod group;
 pub mod project;
+pub mod status;
 
 #[derive(Debug, Clone)]
 pub struct Workdir {

@@ -8,31 +8,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
+
+use super::config::{BaseCfg, DetailCfg};
 
 use crate::error::{Error, Result};
 use crate::fsutil;
 
 pub const PHASES: [&str; 5] = ["init", "scan", "compute", "validate", "complete"];
-
-/// padocc's `BASE_CFG` defaults.
-pub fn base_defaults(code: &str) -> Map<String, Value> {
-    let v = json!({
-        "proj_code": code, "pattern": null, "updates": null, "removals": null, "version_no": "1.0",
-        "data_properties": {"aggregated_dims": "Unknown", "pure_dims": "Unknown", "coord_dims": "Unknown",
-            "virtual_dims": "Unknown", "aggregated_vars": "Unknown", "scalar_vars": "Unknown", "identical_vars": "Unknown"},
-        "override": {"cloud_type": "kerchunk", "file_type": "json"},
-        "last_run": [null, null], "remote": false, "disable_CFA": false, "keep_vars": "all",
-    });
-    v.as_object().cloned().unwrap_or_default()
-}
-
-/// padocc's `DETAIL_CFG` defaults.
-pub fn detail_defaults() -> Map<String, Value> {
-    let v = json!({"source_data": null, "cloud_data": null, "scanned_with": null, "num_files": null,
-        "timings": {}, "chunk_info": {}, "kwargs": {}, "virtual_concat": false});
-    v.as_object().cloned().unwrap_or_default()
-}
 
 /// One status row: `phase,status,HH:MM dd/mm/yy,jobid`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -95,44 +78,61 @@ impl Project {
         self.dir.is_dir()
     }
 
-    fn read_json(&self, name: &str, defaults: Map<String, Value>) -> Result<Map<String, Value>> {
+    fn read_json<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>> {
         let p = self.path(name);
         let text = match std::fs::read_to_string(&p) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(defaults),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::input_io(&p, e)),
         };
         let v: Value = serde_json::from_str(&text)
             .map_err(|e| Error::corrupt(&p, format!("{e}; padocc will not reset it: restore it from a copy, or delete it and rerun the phase that writes it")))?;
-        let Value::Object(mut m) = v else {
+        if !v.is_object() {
             return Err(Error::corrupt(&p, "expected a JSON object"));
-        };
-        // Defaults under the stored values, as padocc merges them.
-        for (k, dv) in defaults {
-            m.entry(k).or_insert(dv);
         }
-        Ok(m)
+        serde_json::from_value(v).map(Some).map_err(|e| Error::corrupt(&p, format!("{e}; padocc will not reset it: correct or restore it")))
     }
 
-    fn write_json(&self, name: &str, value: &Map<String, Value>) -> Result<()> {
+    fn write_json(&self, name: &str, value: &impl serde::Serialize) -> Result<()> {
         let p = self.path(name);
         let text = serde_json::to_string(value).expect("JSON values serialise");
         fsutil::write_file_atomic(&p, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&p, e)))
     }
 
-    pub fn base(&self) -> Result<Map<String, Value>> {
-        self.read_json("base-cfg.json", base_defaults(&self.code))
+    /// The project's settings. A missing or empty `base-cfg.json` is an error,
+    /// never replaced by defaults: defaults would silently turn a Zarr project
+    /// back into a kerchunk one (padocc 1.5.1's defect, spec §8.2).
+    pub fn base(&self) -> Result<BaseCfg> {
+        let p = self.path("base-cfg.json");
+        let lost = |what: &str| {
+            Error::corrupt(&p, format!("{what}: this project's settings are lost; restore the file from a copy, or run `padocc init` again for project '{}'", self.code))
+        };
+        let raw: Option<Map<String, Value>> = self.read_json("base-cfg.json")?;
+        match raw {
+            None => Err(lost("the file is missing")),
+            Some(m) if m.is_empty() => Err(lost("the file holds an empty object")),
+            Some(m) => BaseCfg::from_map(m).map_err(|e| Error::corrupt(&p, format!("{e}; correct or restore it"))),
+        }
     }
 
-    pub fn save_base(&self, v: &Map<String, Value>) -> Result<()> {
+    /// The settings, or padocc's defaults for a project being created.
+    pub fn base_or_new(&self) -> Result<BaseCfg> {
+        match self.path("base-cfg.json").exists() {
+            true => self.base(),
+            false => Ok(BaseCfg::new(&self.code)),
+        }
+    }
+
+    pub fn save_base(&self, v: &BaseCfg) -> Result<()> {
         self.write_json("base-cfg.json", v)
     }
 
-    pub fn detail(&self) -> Result<Map<String, Value>> {
-        self.read_json("detail-cfg.json", detail_defaults())
+    /// What scan and compute found (padocc's defaults before scan).
+    pub fn detail(&self) -> Result<DetailCfg> {
+        Ok(self.read_json("detail-cfg.json")?.unwrap_or_default())
     }
 
-    pub fn save_detail(&self, v: &Map<String, Value>) -> Result<()> {
+    pub fn save_detail(&self, v: &DetailCfg) -> Result<()> {
         self.write_json("detail-cfg.json", v)
     }
 
@@ -168,14 +168,6 @@ impl Project {
         append_line(&p, &row.line())
     }
 
-    /// Cloud format (`kerchunk`, `zarr`, `CFA`) and file type (`json`, `parq`).
-    pub fn format(&self, base: &Map<String, Value>) -> (String, String) {
-        let o = base.get("override");
-        let ct = o.and_then(|o| o.get("cloud_type")).and_then(Value::as_str).unwrap_or("kerchunk").to_string();
-        let ft = o.and_then(|o| o.get("file_type")).and_then(Value::as_str).unwrap_or("json").to_string();
-        (ct, ft)
-    }
-
     /// The CF aggregation file compute makes beside the main product
     /// (`<proj>.nca`, padocc's name for local sources).
     pub fn cfa_path(&self) -> PathBuf {
@@ -183,23 +175,22 @@ impl Project {
     }
 
     /// Whether compute makes the CFA file (`--CFA n` or `disable_CFA` turn it off).
-    pub fn cfa_enabled(&self, base: &Map<String, Value>) -> bool {
-        !base.get("disable_CFA").and_then(Value::as_bool).unwrap_or(false)
+    pub fn cfa_enabled(&self, base: &BaseCfg) -> bool {
+        !base.disable_cfa
     }
 
     /// `k1.0a`-style product stem and its file name (`k1.0a.json`, `k1.0a.parquet`,
     /// `zr1.0a.zarr`; for the CFA format, the CFA file).
-    pub fn product(&self, base: &Map<String, Value>) -> (String, PathBuf) {
-        let (ct, ft) = self.format(base);
-        if ct.eq_ignore_ascii_case("cfa") {
-            let version = base.get("version_no").and_then(Value::as_str).unwrap_or("1.0");
+    pub fn product(&self, base: &BaseCfg) -> (String, PathBuf) {
+        let version = &base.version_no;
+        if base.is_cfa() {
             return (format!("c{version}a"), self.cfa_path());
         }
-        let version = base.get("version_no").and_then(Value::as_str).unwrap_or("1.0");
-        let remote = base.get("remote").and_then(Value::as_bool).unwrap_or(false) || ct == "zarr";
+        let ct = base.cloud.cloud_type.as_str();
+        let remote = base.remote || ct == "zarr";
         let id = ct.chars().next().unwrap_or('k');
         let stem = format!("{id}{}{version}a", if remote { "r" } else { "" });
-        let ext = match (ct.as_str(), ft.as_str()) {
+        let ext = match (ct, base.cloud.file_type.as_str()) {
             ("zarr", _) => "zarr",
             (_, "parq" | "parquet") => "parquet",
             _ => "json",
@@ -286,15 +277,23 @@ mod tests {
         std::fs::write(p.path("base-cfg.json"), "{\"proj_code\": \"p\", trunc").unwrap();
         let e = p.base().unwrap_err().to_string();
         assert!(e.contains("base-cfg.json") && e.contains("will not reset"), "{e}");
+        for (text, why) in [(None, "missing"), (Some("{}"), "empty object")] {
+            match text {
+                Some(t) => std::fs::write(p.path("base-cfg.json"), t).unwrap(),
+                None => std::fs::remove_file(p.path("base-cfg.json")).unwrap(),
+            }
+            let e = p.base().unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains("padocc init"), "{e}");
+        }
     }
 
     #[test]
     fn product_names_follow_padocc() {
         let p = Project::new("g", "rain1", PathBuf::from("/w/in_progress/g/rain1"));
-        let mut b = base_defaults("rain1");
+        let mut b = BaseCfg::new("rain1");
         assert_eq!(p.product(&b).1, PathBuf::from("/w/in_progress/g/rain1/k1.0a.json"));
-        b.insert("override".into(), json!({"cloud_type": "kerchunk", "file_type": "parq"}));
-        b.insert("version_no".into(), json!("1.1"));
+        b.cloud.file_type = "parq".into();
+        b.version_no = "1.1".into();
         assert_eq!(p.product(&b).0, "k1.1a");
         assert!(p.product(&b).1.ends_with("k1.1a.parquet"));
     }
