@@ -181,7 +181,7 @@ fn output_directory_that_cannot_be_written() {
     let d = tempfile::tempdir().unwrap();
     let src = testdata("single/air.nc");
     for out in [d.path().join("missing-dir/o.json"), d.path().join("missing-dir/o.parquet")] {
-        let o = refs(&[src.clone()], &out, &[]);
+        let o = refs(std::slice::from_ref(&src), &out, &[]);
         assert_clean_failure(&o, OUTPUT, &["missing-dir", "cannot write output"], &out);
     }
     // A path under a regular file.

@@ -184,14 +184,14 @@ fn big_endian_strings_scalars_groups_and_char_arrays() {
     let p = d.path().join("mixed.nc");
     write_mixed(&p);
     let out = d.path().join("out.json");
-    refs_ok(&[p.clone()], &out, &[]);
-    check(&out, &[p.clone()], &[]);
+    refs_ok(std::slice::from_ref(&p), &out, &[]);
+    check(&out, std::slice::from_ref(&p), &[]);
     // zarr-python 3 cannot list a subgroup through a "reference://" URL (its
     // FsspecStore asks ReferenceFileSystem for "/sub", which has no leading-slash
     // keys), so subgroups are checked through an fsspec mapper.
-    check(&out, &[p.clone()], &["--groups", "all", "--open-methods", "mapper"]);
+    check(&out, std::slice::from_ref(&p), &["--groups", "all", "--open-methods", "mapper"]);
     let pq = d.path().join("out.parq");
-    refs_ok(&[p.clone()], &pq, &[]);
+    refs_ok(std::slice::from_ref(&p), &pq, &[]);
     check(&pq, &[p], &["--groups", "all", "--open-methods", "mapper"]);
 }
 
@@ -217,7 +217,7 @@ fn unwritten_chunks_read_as_netcdf_fill_with_and_without_fillvalue() {
         c.put_values(&[9.0f64; 4], 4..8).unwrap();
     }
     let out = d.path().join("out.json");
-    refs_ok(&[p.clone()], &out, &[]);
+    refs_ok(std::slice::from_ref(&p), &out, &[]);
     check(&out, &[p], &[]);
 }
 
@@ -252,7 +252,7 @@ fn plain_hdf5_phony_dims_fletcher32_resizable_earliest_and_latest_formats() {
             c.write_raw(&[1u8, 2, 3, 4, 5, 6]).unwrap();
         }
         let out = d.path().join("out.json");
-        refs_ok(&[p.clone()], &out, &[]);
+        refs_ok(std::slice::from_ref(&p), &out, &[]);
         check(&out, &[p], &["--no-mask"]);
     }
 }

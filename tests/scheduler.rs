@@ -414,3 +414,21 @@ fn chained_phases_run_in_order() {
         std::thread::sleep(Duration::from_secs(2));
     }
 }
+
+/// `--mem-allowed` is a phase option the workers need: the manifest carries
+/// it, so packed workers (and `rerun-failed`, which reads the last manifest)
+/// convert with the memory the user allowed.
+#[test]
+fn mem_allowed_reaches_the_workers() {
+    let d = tempfile::tempdir().unwrap();
+    let wd = fake_scheduler_group(d.path());
+    ok(padocc_env(&wd, &["compute", "-G", "g", "-C", "zarr", "--mem-allowed", "300MB", "--parallel", "--scheduler", "local"], &[("PATH", "/nonexistent")]));
+    let subs: Vec<_> =
+        std::fs::read_dir(wd.join("groups/g/jobs")).unwrap().flatten().map(|e| e.path()).filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("compute-")).collect();
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(subs[0].join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["options"]["mem_allowed"], 300_000_000u64, "{m:#}");
+    let st = statuses(&wd);
+    assert!(st.values().all(|s| s == "Success"), "{st:?}");
+    assert!(wd.join("in_progress/g/a1/zr1.0a.zarr").is_dir() && wd.join("in_progress/g/a2/zr1.0a.zarr").is_dir());
+}

@@ -67,16 +67,14 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
         return Err(Error::Usage(format!("unknown cloud format '{cloud}': use -C kerchunk, zarr or CFA")));
     }
     let (_, mut product) = p.product(&base);
-    if product.exists() {
-        if opts.new_version {
-            let old = base.version_no.clone();
-            let last = p.last_status()?.map(|r| r.status).unwrap_or_default();
-            let mut hist = base.extra.get("internal_history").and_then(Value::as_array).cloned().unwrap_or_default();
-            hist.push(json!(format!("{old}: {last} for padocc-rs")));
-            base.extra.insert("internal_history".into(), Value::Array(hist));
-            base.version_no = bump_minor(&old);
-            product = p.product(&base).1;
-        }
+    if product.exists() && opts.new_version {
+        let old = base.version_no.clone();
+        let last = p.last_status()?.map(|r| r.status).unwrap_or_default();
+        let mut hist = base.extra.get("internal_history").and_then(Value::as_array).cloned().unwrap_or_default();
+        hist.push(json!(format!("{old}: {last} for padocc-rs")));
+        base.extra.insert("internal_history".into(), Value::Array(hist));
+        base.version_no = bump_minor(&old);
+        product = p.product(&base).1;
     }
     opts.control.cancel.check()?;
     let files = p.allfiles()?;

@@ -440,6 +440,30 @@ pub fn submissions(group: &GroupDir) -> Vec<(PathBuf, String, String)> {
 
 #[cfg(test)]
 mod tests {
+
+    /// Every option a worker needs survives the manifest (`--mem-allowed` once did not).
+    #[test]
+    fn task_options_keep_every_phase_option() {
+        let opts = Options {
+            force: true,
+            new_version: true,
+            sample: 3,
+            dedupe: Some(crate::aggregate::combine::Dedupe::Last),
+            concat_dims: vec!["time".into()],
+            completion_dir: Some("/pub".into()),
+            sub: Some("/a".into()),
+            replace: Some("https://b".into()),
+            version_separator: ".".into(),
+            delete: true,
+            bypass: Some(serde_json::json!({"x": 1})),
+            mem_allowed: Some(300_000_000),
+            ..Options::default()
+        };
+        let text = serde_json::to_string(&TaskOptions::from_options(&opts)).unwrap();
+        let back = serde_json::from_str::<TaskOptions>(&text).unwrap().to_options();
+        assert_eq!(format!("{back:?}"), format!("{opts:?}"));
+    }
+
     use super::*;
 
     #[test]

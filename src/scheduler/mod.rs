@@ -165,28 +165,6 @@ pub fn parse_kib(s: &str) -> Option<u64> {
     Some((x * mult) as u64)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worst_step_state_wins() {
-        let row = |s: State, rss| TaskState { job_id: "7".into(), index: 1, state: s, exit_code: "0:0".into(), max_rss_kb: rss };
-        let m = merge(vec![row(State::Failed, None), row(State::OutOfMemory, Some(2048))]);
-        assert_eq!(m.len(), 1);
-        assert_eq!(m[0].state, State::OutOfMemory);
-        assert_eq!(m[0].max_rss_kb, Some(2048));
-    }
-
-    #[test]
-    fn sizes_and_times() {
-        assert_eq!(parse_kib("1084K"), Some(1084));
-        assert_eq!(parse_kib("2G"), Some(2 * 1024 * 1024));
-        assert_eq!(parse_kib(""), None);
-        assert_eq!(hms(3725), "01:02:05");
-    }
-}
-
 /// Join projects that the shared filesystem says are `Pending`/`Running` with
 /// what the scheduler says of their array task, with one query per scheduler
 /// for all of the group's jobs. A task the scheduler ended (TIMEOUT,
@@ -239,4 +217,26 @@ pub fn join(
         found.insert(code, t.clone());
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_step_state_wins() {
+        let row = |s: State, rss| TaskState { job_id: "7".into(), index: 1, state: s, exit_code: "0:0".into(), max_rss_kb: rss };
+        let m = merge(vec![row(State::Failed, None), row(State::OutOfMemory, Some(2048))]);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].state, State::OutOfMemory);
+        assert_eq!(m[0].max_rss_kb, Some(2048));
+    }
+
+    #[test]
+    fn sizes_and_times() {
+        assert_eq!(parse_kib("1084K"), Some(1084));
+        assert_eq!(parse_kib("2G"), Some(2 * 1024 * 1024));
+        assert_eq!(parse_kib(""), None);
+        assert_eq!(hms(3725), "01:02:05");
+    }
 }

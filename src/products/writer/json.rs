@@ -46,7 +46,7 @@ pub fn render<W: Write>(vds: &VirtualDataset, w: &mut W) -> std::io::Result<()> 
             // The name is escaped once; chunk indices never need escaping.
             let mut quoted = String::new();
             json_str(&mut quoted, &format!("{prefix}{}/", v.name));
-            let quoted = quoted[..quoted.len() - 1].as_bytes();
+            let quoted = &quoted.as_bytes()[..quoted.len() - 1];
             let mut keys = ChunkKeys::new(&grid);
             let mut buf: Vec<u8> = Vec::with_capacity(256);
             let n = v.n_chunks();
