@@ -7,9 +7,11 @@
 //!   settings, moves, deletions, reports);
 //! - [`phases`]: running a phase over a selection, in-process or as job
 //!   arrays, and rerunning what failed;
-//! - [`status`], [`doctor`]: where a group stands, and what is wrong with it.
+//! - [`status`], [`doctor`]: where a group stands, and what is wrong with it;
+//! - [`embed`]: what the Python module needs beyond the command line.
 
 pub mod doctor;
+pub mod embed;
 pub mod phases;
 pub mod products;
 pub mod projects;

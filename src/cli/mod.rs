@@ -15,15 +15,31 @@ pub use args::Cli;
 use args::{Command, OutFormat};
 use output::{Mode, Out};
 
-/// Parse, run, and return the process exit code.
+/// Parse the process's arguments, run, and return the process exit code.
 pub fn main() -> i32 {
+    main_from(std::env::args_os())
+}
+
+/// Parse `args` (the program name first), run, and return the exit code:
+/// the `padocc` command installed by the Python package calls this.
+pub fn main_from<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     // padocc only reads HDF5 files. HDF5's flock-based file locking fails on
     // Lustre/NFS mounts without flock ("unable to lock file"), and a lock taken
     // by one process is inherited by children it spawns; readers do not need it.
     if std::env::var_os("HDF5_USE_FILE_LOCKING").is_none() {
         std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE");
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+    };
     let out = Out { mode: mode_of(&cli.command), quiet: cli.quiet };
     // First Ctrl-C or SIGTERM (what SLURM sends on scancel and at the time
     // limit): stop starting projects and let those in flight stop at the next
