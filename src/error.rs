@@ -14,7 +14,9 @@ pub enum Error {
     #[error("{}: cannot read: {source}", path.display())]
     Unreadable { path: PathBuf, source: std::io::Error },
 
-    #[error("{}: not a netCDF or HDF5 file (starts with {magic:?}); padocc reads netCDF-3 (CDF-1/2/5), netCDF-4 and HDF5", path.display())]
+    /// `magic` says what the file looks like (never its bytes: a message must
+    /// not show the content of a file it was pointed at by mistake).
+    #[error("{}: not a netCDF or HDF5 file ({magic}); padocc reads netCDF-3 (CDF-1/2/5), netCDF-4 and HDF5", path.display())]
     UnknownFormat { path: PathBuf, magic: String },
 
     #[error("{}: corrupt or truncated: {reason}", path.display())]

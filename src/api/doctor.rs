@@ -41,7 +41,10 @@ fn finding(severity: Severity, path: &Path, problem: impl Into<String>, fix: imp
 /// Every finding of the group, errors first.
 pub fn examine(g: &GroupDir) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
-    let main = g.codes("main")?;
+    // Codes as written: a code that is not a safe path component is reported
+    // here and left out of everything below (it never becomes a path).
+    let mut main = g.raw_codes("main")?;
+    main.retain(|c| crate::workdir::check_name("project code", c).is_ok());
     let in_main: HashSet<&str> = main.iter().map(String::as_str).collect();
 
     // Subsets: duplicates, and codes main does not know.
@@ -50,7 +53,17 @@ pub fn examine(g: &GroupDir) -> Result<Vec<Finding>> {
     subsets.sort();
     for p in &subsets {
         let id = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let Ok(codes) = g.codes(&id) else { continue };
+        let Ok(raw) = g.raw_codes(&id) else { continue };
+        let bad: Vec<String> = raw.iter().filter_map(|c| crate::workdir::check_name("project code", c).err().map(|e| e.to_string())).collect();
+        if !bad.is_empty() {
+            out.push(finding(
+                Severity::Error,
+                p,
+                format!("entries that are not project codes (they could name paths outside the working directory): {}", bad.join("; ")),
+                "fix or remove those lines; until then padocc refuses this subset",
+            ));
+        }
+        let codes: Vec<String> = raw.into_iter().filter(|c| crate::workdir::check_name("project code", c).is_ok()).collect();
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for c in &codes {
             *seen.entry(c).or_default() += 1;
@@ -81,7 +94,7 @@ pub fn examine(g: &GroupDir) -> Result<Vec<Finding>> {
     // Projects: each code's directory and its files; each directory's code.
     let progress = g.wd.root.join("in_progress").join(&g.name);
     for code in &main {
-        let p = g.project(code);
+        let p = g.project(code)?;
         if !p.exists() {
             out.push(finding(
                 Severity::Error,
@@ -105,6 +118,17 @@ pub fn examine(g: &GroupDir) -> Result<Vec<Finding>> {
             out.push(finding(Severity::Error, &p.path("status_log.csv"), e.to_string(), "make it readable again; the group's journal (groups/<G>/status/) still has every status"));
         }
         leftovers(&p.dir, &mut out);
+        if let Ok(base) = p.base() {
+            let (_, product) = p.product(&base);
+            if product.exists() && !crate::pipeline::compute::recorded_done(&p).unwrap_or(true) {
+                out.push(finding(
+                    Severity::Warning,
+                    &product,
+                    format!("project '{code}' has a product but no compute status (a run was killed between the two)"),
+                    "run compute again: it checks the product opens and records it (or remakes it)",
+                ));
+            }
+        }
     }
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&progress).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
@@ -120,6 +144,27 @@ pub fn examine(g: &GroupDir) -> Result<Vec<Finding>> {
         }
     }
     stale_running(g, &main, std::time::SystemTime::now(), &mut out)?;
+    for e in std::fs::read_dir(g.dir.join("status")).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "jnl") && std::fs::read(&p).is_ok_and(|b| std::str::from_utf8(&b).is_err()) {
+            out.push(finding(
+                Severity::Warning,
+                &p,
+                "a status journal that is not UTF-8 text (damaged, or not written by padocc): its unreadable lines are ignored",
+                "the projects' own status_log.csv files still hold their statuses; move the file away if it is not padocc's",
+            ));
+        }
+    }
+    for (code, holder, stale) in g.locks() {
+        if stale {
+            out.push(finding(
+                Severity::Warning,
+                &g.dir.join("locks").join(format!("{code}.lock")),
+                format!("project '{code}' is locked by {holder}, which is gone"),
+                "nothing to do: the next run takes the lock over (or delete the file)",
+            ));
+        }
+    }
     out.sort_by(|a, b| a.severity.cmp(&b.severity).then_with(|| a.path.cmp(&b.path)));
     Ok(out)
 }
@@ -150,7 +195,7 @@ fn stale_running(g: &GroupDir, main: &[String], now: std::time::SystemTime, out:
         };
         out.push(finding(
             Severity::Warning,
-            &g.project(&code).dir,
+            &g.wd.project_dir(&g.name, &code),
             format!("'{code}' is {} in task {} ({quiet})", row.status, row.jobid),
             format!(
                 "the task has died: padocc status -G {} shows what the scheduler says; padocc rerun-failed -G {} --include-errors, or run {} again with -p {code}",
@@ -167,18 +212,25 @@ fn leftovers(dir: &Path, out: &mut Vec<Finding>) {
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let path = e.path();
-        if is_write_temporary(&name) {
+        if is_write_temporary(&name, "tmp") {
             out.push(finding(Severity::Info, &path, "left by a write that was killed; the file it was to replace is whole", "delete it"));
+        } else if is_write_temporary(&name, "old") {
+            out.push(finding(
+                Severity::Info,
+                &path,
+                "an older product moved aside by a replacement that was killed before it removed it",
+                "delete it once the product beside it opens",
+            ));
         } else if name.ends_with(".zarr.partial") {
             out.push(finding(Severity::Info, &path, "a Zarr conversion stopped part-way", "compute -C zarr resumes it; delete it to start over"));
         }
     }
 }
 
-/// `.<name>.tmp.<pid>`, as [`crate::fsutil::write_file_atomic`] names them.
-fn is_write_temporary(name: &str) -> bool {
+/// `.<name>.<tag>.<pid>`, as [`crate::fsutil::temp_sibling`] names them.
+fn is_write_temporary(name: &str, tag: &str) -> bool {
     let Some(rest) = name.strip_prefix('.') else { return false };
-    rest.rsplit_once(".tmp.").is_some_and(|(stem, pid)| !stem.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    rest.rsplit_once(&format!(".{tag}.")).is_some_and(|(stem, pid)| !stem.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -192,7 +244,7 @@ mod tests {
         let codes = vec!["a".to_string(), "b".to_string()];
         g.save_codes("main", &codes).unwrap();
         for c in &codes {
-            std::fs::create_dir_all(&g.project(c).dir).unwrap();
+            std::fs::create_dir_all(&g.project(c).unwrap().dir).unwrap();
         }
         let row =
             |status: &str, jobid: &str| crate::workdir::project::StatusRow { phase: "compute".into(), status: status.into(), time: "12:00 25/11/26".into(), jobid: jobid.into() };
@@ -219,10 +271,11 @@ mod tests {
 
     #[test]
     fn write_temporaries_are_told_from_other_dot_files() {
-        assert!(is_write_temporary(".base-cfg.json.tmp.4711"));
-        assert!(!is_write_temporary(".base-cfg.json.tmp."));
-        assert!(!is_write_temporary("base-cfg.json.tmp.4711"));
-        assert!(!is_write_temporary(".hidden"));
-        assert!(!is_write_temporary(".tmp.12"));
+        assert!(is_write_temporary(".base-cfg.json.tmp.4711", "tmp"));
+        assert!(!is_write_temporary(".base-cfg.json.tmp.", "tmp"));
+        assert!(!is_write_temporary("base-cfg.json.tmp.4711", "tmp"));
+        assert!(!is_write_temporary(".hidden", "tmp"));
+        assert!(!is_write_temporary(".tmp.12", "tmp"));
+        assert!(is_write_temporary(".zr1.0a.zarr.old.99", "old"));
     }
 }

@@ -93,7 +93,7 @@ pub fn record_formats(g: &GroupDir, codes: &[String], cloud_format: Option<&str>
         return Ok(());
     }
     for code in codes {
-        let p = g.project(code);
+        let p = g.project(code)?;
         let mut base = p.base()?;
         if let Some(cf) = cloud_format {
             base.cloud.cloud_type = if cf.eq_ignore_ascii_case("cfa") { "CFA".into() } else { cf.to_string() };

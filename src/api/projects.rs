@@ -36,8 +36,19 @@ pub fn init_group(wd: &Workdir, group: &str, input: &Path, update: bool) -> Resu
         return Err(Error::Usage("init takes a CSV (proj_code,pattern,...); a .txt file list belongs in a CSV's pattern column".into()));
     }
     let rows = init::rows_from_input(input)?;
+    let existed = wd.group_dir(group).exists();
     let g = GroupDir::create(wd, group)?;
-    let summary = init::apply(&g, &rows, update)?;
+    let summary = match init::apply(&g, &rows, update) {
+        Ok(s) => s,
+        Err(e) => {
+            // Every row is checked before anything is written: a group this
+            // call created is still empty, and goes.
+            if !existed {
+                let _ = group_ops::delete_group(&g);
+            }
+            return Err(e);
+        }
+    };
     Ok(InitResult { summary, total: g.codes("main")?.len() })
 }
 
@@ -169,7 +180,7 @@ pub fn logs(g: &GroupDir, sel: &Selection, phase: &str) -> Result<Vec<PhaseLog>>
     check_name("phase", phase)?;
     let mut out = Vec::new();
     for (index, code) in sel.resolve(g)? {
-        let p = g.project(&code);
+        let p = g.project(&code)?;
         let log = std::fs::read_to_string(p.path(&format!("phase_logs/{phase}.log"))).unwrap_or_default();
         let status = p.last_status()?.map(|r| r.line());
         out.push(PhaseLog { index, code, log, status });
@@ -181,7 +192,7 @@ pub fn logs(g: &GroupDir, sel: &Selection, phase: &str) -> Result<Vec<PhaseLog>>
 pub fn reports(g: &GroupDir, sel: &Selection) -> Result<Map<String, Value>> {
     let mut all = Map::new();
     for code in sel.codes(g)? {
-        let p = g.project(&code);
+        let p = g.project(&code)?;
         let read = |f: &str| std::fs::read_to_string(p.path(f)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()).unwrap_or(Value::Null);
         all.insert(code.clone(), json!({"data": read("data_report.json"), "metadata": read("metadata_report.json")}));
     }
@@ -214,7 +225,7 @@ fn set_path(m: &mut Map<String, Value>, path: &str, v: Value) {
 pub fn check_attr(g: &GroupDir, sel: &Selection, attr: &str) -> Result<Vec<(String, Option<Value>)>> {
     let mut out = Vec::new();
     for code in sel.codes(g)? {
-        let p = g.project(&code);
+        let p = g.project(&code)?;
         let v = lookup(&p.base()?.to_map(), attr).or_else(|| p.detail().ok().and_then(|d| lookup(&d.to_map(), attr)));
         out.push((code, v));
     }
@@ -236,7 +247,7 @@ pub fn parse_attr_value(value: &str) -> Value {
 pub fn set_attr(g: &GroupDir, sel: &Selection, attr: &str, value: &Value) -> Result<Vec<String>> {
     let mut done = Vec::new();
     for code in sel.codes(g)? {
-        let p = g.project(&code);
+        let p = g.project(&code)?;
         let top = attr.split('.').next().unwrap_or("");
         let invalid = |path: &str, e: serde_json::Error| Error::Usage(format!("{attr} = {value} does not fit {path}: {e}"));
         let mut detail = p.detail()?.to_map();
@@ -293,7 +304,7 @@ pub fn summarise(g: &GroupDir, sel: &Selection) -> Result<DataSummary> {
         drivers: BTreeSet::new(),
     };
     for c in sel.codes(g)? {
-        let d = g.project(&c).detail()?;
+        let d = g.project(&c)?.detail()?;
         let Some(src) = d.source_data.as_deref().and_then(parse_size) else {
             continue;
         };

@@ -22,6 +22,8 @@ pub struct GroupStatus {
     pub scheduler: BTreeMap<String, crate::scheduler::TaskState>,
     /// What could not be found out (e.g. the scheduler could not be asked).
     pub warnings: Vec<String>,
+    /// Projects a run is working on now: code -> who holds the lock.
+    pub busy: BTreeMap<String, String>,
 }
 
 /// Where every selected project is (`sel.projects` narrows the subset; the
@@ -54,7 +56,14 @@ pub fn collect(group: &GroupDir, sel: &Selection, ask_scheduler: bool) -> Result
             None => no_status.push(*i),
         }
     }
-    Ok(GroupStatus { group: group.name.clone(), total: codes.len(), phases, no_status, faultlist: group.faultlist(), scheduler, warnings })
+    let picked_codes: std::collections::HashSet<&str> = codes.iter().map(String::as_str).collect();
+    let busy = group
+        .locks()
+        .into_iter()
+        .filter(|(c, _, _)| picked_codes.contains(c.as_str()))
+        .map(|(c, h, stale)| (c, if stale { format!("{h} (gone; the next run takes the lock over)") } else { h.to_string() }))
+        .collect();
+    Ok(GroupStatus { group: group.name.clone(), total: codes.len(), phases, no_status, faultlist: group.faultlist(), scheduler, warnings, busy })
 }
 
 /// At most `n` bytes of `s`, cut at a character boundary.
@@ -148,6 +157,12 @@ pub fn render(s: &GroupStatus, display_upto: usize, long: bool, separate: bool) 
         }
         out.push_str("   (resubmit with more memory or time: padocc rerun-failed -G <group>)\n");
     }
+    if !s.busy.is_empty() {
+        out.push_str(&format!("\nBusy: {} project(s) held by a run\n", s.busy.len()));
+        for (c, h) in s.busy.iter().take(display_upto.max(10)) {
+            out.push_str(&format!("   {c}: {h}\n"));
+        }
+    }
     if !s.faultlist.is_empty() {
         out.push_str(&format!("\nFaultlist: {} project(s) set aside\n", s.faultlist.len()));
         for (c, r) in s.faultlist.iter().take(display_upto) {
@@ -169,7 +184,7 @@ mod tests {
         let v = phases.entry("validate".into()).or_default();
         v.insert("(V>K)Success".into(), vec![0, 2]);
         v.insert("(V>K)Warn-global_aggregation_date_added".into(), vec![3]);
-        let s = GroupStatus { group: "testg".into(), total: 4, phases, no_status: vec![], faultlist: vec![], scheduler: BTreeMap::new(), warnings: vec![] };
+        let s = GroupStatus { group: "testg".into(), total: 4, phases, no_status: vec![], faultlist: vec![], scheduler: BTreeMap::new(), warnings: vec![], busy: BTreeMap::new() };
         let out = render(&s, 10, false, true);
         for want in [
             "Group: testg",

@@ -412,7 +412,7 @@ fn phase(cx: &Ctx, phase: Phase, a: PhaseArgs, base: Option<PhaseOptions>) -> Re
     }
     let human = out.human() && !out.quiet;
     let on_done = |o: &api::Outcome| {
-        if human && !o.ok {
+        if human && (!o.ok || o.status == crate::pipeline::BUSY) {
             let msg = o.message.clone().unwrap_or_default();
             eprintln!("{}{} [{}]: {} - {msg}", if std::io::stderr().is_terminal() { "\r" } else { "" }, o.code, o.index, o.status);
         }

@@ -56,9 +56,39 @@ pub fn skip_reason(p: &Project, opts: &Options) -> Result<Option<String>> {
     Ok((product.exists() && !opts.force && !opts.new_version).then(|| format!("{} exists (use -f to redo it, -n for a new version)", product.display())))
 }
 
+/// Whether the project's status says compute is done (it succeeded, or a
+/// later phase has run).
+pub fn recorded_done(p: &Project) -> Result<bool> {
+    Ok(p.last_status()?.is_some_and(|r| {
+        let rank = super::phase_rank(&r.phase);
+        rank > super::phase_rank("compute") || (r.phase == "compute" && crate::workdir::status::Status::parse(&r.status).is_success())
+    }))
+}
+
 pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     if let Some(why) = skip_reason(p, opts)? {
-        return Ok(Done::skipped(why));
+        if recorded_done(p)? {
+            return Ok(Done::skipped(why));
+        }
+        // A product no status speaks for: a run was killed after it published
+        // the product (an atomic rename) and before it recorded the status.
+        // Record it if it opens as a client would; make it again if not.
+        let (_, product) = p.product(&base_for(p, opts)?);
+        match crate::products::reader::Product::open(&product) {
+            Ok(_) => {
+                return Ok(Done {
+                    status: "Success".into(),
+                    message: Some(format!("{} was complete but its status was never recorded (a run killed in between): it opens, recorded now", product.display())),
+                    skipped: false,
+                })
+            }
+            Err(e) => {
+                let redo = Options { force: true, ..opts.clone() };
+                let mut done = run(p, &redo)?;
+                done.message = Some(format!("remade {} (it did not open: {e}); {}", product.display(), done.message.unwrap_or_default()));
+                return Ok(done);
+            }
+        }
     }
     let mut base = base_for(p, opts)?;
     let cloud = base.cloud.cloud_type.to_ascii_lowercase();

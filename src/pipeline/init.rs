@@ -28,34 +28,59 @@ pub struct Row {
     pub keep_vars: Vec<String>,
 }
 
+/// One CSV line's cells: a cell in double quotes may hold commas and
+/// doubled quotes (`""`); cells are trimmed.
+fn split_csv_line(line: &str) -> std::result::Result<Vec<String>, String> {
+    let mut cells = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', true) => quoted = false,
+            ('"', false) if cur.trim().is_empty() => {
+                cur.clear();
+                quoted = true;
+            }
+            (',', false) => cells.push(std::mem::take(&mut cur).trim().to_string()),
+            (c, _) => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err("unbalanced double quote".into());
+    }
+    cells.push(cur.trim().to_string());
+    Ok(cells)
+}
+
 /// Parse padocc's CSV: a first line containing `proj_code` is a header; a
-/// pattern in double quotes may contain commas; cells are trimmed.
+/// UTF-8 byte-order mark is dropped; cells may be quoted.
 pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     let mut errors = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') || (i == 0 && line.contains("proj_code")) {
             continue;
         }
-        let (pattern_q, rest) = match (line.find('"'), line.rfind('"')) {
-            (Some(a), Some(b)) if b > a => (Some(line[a + 1..b].to_string()), format!("{}{}", &line[..a], &line[b + 1..])),
-            (Some(_), _) => {
-                errors.push(format!("{}:{line_no}: unbalanced double quote", path.display()));
+        let cols = match split_csv_line(line) {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(format!("{}:{line_no}: {e}", path.display()));
                 continue;
             }
-            _ => (None, line.to_string()),
         };
-        let cols: Vec<String> = rest.split(',').map(|c| c.trim().to_string()).collect();
         // padocc deletes every space; padocc-rs trims the ends only, so a code with
         // a space inside is refused rather than silently renamed, and a path with
         // a space inside still works.
         let code: String = cols.first().cloned().unwrap_or_default();
-        let pattern = match pattern_q {
-            Some(p) => p,
-            None => cols.get(1).cloned().unwrap_or_default(),
-        };
+        let pattern = cols.get(1).cloned().unwrap_or_default();
         if let Err(e) = check_name("project code", &code) {
             errors.push(format!("{}:{line_no}: {e}", path.display()));
             continue;
@@ -64,7 +89,6 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<Row>> {
             errors.push(format!("{}:{line_no}: project '{code}' has no file pattern (second column)", path.display()));
             continue;
         }
-        // A quoted pattern leaves an empty second column behind: columns keep their places.
         let col = |i: usize| cols.get(i).cloned().unwrap_or_default();
         let keep_vars = cols.iter().skip(4).filter(|c| !c.is_empty()).cloned().collect();
         rows.push(Row { line_no, line: raw.to_string(), code, pattern, update: col(2), remove: col(3), keep_vars });
@@ -88,18 +112,76 @@ pub fn expand(pattern: &str) -> std::result::Result<Vec<PathBuf>, String> {
         let text = std::fs::read_to_string(pattern).map_err(|e| format!("cannot read file list {pattern}: {e}"))?;
         text.lines().map(str::trim).filter(|l| !l.is_empty()).map(PathBuf::from).collect()
     } else {
-        let mut v: Vec<PathBuf> = glob::glob(pattern).map_err(|e| format!("bad pattern {pattern}: {e}"))?.filter_map(|p| p.ok()).collect();
-        v.sort();
-        v
+        glob_files(pattern, WALK_LIMIT)?
     };
     if files.is_empty() {
         return Err(format!("pattern {pattern} matches no files"));
     }
     let files: Vec<PathBuf> = files.into_iter().map(|f| std::path::absolute(&f).unwrap_or(f)).collect();
+    // allfiles.txt holds one path a line: a name with a line break would split.
+    if let Some(bad) = files.iter().find(|f| f.as_os_str().as_encoded_bytes().iter().any(|b| *b == b'\n' || *b == b'\r')) {
+        return Err(format!("{bad:?} has a line break in its name, which padocc's file lists cannot hold: rename the file"));
+    }
     if let Some(missing) = files.iter().find(|f| !f.is_file()) {
         return Err(format!("{} does not exist or is not a file", missing.display()));
     }
     Ok(files)
+}
+
+/// Entries a pattern may make `init` look at before it gives up.
+const WALK_LIMIT: usize = 1_000_000;
+
+/// The regular files (symlinks followed) a glob pattern matches, sorted. Each
+/// directory is entered once, known by device and inode, so links that loop
+/// (`a/b -> ..`) end; the walk gives up with a clear error after `limit`
+/// entries rather than running away (`/usr/**/*`).
+fn glob_files(pattern: &str, limit: usize) -> std::result::Result<Vec<PathBuf>, String> {
+    use std::os::unix::fs::MetadataExt;
+    let compiled = glob::Pattern::new(pattern).map_err(|e| format!("bad pattern {pattern}: {e}"))?;
+    let opts = glob::MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: false };
+    let parts: Vec<&str> = pattern.split('/').collect();
+    let first_glob = parts.iter().position(|p| p.contains(['*', '?', '['])).unwrap_or(parts.len());
+    if first_glob == parts.len() {
+        // No wildcard: the path itself.
+        let p = PathBuf::from(pattern);
+        return Ok(if p.is_file() { vec![p] } else { vec![] });
+    }
+    let base = match parts[..first_glob].join("/") {
+        b if b.is_empty() && pattern.starts_with('/') => "/".to_string(),
+        b if b.is_empty() => ".".to_string(),
+        b => b,
+    };
+    // Without `**`, no deeper than the pattern's components.
+    let max_depth = if pattern.contains("**") { usize::MAX } else { parts.len() - first_glob };
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![(PathBuf::from(&base), 0usize)];
+    let mut out = Vec::new();
+    let mut looked = 0usize;
+    while let Some((dir, depth)) = stack.pop() {
+        let Ok(meta) = std::fs::metadata(&dir) else { continue };
+        if !seen.insert((meta.dev(), meta.ino())) {
+            continue;
+        }
+        let Ok(rd) = std::fs::read_dir(&dir) else { continue };
+        for e in rd.flatten() {
+            looked += 1;
+            if looked > limit {
+                return Err(format!("pattern {pattern} reaches more than {limit} entries under {base} (a very large tree, or directory links that loop): narrow the pattern or list the files in a .txt file"));
+            }
+            let path = if base == "." { PathBuf::from(e.file_name()) } else { e.path() };
+            let Ok(m) = std::fs::metadata(&path) else { continue };
+            if m.is_dir() {
+                if depth + 1 < max_depth {
+                    stack.push((path, depth + 1));
+                }
+            } else if m.is_file() && compiled.matches_path_with(&path, opts) {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -129,7 +211,7 @@ pub fn apply(group: &GroupDir, rows: &[Row], update_existing: bool) -> Result<In
     let mut main = group.codes("main")?;
     let mut summary = InitSummary::default();
     for (r, files) in rows.iter().zip(expanded) {
-        let p = group.project(&r.code);
+        let p = group.project(&r.code)?;
         let existed = p.exists();
         if existed && !update_existing {
             summary.unchanged.push(r.code.clone());
@@ -209,6 +291,32 @@ pub fn rows_from_input(path: &Path) -> Result<Vec<Row>> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn patterns_walk_each_directory_once_and_within_a_bound() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::create_dir_all(root.join("a/b")).unwrap();
+        for f in ["a/x.nc", "a/b/y.nc", "a/b/z.txt"] {
+            std::fs::write(root.join(f), b"CDF\x01").unwrap();
+        }
+        // Two links that loop, and one to the directory itself.
+        std::os::unix::fs::symlink(root.join("a"), root.join("a/b/up")).unwrap();
+        std::os::unix::fs::symlink(".", root.join("a/self")).unwrap();
+        let pat = format!("{}/a/**/*.nc", root.display());
+        let found = glob_files(&pat, 10_000).unwrap();
+        let names: Vec<String> = found.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        assert_eq!(names.iter().filter(|n| *n == "y.nc").count(), 1, "{found:?}");
+        assert!(names.contains(&"x.nc".to_string()), "{found:?}");
+        let e = glob_files(&pat, 3).unwrap_err();
+        assert!(e.contains("more than 3 entries") && e.contains("narrow the pattern"), "{e}");
+        // A FIFO named like a dataset is not listed.
+        let fifo = root.join("a/pipe.nc");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        assert!(!glob_files(&format!("{}/a/*.nc", root.display()), 100).unwrap().contains(&fifo));
+    }
+
     use super::*;
 
     #[test]
@@ -218,6 +326,10 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[1].pattern, "/d/a,b/*.nc");
         assert_eq!(rows[1].keep_vars, vec!["tas", "pr"]);
+        // Quoted codes, a byte-order mark, doubled quotes.
+        let rows = parse_csv(Path::new("x.csv"), "\u{feff}\"rain1\",\"/d/r \"\"x\"\"/*.nc\"\n").unwrap();
+        assert_eq!((rows[0].code.as_str(), rows[0].pattern.as_str()), ("rain1", "/d/r \"x\"/*.nc"));
+        assert!(parse_csv(Path::new("x.csv"), "a,\"/d/*.nc\n").is_err());
     }
 
     #[test]

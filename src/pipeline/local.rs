@@ -40,7 +40,7 @@ fn estimate(group: &GroupDir, code: &str, phase: Phase) -> u64 {
         Phase::Validate => "validate_memory_bytes",
         _ => "compute_memory_bytes",
     };
-    group.project(code).detail().ok().and_then(|d| d.estimate(key)).unwrap_or(DEFAULT_MEMORY)
+    group.project(code).ok().and_then(|p| p.detail().ok()).and_then(|d| d.estimate(key)).unwrap_or(DEFAULT_MEMORY)
 }
 
 /// Run `phase` for `projects` (index, code); `on_done` sees each outcome as it

@@ -18,6 +18,7 @@ use crate::aggregate::combine::Dedupe;
 use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::workdir::group::GroupDir;
+use crate::workdir::lock::Acquired;
 use crate::workdir::project::{local_time, Project, StatusRow};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
@@ -127,7 +128,7 @@ pub fn phase_rank(phase: &str) -> Option<usize> {
 /// Why `phase` would leave project `code` as it is, if it would: each
 /// phase's own rule (scan and validate always run).
 pub fn skip_reason(group: &GroupDir, code: &str, phase: Phase, opts: &Options) -> Result<Option<String>> {
-    let project = group.project(code);
+    let project = group.project(code)?;
     if !project.exists() {
         return Ok(None);
     }
@@ -138,10 +139,57 @@ pub fn skip_reason(group: &GroupDir, code: &str, phase: Phase, opts: &Options) -
     }
 }
 
-/// Run one phase for one project and record its outcome.
+/// Run one phase for one project and record its outcome. The project's
+/// lock is held throughout: a project another run is working on is left as it
+/// is, with status `Busy` and who holds it.
 pub fn run_project(group: &GroupDir, index: usize, code: &str, phase: Phase, opts: &Options) -> Outcome {
+    run_project_then(group, index, code, phase, opts, || Ok(()))
+}
+
+/// As [`run_project`], calling `started` once the lock is held (a worker
+/// records `Running` there, which a busy project must not get).
+pub fn run_project_then(group: &GroupDir, index: usize, code: &str, phase: Phase, opts: &Options, started: impl FnOnce() -> Result<()>) -> Outcome {
     let t0 = Instant::now();
-    let project = group.project(code);
+    let fail = |e: Error, skipped: bool| Outcome {
+        index,
+        code: code.into(),
+        phase,
+        status: error_status(&e).into(),
+        ok: false,
+        skipped,
+        message: Some(e.to_string()),
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    let project = match group.project(code) {
+        Ok(p) => p,
+        Err(e) => return fail(e, true),
+    };
+    let _lock = match group.lock(code, phase.name()) {
+        Ok(Acquired::Held(l)) => l,
+        Ok(Acquired::Busy(h)) => {
+            return Outcome {
+                index,
+                code: code.into(),
+                phase,
+                status: BUSY.into(),
+                ok: true,
+                skipped: true,
+                message: Some(format!("busy: {h}; left as it is")),
+                seconds: t0.elapsed().as_secs_f64(),
+            }
+        }
+        Err(e) => return fail(e, true),
+    };
+    if let Err(e) = started() {
+        return fail(e, false);
+    }
+    run_locked(group, &project, index, code, phase, opts, t0)
+}
+
+/// The status of a project another run holds (never recorded).
+pub const BUSY: &str = "Busy";
+
+fn run_locked(group: &GroupDir, project: &Project, index: usize, code: &str, phase: Phase, opts: &Options, t0: Instant) -> Outcome {
     let published_and_deleted =
         || group.current_statuses(&[code.to_string()]).ok().and_then(|m| m.get(code).map(|r| r.phase == "complete" && r.status == "Success")).unwrap_or(false);
     let result = if !project.exists() && published_and_deleted() {
@@ -150,10 +198,10 @@ pub fn run_project(group: &GroupDir, index: usize, code: &str, phase: Phase, opt
         Err(Error::Usage(format!("project '{code}' has no directory {}; was it initialised (`padocc init`)?", project.dir.display())))
     } else {
         match phase {
-            Phase::Scan => scan::run(&project, opts),
-            Phase::Compute => compute::run(&project, opts),
-            Phase::Validate => validate::run(&project, opts),
-            Phase::Complete => complete::run(&project, opts),
+            Phase::Scan => scan::run(project, opts),
+            Phase::Compute => compute::run(project, opts),
+            Phase::Validate => validate::run(project, opts),
+            Phase::Complete => complete::run(project, opts),
         }
     };
     // A usage error (no product yet, not validated...) says nothing new about the
@@ -172,7 +220,7 @@ pub fn run_project(group: &GroupDir, index: usize, code: &str, phase: Phase, opt
                 return Outcome { index, code: code.into(), phase, status: "Failed-OutputError".into(), ok: false, skipped, message: Some(e.to_string()), seconds };
             }
         }
-        log_line(&project, phase, &status, message.as_deref(), seconds);
+        log_line(project, phase, &status, message.as_deref(), seconds);
     }
     let mut message = message;
     if phase == Phase::Complete && opts.delete && ok && !skipped && project.exists() {

@@ -233,7 +233,7 @@ pub struct Site {
 pub type Boosts = HashMap<String, (f64, f64)>;
 
 fn estimate(group: &GroupDir, code: &str, phase: Phase) -> (f64, f64) {
-    let d = group.project(code).detail().ok();
+    let d = group.project(code).ok().and_then(|p| p.detail().ok());
     let est = d.as_ref().and_then(|d| d.extra.get("estimates"));
     let get = |k: &str| est.and_then(|e| e.get(k)).and_then(Value::as_f64);
     match phase {

@@ -16,7 +16,7 @@ use super::coordinator::Manifest;
 use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::pipeline::{phase_rank, run_project, Options, Phase};
+use crate::pipeline::{phase_rank, run_project_then, Options, Phase};
 use crate::workdir::group::{hostname, GroupDir};
 use crate::workdir::project::{local_time, StatusRow};
 use crate::workdir::Workdir;
@@ -131,15 +131,17 @@ pub fn run_as(manifest_path: &Path, index: u32, job: &str, cores: usize, ctl: &C
         // failed task must not hold up a whole group); a project whose earlier
         // phase did not succeed keeps that status instead of running on.
         if m.chained {
-            if let Some(r) = group.project(code).last_status().ok().flatten().filter(|r| before(&r.phase, m.phase) && r.status != "Success") {
+            if let Some(r) = group.project(code).ok().and_then(|p| p.last_status().ok().flatten()).filter(|r| before(&r.phase, m.phase) && r.status != "Success") {
                 results.push(json!({"code": code, "status": r.status, "seconds": 0.0, "message": format!("not run: {} ended {}", r.phase, r.status)}));
                 continue;
             }
         }
-        group.record(code, &StatusRow { phase: m.phase.name().into(), status: "Running".into(), time: local_time(false), jobid: jobid.clone() })?;
-        test_fault(code);
         let i = main.iter().position(|c| c == code).unwrap_or(0);
-        let out = run_project(&group, i, code, m.phase, &opts);
+        let out = run_project_then(&group, i, code, m.phase, &opts, || {
+            group.record(code, &StatusRow { phase: m.phase.name().into(), status: "Running".into(), time: local_time(false), jobid: jobid.clone() })?;
+            test_fault(code);
+            Ok(())
+        });
         if !out.ok {
             failed += 1;
         }

@@ -34,13 +34,46 @@ impl Format {
 
 const HDF5_MAGIC: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 
+/// Refuse anything but a regular file before opening it: opening a FIFO
+/// named `x.nc` blocks forever, and a device or socket is no dataset.
+pub fn check_regular(path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::metadata(path).map_err(|e| Error::input_io(path, e))?.file_type();
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(Error::Unreadable { path: path.to_path_buf(), source: std::io::Error::other(format!("is {what}, not a netCDF/HDF5 file; remove it from the file list")) })
+}
+
+/// What a file that is not netCDF/HDF5 looks like, from its first bytes,
+/// named by kind only.
+fn describe(head: &[u8]) -> &'static str {
+    match head {
+        [] => "an empty file",
+        [b'G', b'R', b'I', b'B', ..] => "a GRIB file",
+        [b'P', b'K', 3, 4, ..] => "a zip archive",
+        [0x1f, 0x8b, ..] => "a gzip file",
+        [b'C', b'D', b'F', ..] => "a netCDF-3 header of an unknown version",
+        h if h.iter().all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) => "text",
+        _ => "unknown binary data",
+    }
+}
+
 /// Identify a file by its first bytes. The HDF5 superblock may follow a user
 /// block of 512, 1024, 2048... bytes.
 pub fn detect(path: &Path) -> Result<Format> {
+    check_regular(path)?;
     let mut f = std::fs::File::open(path).map_err(|e| Error::input_io(path, e))?;
-    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(Error::Unreadable { path: path.to_path_buf(), source: std::io::Error::other("is a directory") });
-    }
     let mut head = [0u8; 8];
     let n = read_full(&mut f, &mut head).map_err(|e| Error::input_io(path, e))?;
     if n >= 4 && &head[..3] == b"CDF" && matches!(head[3], 1 | 2 | 5) {
@@ -63,7 +96,7 @@ pub fn detect(path: &Path) -> Result<Format> {
     if n == 0 {
         return Err(Error::corrupt(path, "the file is empty"));
     }
-    Err(Error::UnknownFormat { path: path.to_path_buf(), magic: String::from_utf8_lossy(&head[..n]).into_owned() })
+    Err(Error::UnknownFormat { path: path.to_path_buf(), magic: describe(&head[..n]).into() })
 }
 
 fn read_full(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {

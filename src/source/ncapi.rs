@@ -62,6 +62,10 @@ impl NcFile {
     }
 
     pub fn open(path: &Path) -> NcResult<NcFile> {
+        // netCDF-C would block on a FIFO: only regular files are opened.
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(format!("{} is not a regular file", path.display()));
+        }
         let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| "path contains a NUL byte".to_string())?;
         let mut ncid = 0;
         let _g = hdf5_sys::LOCK.lock();

@@ -53,19 +53,67 @@ impl GroupDir {
         Ok(GroupDir { wd: wd.clone(), name: name.to_string(), dir })
     }
 
-    pub fn project(&self, code: &str) -> Project {
-        Project::new(&self.name, code, self.wd.project_dir(&self.name, code))
+    /// A project of this group: always a child of `in_progress/<G>/`. Codes
+    /// come from files anyone can edit (codesets, manifests, padocc 1.5.1's
+    /// state), so each is checked here, where it becomes a path.
+    pub fn project(&self, code: &str) -> Result<Project> {
+        check_name("project code", code)?;
+        Ok(Project::new(&self.name, code, self.wd.project_dir(&self.name, code)))
     }
 
     fn codes_path(&self, repeat_id: &str) -> PathBuf {
         self.dir.join("proj_codes").join(format!("{repeat_id}.txt"))
     }
 
+    /// Take project `code`'s lock for `what` (a phase, an edit): every writer
+    /// of a project holds it, so a second run skips a busy project.
+    pub fn lock(&self, code: &str, what: &str) -> Result<super::lock::Acquired> {
+        check_name("project code", code)?;
+        super::lock::acquire(&self.dir.join("locks").join(format!("{code}.lock")), what)
+    }
+
+    /// Every project lock of the group: (code, holder, whether it is stale).
+    pub fn locks(&self) -> Vec<(String, super::lock::Holder, bool)> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(self.dir.join("locks")).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(code) = name.strip_suffix(".lock") else { continue };
+            if let Some((h, touched)) = super::lock::read(&e.path()) {
+                let stale = h.is_stale(touched);
+                out.push((code.to_string(), h, stale));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// The codes of a subset, each checked: a line that is not a safe code
+    /// (`../x`, a path, shell syntax) is an error naming the file and line,
+    /// never a path.
     pub fn codes(&self, repeat_id: &str) -> Result<Vec<String>> {
+        let raw = self.raw_codes(repeat_id)?;
+        for (i, c) in raw.iter().enumerate() {
+            if let Err(e) = check_name("project code", c) {
+                return Err(Error::corrupt(
+                    &self.codes_path(repeat_id),
+                    format!("entry {}: {e}; fix or remove it (`padocc doctor -G {}` lists every such entry)", i + 1, self.name),
+                ));
+            }
+        }
+        Ok(raw)
+    }
+
+    /// The lines of a subset file as written (a UTF-8 byte-order mark and
+    /// blank lines dropped), unchecked: for `doctor`, which reports bad ones.
+    pub fn raw_codes(&self, repeat_id: &str) -> Result<Vec<String>> {
         check_name("repeat id", repeat_id)?;
         let p = self.codes_path(repeat_id);
-        match std::fs::read_to_string(&p) {
-            Ok(t) => Ok(t.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()),
+        match std::fs::read(&p) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+                Ok(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if repeat_id == "main" {
                     Ok(vec![])
@@ -148,7 +196,7 @@ impl GroupDir {
     /// Record a status: a row in the project's `status_log.csv` and in this
     /// process's journal.
     pub fn record(&self, code: &str, row: &StatusRow) -> Result<()> {
-        self.project(code).append_status(row)?;
+        self.project(code)?.append_status(row)?;
         journal_append(&self.dir.join("status"), code, row)
     }
 
@@ -162,8 +210,11 @@ impl GroupDir {
                 if path.extension().is_none_or(|x| x != "jnl") {
                     continue;
                 }
-                let text = std::fs::read_to_string(&path).map_err(|e| Error::input_io(&path, e))?;
-                for line in text.lines() {
+                // A journal that is not UTF-8 (damaged, or not ours) must not hide
+                // the whole group: its readable lines count, `doctor` reports it.
+                let bytes = std::fs::read(&path).map_err(|e| Error::input_io(&path, e))?;
+                let text = String::from_utf8_lossy(&bytes);
+                for line in text.lines().filter(|l| !l.contains('\u{fffd}')) {
                     // A line cut by a kill has fewer fields: skip it (the project's own
                     // status_log.csv keeps the truth).
                     let f: Vec<&str> = line.split('\t').collect();
@@ -185,7 +236,7 @@ impl GroupDir {
         let mut out: HashMap<String, StatusRow> = newest.into_iter().map(|(k, v)| (k, v.1)).collect();
         for c in codes {
             if !out.contains_key(c) {
-                if let Some(r) = self.project(c).last_status()? {
+                if let Some(r) = self.project(c)?.last_status()? {
                     out.insert(c.clone(), r);
                 }
             }
@@ -203,12 +254,12 @@ pub fn transfer(from: &GroupDir, to: &GroupDir, codes: &[String]) -> Result<usiz
     let mut moved_lines = Vec::new();
     let mut to_main = to.codes("main")?;
     for c in codes {
-        if to.project(c).exists() {
+        if to.project(c)?.exists() {
             return Err(Error::Usage(format!("group '{}' already has a project '{c}'", to.name)));
         }
     }
     for c in codes {
-        let (src, dst) = (from.project(c).dir, to.project(c).dir);
+        let (src, dst) = (from.project(c)?.dir, to.project(c)?.dir);
         if src.exists() {
             std::fs::rename(&src, &dst).map_err(|e| Error::output(&dst, e))?;
         }
@@ -244,7 +295,7 @@ pub fn remove_projects(g: &GroupDir, codes: &[String], delete_dirs: bool) -> Res
     fsutil::write_file_atomic(&csv_path, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&csv_path, e)))?;
     if delete_dirs {
         for c in codes {
-            let d = g.project(c).dir;
+            let d = g.project(c)?.dir;
             if d.exists() {
                 std::fs::remove_dir_all(&d).map_err(|e| Error::output(&d, e))?;
             }
@@ -313,7 +364,7 @@ mod tests {
         let wd = Workdir { root: d.path().to_path_buf() };
         let g = GroupDir::create(&wd, "g").unwrap();
         for c in ["a", "b"] {
-            std::fs::create_dir_all(g.project(c).dir).unwrap();
+            std::fs::create_dir_all(g.project(c).unwrap().dir).unwrap();
         }
         let row = |p: &str, s: &str| StatusRow { phase: p.into(), status: s.into(), time: "t".into(), jobid: String::new() };
         g.record("a", &row("init", "Success")).unwrap();

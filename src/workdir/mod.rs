@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 
 pub mod config;
 pub mod group;
+pub mod lock;
 pub mod project;
 pub mod status;
 
@@ -78,6 +79,13 @@ pub fn check_name(kind: &str, name: &str) -> Result<()> {
     if name.starts_with('-') || name.starts_with('.') {
         return bad("it starts with '-' or '.'");
     }
+    // Invisible characters (zero-width, bidirectional controls) make two codes
+    // that look alike differ, or a code display as another.
+    if let Some(c) =
+        name.chars().find(|c| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}' | '\u{00ad}'))
+    {
+        return bad(&format!("it contains the invisible character U+{:04X}", c as u32));
+    }
     if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control()) {
         return bad(&format!("it contains {c:?}"));
     }
@@ -96,7 +104,7 @@ mod tests {
 
     #[test]
     fn hostile_names_are_rejected() {
-        for n in ["", "../x", "a/b", "a b", "x$(rm)", "a;b", "-rf", ".hidden", "tab\there", "nl\nx", "quote'", "123", "a,b"] {
+        for n in ["", "../x", "a/b", "a b", "x$(rm)", "a;b", "-rf", ".hidden", "tab\there", "nl\nx", "quote'", "123", "a,b", "ab\u{200b}c", "x\u{202e}y", "\u{feff}a"] {
             assert!(check_name("project code", n).is_err(), "{n:?} accepted");
         }
         for n in ["rain1", "CMIP6.CMIP.MOHC.UKESM1-0-LL.r1i1p1f2.Amon.tas", "a_b-c"] {
