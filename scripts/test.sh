@@ -10,3 +10,6 @@ bash scripts/refenv.sh
 PYBIN=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
 export PATH="$PYBIN:$PATH"
 cargo test --release --locked "$@"
+
+# The Python package (python/) and padocc 1.5.1's own tests against it.
+bash scripts/python-tests.sh

@@ -7,7 +7,7 @@ Paths arrive absolute. ``run_phase`` and ``submit`` must release the GIL
 (``py.allow_threads``) and reset the interrupt flag when they start.
 """
 
-from typing import Any, Optional, TypedDict
+from typing import Any, Callable, Optional, TypedDict
 
 JSON = Any
 
@@ -15,7 +15,7 @@ class EngineError(Exception):
     """Raised when a call fails as a whole (never for one project's failure)."""
     message: str
     kind: str          # usage | missing | unreadable | corrupt | unknown_format |
-                       # incompatible | unsupported | output | interrupted | internal
+                       # incompatible | unsupported | output | scheduler | interrupted | internal
     exit_code: int     # the CLI's exit code for this kind (docs/exit-codes.md)
     path: Optional[str]
 
@@ -111,7 +111,10 @@ def engine_version() -> str: ...
 
 def init_projects(workdir: str, group: str, rows: list[InitRow], options: InitOptions) -> InitSummary: ...
 
-def run_phase(workdir: str, group: str, phase: str, codes: list[str], options: RunOptions) -> RunResult: ...
+def run_phase(workdir: str, group: str, phase: str, codes: list[str], options: RunOptions,
+              progress: Optional[Callable[[str, int, int], Any]] = None) -> RunResult:
+    """``progress(label, done, total)`` is called at most ten times a second;
+    an exception from it stops the run as ``interrupt()`` does."""
 
 def current_statuses(workdir: str, group: str, codes: list[str]) -> dict[str, StatusRow]: ...
 
@@ -129,3 +132,6 @@ def submit(workdir: str, group: str, phase: str, codes: list[str],
            options: RunOptions, scheduler: SchedulerOptions) -> SubmitResult: ...
 
 def interrupt() -> None: ...
+
+def cli_main(argv: list[str]) -> int:
+    """The ``padocc`` command line (``argv[0]`` is the program name); returns the exit code."""

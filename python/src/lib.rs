@@ -36,6 +36,8 @@ fn kind_of(e: &Error) -> (&'static str, Option<&Path>) {
         Error::Scheduler(_) => ("scheduler", None),
         Error::Interrupted => ("interrupted", None),
         Error::Internal(_) => ("internal", None),
+        #[allow(unreachable_patterns)]
+        _ => ("internal", None),
     }
 }
 
@@ -439,8 +441,12 @@ fn _padocc(m: &Bound<'_, PyModule>) -> PyResult<()> {
     if std::env::var_os("HDF5_USE_FILE_LOCKING").is_none() {
         std::env::set_var("HDF5_USE_FILE_LOCKING", "FALSE");
     }
-    let _ = pyo3_log::try_init();
     let py = m.py();
+    // Levels are asked of Python at each record (a notebook's basicConfig or
+    // setLevel after the import still counts); the logger objects are cached.
+    if let Ok(logger) = pyo3_log::Logger::new(py, pyo3_log::Caching::Loggers) {
+        let _ = logger.install();
+    }
     m.add("EngineError", py.get_type::<EngineError>())?;
     m.add("__version__", embed::version())?;
     m.add("LOGGER", LOG_TARGET)?;

@@ -533,6 +533,9 @@ class EngineUnsupportedError(EngineError, NotImplementedError):
 class EngineOutputError(EngineError, OSError):
     """An output cannot be written (exit 6)."""
 
+class EngineSchedulerError(EngineError, RuntimeError):
+    """The job scheduler (sbatch, bsub, qsub...) could not be run or refused (exit 7)."""
+
 class EngineInternalError(EngineError, RuntimeError):
     """A bug in padocc-rs (exit 1)."""
 
@@ -545,6 +548,7 @@ ENGINE_ERRORS = {
     'incompatible': EngineIncompatibleError,
     'unsupported': EngineUnsupportedError,
     'output': EngineOutputError,
+    'scheduler': EngineSchedulerError,
     'internal': EngineInternalError,
 }
 
@@ -558,6 +562,7 @@ ENGINE_STATUS = {
     'unsupported': 'Failed-Unsupported',
     'output': 'Failed-OutputError',
     'usage': 'Failed-UsageError',
+    'scheduler': 'Failed-SchedulerError',
     'interrupted': 'Interrupted',
     'internal': 'Failed-InternalError',
 }
