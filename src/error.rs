@@ -35,6 +35,11 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
+    /// Memory (or another resource of the machine) ran out: the data is not
+    /// blamed.
+    #[error("{0}")]
+    Resources(String),
+
     /// The job scheduler refused or failed (sbatch, bsub, qsub, sacct...).
     #[error("{0}")]
     Scheduler(String),
@@ -66,6 +71,8 @@ pub mod exit {
     pub const OUTPUT: i32 = 6;
     /// The job scheduler could not be run or refused a submission.
     pub const SCHEDULER: i32 = 7;
+    /// Memory ran out (a limit of the job or the machine), not a fault of the data.
+    pub const RESOURCES: i32 = 8;
     /// Stopped by a signal (128 + SIGINT).
     pub const INTERRUPTED: i32 = 130;
 }
@@ -79,6 +86,7 @@ impl Error {
             Error::Output { .. } => exit::OUTPUT,
             Error::Usage(_) => exit::USAGE,
             Error::Scheduler(_) => exit::SCHEDULER,
+            Error::Resources(_) => exit::RESOURCES,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Internal(_) => exit::INTERNAL,
         }
@@ -97,6 +105,7 @@ impl Error {
             Error::Output { path, source } => json!({"kind": "output", "path": path, "reason": source.to_string()}),
             Error::Usage(m) => json!({"kind": "usage", "reason": m}),
             Error::Scheduler(m) => json!({"kind": "scheduler", "reason": m}),
+            Error::Resources(m) => json!({"kind": "resources", "reason": m}),
             Error::Interrupted => json!({"kind": "interrupted"}),
             Error::Internal(m) => json!({"kind": "internal", "reason": m}),
         }
@@ -117,7 +126,46 @@ impl Error {
             "interrupted" => Error::Interrupted,
             "internal" => Error::Internal(s("reason")),
             "scheduler" => Error::Scheduler(s("reason")),
+            "resources" => Error::Resources(s("reason")),
             _ => Error::Usage(s("reason")),
+        }
+    }
+
+    /// netCDF-C or HDF5 could not open or read a source. The file is blamed
+    /// only when nothing else explains it: a file the system will not let us
+    /// read is unreadable, and a library that ran out of memory says nothing
+    /// about the file.
+    pub fn source(path: &Path, reason: impl Into<String>) -> Error {
+        let reason = reason.into();
+        if let Err(e) = std::fs::File::open(path) {
+            return Error::input_io(path, e);
+        }
+        let lower = reason.to_ascii_lowercase();
+        if lower.contains("memory") || lower.contains("cannot allocate") || lower.contains("resource temporarily") {
+            return Error::Resources(format!(
+                "{}: ran out of memory reading it ({reason}); the file is not at fault: give the run more memory (-M, --mem-allowed) or run fewer projects at once (-j)",
+                path.display()
+            ));
+        }
+        Error::corrupt(path, reason)
+    }
+
+    /// The same error, with a sentence added to its message (what was kept,
+    /// what to do).
+    pub fn with_note(self, note: &str) -> Error {
+        let more = |s: String| format!("{s}; {note}");
+        match self {
+            Error::Unreadable { path, source } => Error::Unreadable { path, source: std::io::Error::other(more(source.to_string())) },
+            Error::UnknownFormat { path, magic } => Error::UnknownFormat { path, magic: more(magic) },
+            Error::Corrupt { path, reason } => Error::Corrupt { path, reason: more(reason) },
+            Error::Unsupported { path, var, reason } => Error::Unsupported { path, var, reason: more(reason) },
+            Error::Incompatible(m) => Error::Incompatible(more(m)),
+            Error::Output { path, source } => Error::Output { path, source: std::io::Error::other(more(source.to_string())) },
+            Error::Usage(m) => Error::Usage(more(m)),
+            Error::Scheduler(m) => Error::Scheduler(more(m)),
+            Error::Resources(m) => Error::Resources(more(m)),
+            Error::Internal(m) => Error::Internal(more(m)),
+            e @ (Error::Missing { .. } | Error::Interrupted) => e,
         }
     }
 
@@ -148,6 +196,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_source_is_blamed_only_when_nothing_else_explains_it() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("ok.nc");
+        std::fs::write(&f, b"CDF\x01").unwrap();
+        assert_eq!(Error::source(&f, "NetCDF: Not enough memory").exit_code(), exit::RESOURCES);
+        assert_eq!(Error::source(&f, "NetCDF: HDF error").exit_code(), exit::INPUT);
+        assert!(matches!(Error::source(&f, "NetCDF: HDF error"), Error::Corrupt { .. }));
+        assert!(matches!(Error::source(&d.path().join("gone.nc"), "NetCDF: HDF error"), Error::Missing { .. }));
+    }
+
+    #[test]
     fn errors_cross_processes_unchanged() {
         let p = Path::new("/data/x y.nc");
         for e in [
@@ -157,6 +216,7 @@ mod tests {
             Error::Incompatible("variables differ".into()),
             Error::Usage("no product".into()),
             Error::Scheduler("sbatch failed".into()),
+            Error::Resources("out of memory".into()),
             Error::Interrupted,
             Error::Internal("validation process 1 was killed by signal 9".into()),
         ] {

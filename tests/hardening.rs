@@ -72,7 +72,8 @@ fn codes_read_back_from_the_workdir_are_checked() {
     std::fs::write(&mpath, m.to_string()).unwrap();
     let base = m["index_base"].as_u64().unwrap().to_string();
     let o = run(&wd, &["worker", "--manifest", mpath.to_str().unwrap(), "--index", &base]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("manifest.json") && stderr(&o).contains("victim"), "{}", stderr(&o));
     let names: Vec<String> = std::fs::read_dir(&victim).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(names, vec!["keep.txt"], "a worker wrote outside the working directory");
 }
@@ -349,12 +350,70 @@ fn smaller_hazards() {
     std::fs::write(&csv, format!("n1,{}/*.nc\n", odd.display())).unwrap();
     let o = run(&wd, &["init", "-G", "h3", "-i", csv.to_str().unwrap()]);
     assert!(!o.status.success() && stderr(&o).contains("line break"), "{}", stderr(&o));
+    // A backslash in a file name is a name like any other.
+    let bs = d.path().join("bs");
+    std::fs::create_dir_all(&bs).unwrap();
+    let src: Vec<PathBuf> = series("padocc-1DAgg")
+        .iter()
+        .take(2)
+        .enumerate()
+        .map(|(i, f)| {
+            let to = bs.join(format!("a\\b{i}.nc"));
+            std::fs::copy(f, &to).unwrap();
+            to
+        })
+        .collect();
+    for (kind, out) in [("refs", bs.join("o.json")), ("cfa", bs.join("o.nca"))] {
+        let mut args = vec![kind.to_string()];
+        args.extend(src.iter().map(|p| p.display().to_string()));
+        args.extend(["-o".into(), out.display().to_string(), "-q".into()]);
+        let o = Command::new(env!("CARGO_BIN_EXE_padocc")).args(&args).output().unwrap();
+        assert!(o.status.success(), "{kind}: {}", stderr(&o));
+        let mut v = vec!["verify".to_string(), out.display().to_string()];
+        v.extend(src.iter().map(|p| p.display().to_string()));
+        let o = Command::new(env!("CARGO_BIN_EXE_padocc")).args(&v).output().unwrap();
+        assert!(o.status.success(), "verify {kind}: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    }
     // A file that is not a dataset is named, its bytes are not shown.
     let secret = d.path().join("secret.nc");
     std::fs::write(&secret, "root:$6$saltsalt$hashhash:19000:0:99999:7:::\n").unwrap();
     let o = padocc(&["refs", secret.to_str().unwrap(), "-o", d.path().join("s.json").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("secret.nc") && stderr(&o).contains("text") && !stderr(&o).contains("root:"), "{}", stderr(&o));
+    // A chunk that does not decode blames the file it is in; a Zarr
+    // conversion that fails part-way keeps its part and says so.
+    let zc: Vec<PathBuf> = (0..2).map(|i| d.path().join(format!("zc{i}.nc"))).collect();
+    for (i, p) in zc.iter().enumerate() {
+        let _g = writing();
+        let mut f = netcdf::create(p).unwrap();
+        f.add_unlimited_dimension("time").unwrap();
+        f.add_dimension("x", 200).unwrap();
+        let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+        t.put_attribute("units", "days since 2000-01-01").unwrap();
+        t.put_values(&(0..50).map(|k| (k + 50 * i) as f64).collect::<Vec<_>>(), 0..50).unwrap();
+        let mut v = f.add_variable::<f32>("v", &["time", "x"]).unwrap();
+        v.set_chunking(&[10, 200]).unwrap();
+        v.set_compression(4, false).unwrap();
+        let vals: Vec<f32> = (0..50 * 200).map(|k| ((k * 7919 + i * 13) % 1000) as f32 / 7.0).collect();
+        v.put_values(&vals, (0..50, 0..200)).unwrap();
+    }
+    // Damage the second chunk of zc1's `v` only, found through its references.
+    let refs_of = d.path().join("zc1.json");
+    refs_ok(std::slice::from_ref(&zc[1]), &refs_of, &[]);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&refs_of).unwrap()).unwrap();
+    let (off, size) = (r["refs"]["v/1.0"][1].as_u64().unwrap() as usize, r["refs"]["v/1.0"][2].as_u64().unwrap() as usize);
+    let mut bytes = std::fs::read(&zc[1]).unwrap();
+    for b in &mut bytes[off + 2..off + size] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&zc[1], bytes).unwrap();
+    let out = d.path().join("zc.zarr");
+    let o = padocc(&["zarr", zc[0].to_str().unwrap(), zc[1].to_str().unwrap(), "-o", out.to_str().unwrap(), "-q"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("zc1.nc") && !e.contains("zc0.nc"), "the healthy file is blamed: {e}");
+    assert!(e.contains("zc.zarr.partial") && e.contains("resumes"), "{e}");
+    assert!(d.path().join("zc.zarr.partial").is_dir());
     // A failed init leaves no empty group behind.
     std::fs::write(&csv, "z1,/nonexistent/*.nc\n").unwrap();
     let o = run(&wd, &["init", "-G", "empty", "-i", csv.to_str().unwrap()]);

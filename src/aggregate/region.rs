@@ -39,7 +39,7 @@ impl<'a> RegionReader<'a> {
 
     fn file(&self, f: usize) -> Result<Arc<NcFile>> {
         let path = &self.files[f];
-        self.open.get(f, || NcFile::open(path).map_err(|e| Error::corrupt(path, format!("netCDF-C cannot open it ({e})"))))
+        self.open.get(f, || NcFile::open(path).map_err(|e| Error::source(path, format!("netCDF-C cannot open it ({e})"))))
     }
 
     /// For each axis of `v`, the concat dimension it runs along, if any.

@@ -9,6 +9,32 @@ use super::{run_project, Options, Outcome, Phase};
 use crate::control::Progress;
 use crate::workdir::group::GroupDir;
 
+/// The memory this process may still use: what the machine has available,
+/// within this process's cgroup limit (a job's memory on SLURM, a
+/// container's) and its address-space limit (`ulimit -v`), whichever is least.
+pub fn memory_in_force() -> u64 {
+    let mut s = sysinfo::System::new();
+    s.refresh_memory();
+    let mut least = s.available_memory();
+    let read = |p: &str| std::fs::read_to_string(p).ok().and_then(|t| t.trim().parse::<u64>().ok());
+    // cgroup v2, then v1; "max" (no limit) does not parse.
+    for (limit, usage) in
+        [("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"), ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")]
+    {
+        if let Some(l) = read(limit) {
+            least = least.min(l.saturating_sub(read(usage).unwrap_or(0)));
+            break;
+        }
+    }
+    // SAFETY: getrlimit fills the struct we pass.
+    let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut rl) } == 0 && rl.rlim_cur != libc::RLIM_INFINITY {
+        let vm = std::fs::read_to_string("/proc/self/statm").ok().and_then(|t| t.split_whitespace().next().and_then(|x| x.parse::<u64>().ok())).unwrap_or(0) * 4096;
+        least = least.min((rl.rlim_cur as u64).saturating_sub(vm));
+    }
+    least
+}
+
 /// Memory a project is assumed to need when scan left no estimate.
 const DEFAULT_MEMORY: u64 = 256 << 20;
 
@@ -47,12 +73,8 @@ fn estimate(group: &GroupDir, code: &str, phase: Phase) -> u64 {
 /// finishes (for failure lines), in completion order. Returns outcomes in
 /// input order.
 pub fn run(group: &GroupDir, projects: &[(usize, String)], phase: Phase, opts: &Options, jobs: usize, on_done: &(dyn Fn(&Outcome) + Sync)) -> Vec<Option<Outcome>> {
-    let total_mem = {
-        let mut s = sysinfo::System::new();
-        s.refresh_memory();
-        (s.available_memory() as f64 * 0.8) as u64
-    }
-    .max(DEFAULT_MEMORY);
+    let total_mem = ((memory_in_force() as f64) * 0.8) as u64;
+    let total_mem = total_mem.max(DEFAULT_MEMORY);
     let budget = Budget { free: Mutex::new(total_mem), cv: Condvar::new() };
     let next = AtomicUsize::new(0);
     let results: Vec<Mutex<Option<Outcome>>> = projects.iter().map(|_| Mutex::new(None)).collect();

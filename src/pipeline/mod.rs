@@ -114,6 +114,7 @@ pub fn error_status(e: &Error) -> &'static str {
         Error::Output { .. } => "Failed-OutputError",
         Error::Usage(_) => "Failed-UsageError",
         Error::Scheduler(_) => "Failed-SchedulerError",
+        Error::Resources(_) => "Failed-MemoryError",
         Error::Interrupted => "Interrupted",
         Error::Internal(_) => "Failed-InternalError",
     }

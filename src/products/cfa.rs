@@ -261,7 +261,7 @@ fn write(
     let result = (|| -> Result<(usize, usize, u64)> {
         let o = NcOut::create(&tmp).map_err(|e| Error::output(out, std::io::Error::other(e)))?;
         let bad = |e: String| Error::output(out, std::io::Error::other(e));
-        let first = NcFile::open(&vds.files[0]).map_err(|e| Error::corrupt(&vds.files[0], e))?;
+        let first = NcFile::open(&vds.files[0]).map_err(|e| Error::source(&vds.files[0], e))?;
         let first_ncid = first.ncid;
         // Global attributes: the first file's, verbatim. cfapyx cannot open a
         // file without `Conventions`.
@@ -325,7 +325,7 @@ fn write(
             for f in 0..n_files {
                 let src = match sources.entry(f) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => e.insert(NcFile::open(&vds.files[f]).map_err(|err| Error::corrupt(&vds.files[f], err))?),
+                    std::collections::hash_map::Entry::Vacant(e) => e.insert(NcFile::open(&vds.files[f]).map_err(|err| Error::source(&vds.files[f], err))?),
                 };
                 if let Ok(id) = ncapi::var_id(src.ncid, &v.name) {
                     found = Some((f, id));
@@ -651,7 +651,7 @@ impl CfaReader {
 
     fn fragment_file(&self, uri: &str) -> Result<std::sync::Arc<NcFile>> {
         let p = Path::new(uri.strip_prefix("file://").unwrap_or(uri));
-        self.open.get(uri.to_string(), || NcFile::open(p).map_err(|e| Error::corrupt(p, format!("fragment of {}: {e}", self.path.display()))))
+        self.open.get(uri.to_string(), || NcFile::open(p).map_err(|e| Error::source(p, format!("fragment of {}: {e}", self.path.display()))))
     }
 
     /// Values of `start..start+count` of a variable, native-endian.

@@ -484,12 +484,20 @@ impl Product {
                 std::fs::read(p).map_err(|e| Error::input_io(p, e))?
             }
         };
+        // Bytes that do not decode are blamed on the file they were read from
+        // (a source, for references), at the place they were read.
+        let (blame, at) = match r {
+            Ref::Range { file, offset, .. } => (&self.files[*file as usize], format!(" (bytes at offset {offset})")),
+            Ref::Whole { file } => (&self.files[*file as usize], String::new()),
+            Ref::Inline(_) => (&self.path, String::new()),
+        };
+        let bad = |e: String| Error::corrupt(blame, format!("variable '{}' chunk {lin}{at}: {e}", v.name));
         let mut buf = raw;
         if let Some(c) = &v.compressor {
-            buf = decode(c, &buf).map_err(|e| Error::corrupt(&self.path, format!("variable '{}' chunk {lin}: {e}", v.name)))?;
+            buf = decode(c, &buf).map_err(bad)?;
         }
         for f in v.filters.iter().rev() {
-            buf = decode(f, &buf).map_err(|e| Error::corrupt(&self.path, format!("variable '{}' chunk {lin}: {e}", v.name)))?;
+            buf = decode(f, &buf).map_err(bad)?;
         }
         Ok(Some(buf))
     }

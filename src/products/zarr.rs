@@ -467,7 +467,23 @@ fn plan_vars(vds: &VirtualDataset, placement: &Placement, req: &Request) -> Resu
     Ok(out)
 }
 
+/// Copy the series into the store. A conversion that fails part-way keeps
+/// `OUT.partial` (the chunks written are journalled): the error says so, and
+/// running the same command again resumes it.
 pub fn run(req: &Request) -> Result<Summary> {
+    let partial = partial_path(&req.out);
+    let existed = partial.exists();
+    convert(req).map_err(|e| match partial.exists() && !matches!(e, Error::Usage(_)) {
+        true => e.with_note(&format!(
+            "the part written so far is kept in {} (the same command resumes it{}; delete it to start over)",
+            partial.display(),
+            if existed { "" } else { " once the cause is fixed" }
+        )),
+        false => e,
+    })
+}
+
+fn convert(req: &Request) -> Result<Summary> {
     let t0 = Instant::now();
     if req.zarr_format != 2 && req.zarr_format != 3 {
         return Err(Error::Usage(format!("--zarr-format must be 2 or 3, not {}", req.zarr_format)));
@@ -529,6 +545,13 @@ pub fn run(req: &Request) -> Result<Summary> {
     }
     let max_key_bytes = vars.iter().map(|v| v.chunks.iter().product::<u64>() * v.size as u64).max().unwrap_or(1).max(1);
     // A worker holds the region read, the padded chunk and zarrs' encoded copy.
+    if req.mem_limit < 3 * max_key_bytes {
+        return Err(Error::Usage(format!(
+            "the memory limit ({} bytes) is below what converting one chunk takes ({} bytes: the region read, the chunk and its encoded copy): raise --mem-limit (--mem-allowed in compute) or choose smaller chunks (--chunks, --chunk-size)",
+            req.mem_limit,
+            3 * max_key_bytes
+        )));
+    }
     let by_mem = (req.mem_limit / (3 * max_key_bytes)).max(1) as usize;
     let threads = rayon::current_num_threads().min(by_mem).max(1);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Error::Incompatible(format!("cannot start worker threads: {e}")))?;

@@ -160,9 +160,15 @@ impl Manifest {
         }
     }
 
+    /// Read a manifest; a code in it that is not a project code (a path, shell
+    /// syntax) makes the manifest corrupt: it never reaches a path or a script.
     pub fn read(path: &Path) -> Result<Manifest> {
         let t = std::fs::read_to_string(path).map_err(|e| Error::input_io(path, e))?;
-        serde_json::from_str(&t).map_err(|e| Error::corrupt(path, e.to_string()))
+        let m: Manifest = serde_json::from_str(&t).map_err(|e| Error::corrupt(path, e.to_string()))?;
+        for code in m.tasks.iter().flat_map(|t| &t.projects) {
+            crate::workdir::check_name("project code", code).map_err(|e| Error::corrupt(path, e.to_string()))?;
+        }
+        Ok(m)
     }
 
     /// Written once, atomically; never rewritten.

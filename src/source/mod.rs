@@ -136,7 +136,7 @@ pub(crate) fn wanted_coord(v: &crate::model::Variable, unlimited: bool, want: &[
 /// Every value of a root-group numeric variable as f64, read through netCDF-C
 /// (which reads every format padocc supports). Used for coordinates: small.
 pub fn read_values(path: &Path, var: &str, shape: &[u64]) -> Result<Vec<f64>> {
-    let f = ncapi::NcFile::open(path).map_err(|e| Error::corrupt(path, e))?;
+    let f = ncapi::NcFile::open(path).map_err(|e| Error::source(path, e))?;
     let id = ncapi::var_id(f.ncid, var).map_err(|e| Error::corrupt(path, format!("variable '{var}': {e}")))?;
     ncapi::get_all_f64(f.ncid, id, shape).map_err(|e| Error::corrupt(path, format!("variable '{var}': {e}")))
 }

@@ -44,6 +44,8 @@ pub struct NcFile {
     pub ncid: c_int,
     // Must outlive the netCDF id when opened from memory.
     _map: Option<memmap2::Mmap>,
+    // Holds the descriptor a path netCDF-C would rewrite is opened through.
+    _file: Option<std::fs::File>,
 }
 
 impl NcFile {
@@ -58,7 +60,7 @@ impl NcFile {
         // SAFETY: the mapping is kept alive in the returned NcFile; netCDF-C never
         // writes to it (NC_NOWRITE) nor frees it (NC_MEMIO_LOCKED).
         check(unsafe { nc_open_mem(cpath.as_ptr(), nc::NC_NOWRITE, map.len(), map.as_ptr() as *mut _, &mut ncid) }, "nc_open_mem")?;
-        Ok(NcFile { ncid, _map: Some(map) })
+        Ok(NcFile { ncid, _map: Some(map), _file: None })
     }
 
     pub fn open(path: &Path) -> NcResult<NcFile> {
@@ -66,12 +68,23 @@ impl NcFile {
         if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
             return Err(format!("{} is not a regular file", path.display()));
         }
-        let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| "path contains a NUL byte".to_string())?;
+        // netCDF-C rewrites backslashes in paths as Windows separators, so a
+        // healthy `a\b.nc` fails to open: such a file is opened here and handed
+        // over as /proc/self/fd/N.
+        let (file, opened) = match path.as_os_str().as_encoded_bytes().contains(&b'\\') {
+            true => {
+                let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let p = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f));
+                (Some(f), std::path::PathBuf::from(p))
+            }
+            false => (None, path.to_path_buf()),
+        };
+        let cpath = CString::new(opened.as_os_str().as_encoded_bytes()).map_err(|_| "path contains a NUL byte".to_string())?;
         let mut ncid = 0;
         let _g = hdf5_sys::LOCK.lock();
         // SAFETY: valid C string and out-pointer.
         check(unsafe { nc::nc_open(cpath.as_ptr(), nc::NC_NOWRITE, &mut ncid) }, "nc_open")?;
-        Ok(NcFile { ncid, _map: None })
+        Ok(NcFile { ncid, _map: None, _file: file })
     }
 }
 

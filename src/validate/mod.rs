@@ -276,7 +276,7 @@ impl Source {
     fn ncid(&self) -> Result<c_int> {
         let mut nc = self.nc.borrow_mut();
         if nc.is_none() {
-            *nc = Some(NcFile::open(&self.path).map_err(|e| Error::corrupt(&self.path, e))?);
+            *nc = Some(NcFile::open(&self.path).map_err(|e| Error::source(&self.path, e))?);
         }
         Ok(nc.as_ref().map(|n| n.ncid).expect("opened"))
     }
