@@ -357,17 +357,11 @@ fn set_nca_meta(py: Python<'_>, path: PathBuf, attrs: Bound<'_, PyAny>, remove: 
     py.detach(|| embed::set_nc_global_attributes(&path, &m, &remove)).or_py(py)
 }
 
-/// Rewrite the fragment URIs of a CFA file: not in this engine yet.
+/// Rewrite, in place, the fragment URIs of a CFA file that start with `sub`;
+/// returns how many were rewritten.
 #[pyfunction]
 fn rewrite_nca_uris(py: Python<'_>, path: PathBuf, sub: String, replace: String) -> PyResult<usize> {
-    let _ = (sub, replace);
-    Err(engine_error(
-        py,
-        format!("{}: rewriting the fragment paths of an existing CFA file is not supported yet; run `padocc complete --sub ... --replace ...` instead", path.display()),
-        "unsupported",
-        padocc::error::exit::UNSUPPORTED,
-        Some(&path),
-    ))
+    py.detach(|| embed::rewrite_cfa_uris(&path, &sub, &replace)).or_py(py)
 }
 
 /// Submit a phase as job arrays; see `padocc._native.submit`.

@@ -177,3 +177,36 @@ def test_h5py_and_netcdf4_beside_padocc(tmp_path, workdir, data_1dagg, order):
     import sys
     r = subprocess.run([sys.executable, '-c', code, str(data_1dagg), str(workdir)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.strip().endswith('ok'), r.stderr[-3000:]
+
+
+def test_interrupt_from_progress(tmp_path, workdir, data_1dagg):
+    """An exception in the progress callback (a notebook's Ctrl-C) cancels
+    the run: projects not started are left, the result says interrupted.
+    (Progress comes at most ten times a second and at the end, so how many
+    projects ran first depends on the machine.)"""
+    import padocc._padocc as ext
+    files = sorted(str(f) for f in data_1dagg.glob('*.nc'))
+    codes = [f'p{i}' for i in range(6)]
+    ext.init_projects(str(workdir), 'g', [{'proj_code': c, 'pattern': files} for c in codes])
+    assert [o['status'] for o in ext.run_phase(str(workdir), 'g', 'scan', codes, {'jobs': 1})['results']] == ['Success'] * 6
+
+    def stop(label, done, total):
+        raise KeyboardInterrupt
+
+    r = ext.run_phase(str(workdir), 'g', 'compute', codes, {'force': True, 'jobs': 1}, stop)
+    assert r['interrupted'] is True, r
+    assert len(r['results']) <= 6 and {o['status'] for o in r['results']} <= {'Success', 'Interrupted'}, r
+
+
+def test_rewrite_cfa_uris(tmp_path, data_1dagg):
+    import netCDF4
+    from padocc import _native
+    out = tmp_path / 'agg.nca'
+    r = subprocess.run([padocc_command(), 'cfa', *sorted(str(f) for f in data_1dagg.glob('*.nc')), '-o', str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    n = _native.rewrite_nca_uris(str(out), str(data_1dagg) + '/', 'https://example.org/data/')
+    assert n >= 8  # one per file and fragment layout
+    assert _native.rewrite_nca_uris(str(out), '/nowhere/', 'x') == 0
+    with netCDF4.Dataset(out) as d:
+        uris = [str(u) for name, v in d.variables.items() if name.startswith('fragment_uris') for u in v[:].ravel()]
+    assert len(uris) == n and all(u.startswith('https://example.org/data/file') for u in uris), uris
