@@ -15,7 +15,8 @@ class EngineError(Exception):
     """Raised when a call fails as a whole (never for one project's failure)."""
     message: str
     kind: str          # usage | missing | unreadable | corrupt | unknown_format |
-                       # incompatible | unsupported | output | scheduler | interrupted | internal
+                       # incompatible | unsupported | output | resources | scheduler |
+                       # interrupted | internal
     exit_code: int     # the CLI's exit code for this kind (docs/exit-codes.md)
     path: Optional[str]
 

@@ -33,6 +33,7 @@ fn kind_of(e: &Error) -> (&'static str, Option<&Path>) {
         Error::Incompatible(_) => ("incompatible", None),
         Error::Output { path, .. } => ("output", Some(path)),
         Error::Usage(_) => ("usage", None),
+        Error::Resources(_) => ("resources", None),
         Error::Scheduler(_) => ("scheduler", None),
         Error::Interrupted => ("interrupted", None),
         Error::Internal(_) => ("internal", None),

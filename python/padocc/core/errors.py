@@ -533,6 +533,9 @@ class EngineUnsupportedError(EngineError, NotImplementedError):
 class EngineOutputError(EngineError, OSError):
     """An output cannot be written (exit 6)."""
 
+class EngineResourcesError(EngineError, MemoryError):
+    """Memory (or another resource of the machine) ran out; the data is not blamed (exit 8)."""
+
 class EngineSchedulerError(EngineError, RuntimeError):
     """The job scheduler (sbatch, bsub, qsub...) could not be run or refused (exit 7)."""
 
@@ -548,6 +551,7 @@ ENGINE_ERRORS = {
     'incompatible': EngineIncompatibleError,
     'unsupported': EngineUnsupportedError,
     'output': EngineOutputError,
+    'resources': EngineResourcesError,
     'scheduler': EngineSchedulerError,
     'internal': EngineInternalError,
 }
@@ -563,6 +567,7 @@ ENGINE_STATUS = {
     'output': 'Failed-OutputError',
     'usage': 'Failed-UsageError',
     'scheduler': 'Failed-SchedulerError',
+    'resources': 'Failed-MemoryError',
     'interrupted': 'Interrupted',
     'internal': 'Failed-InternalError',
 }
