@@ -152,11 +152,12 @@ struct RunRequest {
     opts: PhaseOptions,
     jobs: Option<usize>,
     dryrun: bool,
+    indices: Option<Vec<usize>>,
 }
 
 fn run_request(py: Python<'_>, m: &Map<String, Value>, control: Control) -> PyResult<RunRequest> {
     let mut o = PhaseOptions { version_separator: "_".into(), control, ..PhaseOptions::default() };
-    let (mut jobs, mut dryrun) = (None, false);
+    let (mut jobs, mut dryrun, mut indices) = (None, false, None);
     let bad = |k: &str, v: &Value| usage(py, format!("run option {k}: unexpected value {v}"));
     let text = |k: &str, v: &Value| -> PyResult<Option<String>> {
         match v {
@@ -172,7 +173,14 @@ fn run_request(py: Python<'_>, m: &Map<String, Value>, control: Control) -> PyRe
             "new_version" => o.new_version = flag()?,
             "delete" => o.delete = flag()?,
             "dryrun" => dryrun = flag()?,
-            "quiet" | "indices" => {}
+            "quiet" => {}
+            "indices" => {
+                indices = match v {
+                    Value::Null => None,
+                    Value::Array(a) => Some(a.iter().map(|x| x.as_u64().map(|i| i as usize).ok_or_else(|| bad(k, v))).collect::<PyResult<_>>()?),
+                    _ => return Err(bad(k, v)),
+                }
+            }
             "cloud_format" => o.cloud_format = text(k, v)?,
             "mem_allowed" => o.mem_allowed = if v.is_null() { None } else { Some(bytes_of(v).ok_or_else(|| bad(k, v))?) },
             "concat_dims" => {
@@ -204,7 +212,7 @@ fn run_request(py: Python<'_>, m: &Map<String, Value>, control: Control) -> PyRe
             other => return Err(usage(py, format!("unknown run option '{other}'"))),
         }
     }
-    Ok(RunRequest { opts: o, jobs, dryrun })
+    Ok(RunRequest { opts: o, jobs, dryrun, indices })
 }
 
 /// A cancellation token, registered for `interrupt` until dropped.
@@ -289,15 +297,15 @@ fn run_phase<'py>(
     let control = Control { progress: reporter(progress, &run.cancel), cancel: run.cancel.clone() };
     let req = run_request(py, &m, control)?;
     let result: Result<Value, Error> = py.detach(|| {
-        let sel = selection(&codes);
         if codes.is_empty() {
             return Ok(json!({"group": g.name, "phase": phase, "seconds": 0.0, "interrupted": false, "results": []}));
         }
+        let projects = embed::resolve_codes(&g, &codes, req.indices.as_deref())?;
         if req.dryrun {
-            let rows = phases::plan_phase(&g, &sel, phase, &req.opts)?;
+            let rows = embed::plan_projects(&g, &projects, phase, &req.opts)?;
             return Ok(json!({"group": g.name, "phase": phase, "dry_run": true, "projects": rows}));
         }
-        phases::record_formats(&g, &sel.codes(&g)?, req.opts.cloud_format.as_deref(), None)?;
+        phases::record_formats(&g, &codes, req.opts.cloud_format.as_deref(), None)?;
         let on_done = |o: &api::Outcome| {
             let msg = o.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
             if o.ok {
@@ -306,7 +314,7 @@ fn run_phase<'py>(
                 log::error!(target: LOG_TARGET, "{} [{}] {} {}{msg}", o.code, o.index, o.phase.name(), o.status);
             }
         };
-        let r = phases::run_phase(&g, &sel, phase, &req.opts, req.jobs, &on_done)?;
+        let r = embed::run_projects(&g, &projects, phase, &req.opts, req.jobs, &on_done)?;
         Ok(serde_json::to_value(&r).expect("JSON"))
     });
     drop(run);

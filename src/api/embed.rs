@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
+use super::phases::{PhaseRun, PlannedProject};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::pipeline::init::{self, InitSummary};
+use crate::pipeline::{Options as PhaseOptions, Outcome, Phase};
 use crate::workdir::group::GroupDir;
 use crate::workdir::project::{local_time, Project, StatusRow};
 use crate::workdir::{check_name, Workdir};
@@ -488,4 +490,68 @@ pub fn rewrite_cfa_uris(path: &Path, sub: &str, replace: &str) -> Result<usize> 
         crate::products::cfa::export(path, path, Some((sub, replace)))?;
     }
     Ok(matching)
+}
+
+/// The projects a phase run from Python is about: each code with its index
+/// (`indices`, the positions in the caller's subset, else its position in
+/// `main`). A code outside `main` is taken if its project exists (a project
+/// made on its own); an unknown code is the command line's error.
+pub fn resolve_codes(g: &GroupDir, codes: &[String], indices: Option<&[usize]>) -> Result<Vec<(usize, String)>> {
+    let main = g.codes("main")?;
+    let mut out = Vec::with_capacity(codes.len());
+    for (i, c) in codes.iter().enumerate() {
+        let pos = main.iter().position(|m| m == c);
+        if pos.is_none() && !project_of(g, c)?.exists() {
+            g.select("main", Some(c))?;
+            return Err(Error::Usage(format!("unknown project '{c}' in group '{}'", g.name)));
+        }
+        out.push((indices.and_then(|x| x.get(i).copied()).or(pos).unwrap_or(i), c.clone()));
+    }
+    Ok(out)
+}
+
+/// What `phase` would do to each of `projects` (a dry run); writes nothing.
+pub fn plan_projects(g: &GroupDir, projects: &[(usize, String)], phase: Phase, opts: &PhaseOptions) -> Result<Vec<PlannedProject>> {
+    let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
+    let cur = g.current_statuses(&codes)?;
+    let mut rows = Vec::new();
+    for (index, code) in projects {
+        let status = cur.get(code).map(|r| format!("{},{}", r.phase, r.status)).unwrap_or_else(|| "no status".into());
+        let why_not = crate::pipeline::skip_reason(g, code, phase, opts)?;
+        rows.push(PlannedProject { index: *index, status, would_run: why_not.is_none(), why_not, code: code.clone() });
+    }
+    Ok(rows)
+}
+
+/// Run `phase` over `projects` (index, code) in this process, `jobs` at once
+/// (None: every core), recorded as a local run as the command line's are.
+pub fn run_projects(g: &GroupDir, projects: &[(usize, String)], phase: Phase, opts: &PhaseOptions, jobs: Option<usize>, on_done: &(dyn Fn(&Outcome) + Sync)) -> Result<PhaseRun> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let jobs = jobs.unwrap_or(cores);
+    let opts = PhaseOptions { processes: (cores / jobs.min(projects.len()).max(1)).max(1), ..opts.clone() };
+    let t0 = std::time::Instant::now();
+    let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
+    let (run_dir, manifest) = match codes.is_empty() {
+        true => (None, None),
+        false => crate::scheduler::local::record_run(g, &codes, phase, &opts).map(|(d, m)| (Some(d), Some(m)))?,
+    };
+    let index_of: std::collections::HashMap<&str, usize> = projects.iter().map(|(i, c)| (c.as_str(), *i)).collect();
+    let listed: Vec<(usize, String)> =
+        manifest.iter().flat_map(|m| &m.tasks).flat_map(|t| &t.projects).map(|c| (index_of.get(c.as_str()).copied().unwrap_or(0), c.clone())).collect();
+    let results: Vec<Outcome> = crate::pipeline::local::run(g, &listed, phase, &opts, jobs, on_done).into_iter().flatten().collect();
+    let interrupted = opts.control.cancel.is_cancelled();
+    if let Some(dir) = &run_dir {
+        crate::scheduler::local::finish_run(dir, &results.iter().collect::<Vec<_>>(), interrupted)?;
+    }
+    Ok(PhaseRun {
+        group: g.name.clone(),
+        phase,
+        projects: listed.len(),
+        ran: results.len(),
+        failed: results.iter().filter(|o| !o.ok).count(),
+        skipped: results.iter().filter(|o| o.skipped).count(),
+        interrupted,
+        seconds: t0.elapsed().as_secs_f64(),
+        results,
+    })
 }

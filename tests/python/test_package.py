@@ -210,3 +210,14 @@ def test_rewrite_cfa_uris(tmp_path, data_1dagg):
     with netCDF4.Dataset(out) as d:
         uris = [str(u) for name, v in d.variables.items() if name.startswith('fragment_uris') for u in v[:].ravel()]
     assert len(uris) == n and all(u.startswith('https://example.org/data/file') for u in uris), uris
+
+
+def test_project_outside_main(tmp_path, workdir, data_1dagg):
+    """A project made on its own (ProjectOperation(first_time=True)) is not in
+    its group's main list; its phases still run."""
+    from padocc import GroupOperation, ProjectOperation
+    from padocc.phases import ScanOperation
+    GroupOperation('gx', workdir=str(workdir), verbose=0)
+    ProjectOperation('solo', workdir=str(workdir), groupID='gx', first_time=True, ft_kwargs={'pattern': f'{data_1dagg}/*.nc'}, verbose=0)
+    assert ScanOperation('solo', workdir=str(workdir), groupID='gx', verbose=0).run(forceful=True) == 'Success'
+    assert ProjectOperation('solo', workdir=str(workdir), groupID='gx').get_last_status().split(',')[:2] == ['scan', 'Success']
