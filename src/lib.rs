@@ -4,8 +4,8 @@
 //!
 //! The layers, from the bottom; nothing calls upward (cancellation and
 //! progress are passed down as [`control::Control`] values):
-//! - foundation: [`error`], [`control`], [`fsutil`], [`model`] (the virtual
-//!   dataset), [`codec`], [`slab`];
+//! - foundation: [`error`], [`control`], [`fsutil`], [`oom`], [`model`] (the
+//!   virtual dataset), [`codec`], [`slab`];
 //! - [`source`]: read one netCDF/HDF5 file into a [`model::VirtualDataset`];
 //! - [`aggregate`]: many files into one aggregation (combine, CF time);
 //! - [`products`]: kerchunk references (JSON, Parquet), Zarr stores, CFA files,
@@ -28,6 +28,7 @@ pub mod control;
 pub mod error;
 pub mod fsutil;
 pub mod model;
+pub mod oom;
 pub mod pipeline;
 pub mod products;
 pub mod scheduler;

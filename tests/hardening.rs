@@ -414,9 +414,47 @@ fn smaller_hazards() {
     assert!(e.contains("zc1.nc") && !e.contains("zc0.nc"), "the healthy file is blamed: {e}");
     assert!(e.contains("zc.zarr.partial") && e.contains("resumes"), "{e}");
     assert!(d.path().join("zc.zarr.partial").is_dir());
+    // A memory limit below one chunk's need is an error, not silently exceeded.
+    let o = padocc(&["zarr", zc[0].to_str().unwrap(), "-o", d.path().join("small.zarr").to_str().unwrap(), "--mem-limit", "1000", "-q"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("raise --mem-limit"), "{}", stderr(&o));
     // A failed init leaves no empty group behind.
     std::fs::write(&csv, "z1,/nonexistent/*.nc\n").unwrap();
     let o = run(&wd, &["init", "-G", "empty", "-i", csv.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(!wd.join("groups/empty").exists() && !wd.join("in_progress/empty").exists(), "a failed init left a group skeleton");
+}
+
+/// Class 9: under an address-space limit (`ulimit -v`, as a job's limit would
+/// be) a run ends with a status row and a clear message: memory errors are
+/// never blamed on healthy files, and nothing aborts silently.
+#[test]
+fn memory_limits_end_runs_with_a_status() {
+    let d = tempfile::tempdir().unwrap();
+    let wd = group(d.path(), 1);
+    ok(run(&wd, &["compute", "-G", "g"]));
+    let bin = env!("CARGO_BIN_EXE_padocc");
+    let mut seen = std::collections::BTreeMap::new();
+    for phase in ["validate", "compute"] {
+        for kb in [35_000, 40_000, 45_000, 50_000, 55_000, 60_000, 80_000, 100_000, 200_000] {
+            let extra = if phase == "compute" { "-C zarr -f" } else { "" };
+            let cmd = format!("ulimit -v {kb}; exec '{bin}' -w '{}' {phase} -G g {extra}", wd.display());
+            let o = Command::new("bash").args(["-c", &cmd]).env_remove("WORKDIR").output().unwrap();
+            let code = o.status.code();
+            assert!(matches!(code, Some(0 | 1 | 8)), "{phase} at {kb} kB: exit {code:?} (a signal?): {}", stderr(&o));
+            let st = status_of(&wd);
+            let now: Vec<String> = st["phases"][phase].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+            assert_eq!(now.len(), 1, "{phase} at {kb} kB: no status row: {st:#}");
+            assert!(!now[0].contains("InputError") && !now[0].starts_with("Fatal"), "{phase} at {kb} kB blamed the data: {now:?}: {}", stderr(&o));
+            if code != Some(0) {
+                assert!(stderr(&o).contains("memory"), "{phase} at {kb} kB: {}", stderr(&o));
+            }
+            *seen.entry(now[0].clone()).or_insert(0) += 1;
+        }
+    }
+    eprintln!("statuses under memory limits: {seen:?}");
+    assert!(seen.keys().any(|s| s != "Success"), "no limit was low enough to fail: {seen:?}");
+    // With memory back, the work finishes.
+    ok(run(&wd, &["compute", "-G", "g", "-C", "zarr", "-f"]));
+    ok(run(&wd, &["validate", "-G", "g"]));
 }

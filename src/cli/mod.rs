@@ -41,6 +41,7 @@ where
         }
     };
     let out = Out { mode: mode_of(&cli.command), quiet: cli.quiet };
+    start_threads();
     // First Ctrl-C or SIGTERM (what SLURM sends on scancel and at the time
     // limit): stop starting projects and let those in flight stop at the next
     // safe point (every write is atomic). Second: leave at once.
@@ -63,6 +64,15 @@ where
             eprintln!("padocc: error: {e}");
             e.exit_code()
         }
+    }
+}
+
+/// rayon starts its pool on first use and panics when a thread cannot start
+/// (a memory or process limit, as a job's): start it here, smaller if need be.
+fn start_threads() {
+    let mut n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    while n > 0 && rayon::ThreadPoolBuilder::new().num_threads(n).build_global().is_err() {
+        n /= 2;
     }
 }
 

@@ -9,32 +9,6 @@ use super::{run_project, Options, Outcome, Phase};
 use crate::control::Progress;
 use crate::workdir::group::GroupDir;
 
-/// The memory this process may still use: what the machine has available,
-/// within this process's cgroup limit (a job's memory on SLURM, a
-/// container's) and its address-space limit (`ulimit -v`), whichever is least.
-pub fn memory_in_force() -> u64 {
-    let mut s = sysinfo::System::new();
-    s.refresh_memory();
-    let mut least = s.available_memory();
-    let read = |p: &str| std::fs::read_to_string(p).ok().and_then(|t| t.trim().parse::<u64>().ok());
-    // cgroup v2, then v1; "max" (no limit) does not parse.
-    for (limit, usage) in
-        [("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"), ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes")]
-    {
-        if let Some(l) = read(limit) {
-            least = least.min(l.saturating_sub(read(usage).unwrap_or(0)));
-            break;
-        }
-    }
-    // SAFETY: getrlimit fills the struct we pass.
-    let mut rl: libc::rlimit = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut rl) } == 0 && rl.rlim_cur != libc::RLIM_INFINITY {
-        let vm = std::fs::read_to_string("/proc/self/statm").ok().and_then(|t| t.split_whitespace().next().and_then(|x| x.parse::<u64>().ok())).unwrap_or(0) * 4096;
-        least = least.min((rl.rlim_cur as u64).saturating_sub(vm));
-    }
-    least
-}
-
 /// Memory a project is assumed to need when scan left no estimate.
 const DEFAULT_MEMORY: u64 = 256 << 20;
 
@@ -73,7 +47,7 @@ fn estimate(group: &GroupDir, code: &str, phase: Phase) -> u64 {
 /// finishes (for failure lines), in completion order. Returns outcomes in
 /// input order.
 pub fn run(group: &GroupDir, projects: &[(usize, String)], phase: Phase, opts: &Options, jobs: usize, on_done: &(dyn Fn(&Outcome) + Sync)) -> Vec<Option<Outcome>> {
-    let total_mem = ((memory_in_force() as f64) * 0.8) as u64;
+    let total_mem = ((crate::oom::headroom() as f64) * 0.8) as u64;
     let total_mem = total_mem.max(DEFAULT_MEMORY);
     let budget = Budget { free: Mutex::new(total_mem), cv: Condvar::new() };
     let next = AtomicUsize::new(0);
@@ -82,22 +56,27 @@ pub fn run(group: &GroupDir, projects: &[(usize, String)], phase: Phase, opts: &
     let workers = jobs.max(1).min(projects.len().max(1));
     // The bar counts projects; a project's own steps report nothing.
     let inner = Options { control: opts.control.quiet(), ..opts.clone() };
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                if opts.control.cancel.is_cancelled() {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((index, code)) = projects.get(i) else { return };
-                let held = budget.take(estimate(group, code, phase), total_mem);
-                let out = run_project(group, *index, code, phase, &inner);
-                budget.give(held);
-                on_done(&out);
-                progress.inc();
-                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
-            });
+    let work = || loop {
+        if opts.control.cancel.is_cancelled() {
+            return;
         }
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some((index, code)) = projects.get(i) else { return };
+        let held = budget.take(estimate(group, code, phase), total_mem);
+        let out = run_project(group, *index, code, phase, &inner);
+        budget.give(held);
+        on_done(&out);
+        progress.inc();
+        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+    };
+    std::thread::scope(|s| {
+        // Under a memory or process limit a thread may not start: the run goes
+        // on with those that did, or on this thread alone.
+        let started = (1..workers).take_while(|_| std::thread::Builder::new().spawn_scoped(s, work).is_ok()).count();
+        if started + 1 < workers {
+            tracing::warn!("{} of {workers} worker threads could not start (a memory or process limit); running with {}", workers - 1 - started, started + 1);
+        }
+        work();
     });
     progress.finish();
     results.into_iter().map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner())).collect()

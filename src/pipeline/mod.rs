@@ -191,6 +191,17 @@ pub fn run_project_then(group: &GroupDir, index: usize, code: &str, phase: Phase
 pub const BUSY: &str = "Busy";
 
 fn run_locked(group: &GroupDir, project: &Project, index: usize, code: &str, phase: Phase, opts: &Options, t0: Instant) -> Outcome {
+    // Should memory run out in this process, these rows are what is left of
+    // the run: rendered now, written by the allocator then.
+    let jobid = opts.jobid.clone().unwrap_or_else(|| index.to_string());
+    let row = |status: &str| StatusRow { phase: phase.name().into(), status: status.into(), time: local_time(false), jobid: jobid.clone() };
+    let _armed = match project.exists() {
+        true => match (group.prepared_record(code, &row(error_status(&Error::Resources(String::new())))), group.prepared_record(code, &row("Failed-Crashed"))) {
+            (Ok(memory), Ok(crash)) => Some(crate::oom::arm(memory.into(), crash.into(), &format!("{code} ({})", phase.name()))),
+            _ => None,
+        },
+        false => None,
+    };
     let published_and_deleted =
         || group.current_statuses(&[code.to_string()]).ok().and_then(|m| m.get(code).map(|r| r.phase == "complete" && r.status == "Success")).unwrap_or(false);
     let result = if !project.exists() && published_and_deleted() {

@@ -556,7 +556,7 @@ impl CfaReader {
     /// variables as a client presents them (fragment variables hidden).
     pub fn open(path: &Path) -> Result<(CfaReader, serde_json::Map<String, serde_json::Value>, Vec<crate::products::reader::ProductVar>)> {
         let corrupt = |e: String| Error::corrupt(path, e);
-        let nca = NcFile::open(path).map_err(corrupt)?;
+        let nca = NcFile::open(path).map_err(|e| Error::source(path, e))?;
         let to_map = |attrs: Vec<(String, AttrValue)>| -> serde_json::Map<String, serde_json::Value> {
             attrs
                 .into_iter()

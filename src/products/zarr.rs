@@ -554,7 +554,10 @@ fn convert(req: &Request) -> Result<Summary> {
     }
     let by_mem = (req.mem_limit / (3 * max_key_bytes)).max(1) as usize;
     let threads = rayon::current_num_threads().min(by_mem).max(1);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Error::Incompatible(format!("cannot start worker threads: {e}")))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Resources(format!("cannot start {threads} worker threads ({e}): a memory or process limit; lower --mem-limit or raise the limit")))?;
 
     crate::source::filters::register();
     {

@@ -35,8 +35,8 @@ fn read_with(path: &Path, want: &[String], storage: bool) -> Result<VirtualDatas
     // SAFETY: read-only mapping of a source that must not change while read.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::input_io(path, e))?;
     let _lock = hdf5_sys::LOCK.lock();
-    let ncf = NcFile::open_mapped(path, map).map_err(|e| Error::corrupt(path, format!("netCDF-C cannot open it ({e})")))?;
-    let h5 = if storage { Some(::hdf5::File::open(path).map_err(|e| Error::corrupt(path, format!("HDF5 cannot open it ({e})")))?) } else { None };
+    let ncf = NcFile::open_mapped(path, map).map_err(|e| Error::source(path, format!("netCDF-C cannot open it ({e})")))?;
+    let h5 = if storage { Some(::hdf5::File::open(path).map_err(|e| Error::source(path, format!("HDF5 cannot open it ({e})")))?) } else { None };
     let root = read_group(path, ncf.ncid, h5.as_deref(), "")?;
     let mut coords = Vec::new();
     for (varid, v) in ncapi::var_ids(ncf.ncid).map_err(|e| Error::corrupt(path, e))?.into_iter().zip(&root.vars) {

@@ -319,8 +319,31 @@ pub fn delete_group(g: &GroupDir) -> Result<()> {
 static JOURNALS: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
 
 fn journal_append(status_dir: &std::path::Path, code: &str, row: &StatusRow) -> Result<()> {
+    let file = journal_file(status_dir)?;
+    append_line(&file, &journal_line(code, row))
+}
+
+/// One journal line: `ns, code, phase, status, time, jobid`, tab-separated.
+fn journal_line(code: &str, row: &StatusRow) -> String {
+    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
+    format!("{}\t{}\t{}\t{}\t{}\t{}", now_ns(), code, clean(&row.phase), clean(&row.status), clean(&row.time), clean(&row.jobid))
+}
+
+impl GroupDir {
+    /// The two lines [`GroupDir::record`] would write for `row` (the project's
+    /// `status_log.csv` and this process's journal), rendered now: what is
+    /// written when memory runs out and nothing can be rendered any more.
+    pub fn prepared_record(&self, code: &str, row: &StatusRow) -> Result<[(PathBuf, Vec<u8>); 2]> {
+        let p = self.project(code)?;
+        let journal = journal_file(&self.dir.join("status"))?;
+        Ok([(p.path("status_log.csv"), format!("\n{}\n", row.line()).into_bytes()), (journal, format!("\n{}\n", journal_line(code, row)).into_bytes())])
+    }
+}
+
+/// This process's journal file in `status_dir` (the directory is made).
+fn journal_file(status_dir: &std::path::Path) -> Result<PathBuf> {
     std::fs::create_dir_all(status_dir).map_err(|e| Error::output(status_dir, e))?;
-    let file = {
+    Ok({
         let mut j = JOURNALS.lock().unwrap_or_else(|e| e.into_inner());
         match j.iter().find(|(d, _)| d == status_dir) {
             Some((_, f)) => f.clone(),
@@ -333,10 +356,7 @@ fn journal_append(status_dir: &std::path::Path, code: &str, row: &StatusRow) -> 
                 f
             }
         }
-    };
-    let clean = |s: &str| s.replace(['\t', '\n', '\r'], " ");
-    let line = format!("{}\t{}\t{}\t{}\t{}\t{}", now_ns(), code, clean(&row.phase), clean(&row.status), clean(&row.time), clean(&row.jobid));
-    append_line(&file, &line)
+    })
 }
 
 pub fn now_ns() -> u128 {
