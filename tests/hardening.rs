@@ -458,3 +458,44 @@ fn memory_limits_end_runs_with_a_status() {
     ok(run(&wd, &["compute", "-G", "g", "-C", "zarr", "-f"]));
     ok(run(&wd, &["validate", "-G", "g"]));
 }
+
+/// Class 7 with real kills: compute killed with SIGKILL at 20 points, each
+/// followed by a rerun; the rerun always ends with every project's product
+/// recorded (never `Skipped` with a scan status) and every product whole.
+#[test]
+fn kills_between_product_and_status_are_recovered() {
+    let d = tempfile::tempdir().unwrap();
+    let wd = group(d.path(), 6);
+    let mut recovered = 0;
+    for t in 0..20u64 {
+        // Back to "scanned, no product" each time, so that every kill lands in
+        // a run that writes products and status rows.
+        ok(run(&wd, &["update_status", "-G", "g", "--old_phase", "compute", "--old_status", "Any", "--new_phase", "scan", "--new_status", "Success"]));
+        for i in 0..6 {
+            let _ = std::fs::remove_file(wd.join(format!("in_progress/g/p{i}/k1.0a.json")));
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_padocc"))
+            .arg("-w")
+            .arg(&wd)
+            .args(["compute", "-G", "g", "-j", "2"])
+            .env_remove("WORKDIR")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(10 + 6 * t));
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        let o = ok(run(&wd, &["compute", "-G", "g", "--format", "json"]));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        recovered += r["results"].as_array().unwrap().iter().filter(|x| x["message"].as_str().is_some_and(|m| m.contains("never recorded"))).count();
+        let st = status_of(&wd);
+        assert_eq!(st["phases"]["compute"]["Success"].as_array().map(Vec::len), Some(6), "trial {t}: {st:#}");
+        for i in 0..6 {
+            let p = wd.join(format!("in_progress/g/p{i}/k1.0a.json"));
+            let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap_or_else(|e| panic!("trial {t}: {}: {e}", p.display()));
+            assert!(v["refs"].as_object().is_some_and(|m| !m.is_empty()), "trial {t}");
+        }
+    }
+    eprintln!("20 SIGKILL trials during compute: {recovered} products found without their status and recorded");
+}
