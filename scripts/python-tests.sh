@@ -26,7 +26,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
-"${PIP[@]}" install 'maturin>=1.8,<2' 'pytest>=8' 'h5py>=3.11'
+"${PIP[@]}" install 'maturin>=1.8,<2' 'pytest>=8' 'h5py>=3.11' nbclient ipykernel nbformat
+# tests/python/test_notebook.py runs docs/notebooks/tour.ipynb in this kernel (the venv's python).
+"$VENV/bin/python" -m ipykernel install --sys-prefix --name padocc-pyenv --display-name 'Python (padocc-pyenv)' >/dev/null 2>&1
 
 WORK=$(mktemp -d /tmp/padocc-pytests.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
