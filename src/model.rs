@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 /// An attribute value, kept with enough type information to be written back as
 /// the same JSON a Python client would produce from the netCDF attribute.
-#[derive(Debug, Clone, PartialEq)]
+/// Equality is xarray's: NaN equals NaN (a `_FillValue = NaN` in every file
+/// is one fill value, not a difference).
+#[derive(Debug, Clone)]
 pub enum AttrValue {
     Str(String),
     Strs(Vec<String>),
@@ -19,6 +21,37 @@ pub enum AttrValue {
     UInts(Vec<u64>),
     /// Stored as f64; a float32 attribute is widened exactly (as numpy's `tolist` does).
     Floats(Vec<f64>),
+}
+
+/// Floats equal as xarray compares attributes: NaN equals NaN.
+pub fn same_float(a: f64, b: f64) -> bool {
+    a == b || (a.is_nan() && b.is_nan())
+}
+
+impl PartialEq for AttrValue {
+    fn eq(&self, other: &AttrValue) -> bool {
+        match (self, other) {
+            (AttrValue::Str(a), AttrValue::Str(b)) => a == b,
+            (AttrValue::Strs(a), AttrValue::Strs(b)) => a == b,
+            (AttrValue::Ints(a), AttrValue::Ints(b)) => a == b,
+            (AttrValue::UInts(a), AttrValue::UInts(b)) => a == b,
+            (AttrValue::Floats(a), AttrValue::Floats(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_float(*x, *y)),
+            _ => false,
+        }
+    }
+}
+
+impl PartialEq for FillValue {
+    fn eq(&self, other: &FillValue) -> bool {
+        match (self, other) {
+            (FillValue::None, FillValue::None) => true,
+            (FillValue::Int(a), FillValue::Int(b)) => a == b,
+            (FillValue::UInt(a), FillValue::UInt(b)) => a == b,
+            (FillValue::Float(a), FillValue::Float(b)) => same_float(*a, *b),
+            (FillValue::Bytes(a), FillValue::Bytes(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl AttrValue {
@@ -78,8 +111,8 @@ pub enum CodecParam {
     Str(String),
 }
 
-/// Zarr v2 `fill_value`.
-#[derive(Debug, Clone, PartialEq)]
+/// Zarr v2 `fill_value`. Equality treats NaN as equal to NaN.
+#[derive(Debug, Clone)]
 pub enum FillValue {
     /// No fill value: clients do not mask anything (netCDF without `_FillValue`).
     None,

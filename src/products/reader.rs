@@ -91,14 +91,43 @@ fn parse_json_text(path: &Path, key: &str, v: &Value) -> Result<Value> {
 }
 
 /// JSON as Python writes it: NaN and Infinity are allowed.
+/// Python's JSON writes NaN and infinities as bare words, which strict JSON
+/// does not allow: quote them where they stand as values (outside strings;
+/// a string that already holds "NaN" is left alone).
+fn quote_bare_floats(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 16);
+    let (mut in_str, mut escaped) = (false, false);
+    let mut i = 0;
+    while i < s.len() {
+        let rest = &s[i..];
+        let c = rest.chars().next().unwrap_or('\0');
+        if in_str {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+        } else if let Some(word) = ["-Infinity", "Infinity", "NaN"].into_iter().find(|w| rest.starts_with(w)) {
+            out.push('"');
+            out.push_str(word);
+            out.push('"');
+            i += word.len();
+            continue;
+        } else {
+            in_str = c == '"';
+            out.push(c);
+        }
+        i += c.len_utf8();
+    }
+    out
+}
+
 pub fn json5ish(s: &str) -> std::result::Result<Value, String> {
     match serde_json::from_str(s) {
         Ok(v) => Ok(v),
-        Err(_) => {
-            let fixed = s.replace("-Infinity", "\"-Infinity\"").replace("Infinity", "\"Infinity\"").replace("NaN", "\"NaN\"");
-            let fixed = fixed.replace("\"-\"Infinity\"\"", "\"-Infinity\"").replace("\"\"-Infinity\"\"", "\"-Infinity\"");
-            serde_json::from_str(&fixed).map_err(|e| e.to_string())
-        }
+        Err(_) => serde_json::from_str(&quote_bare_floats(s)).map_err(|e| e.to_string()),
     }
 }
 
@@ -702,6 +731,13 @@ impl FileCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_nan_and_infinities_are_read_quoted_or_not() {
+        let v = json5ish(r#"{"a": NaN, "b": "NaN", "c": [-Infinity, Infinity], "d": "x NaN \" NaN"}"#).unwrap();
+        assert_eq!((v["a"].as_str(), v["b"].as_str(), v["c"][0].as_str(), v["c"][1].as_str()), (Some("NaN"), Some("NaN"), Some("-Infinity"), Some("Infinity")));
+        assert_eq!(v["d"].as_str(), Some("x NaN \" NaN"));
+    }
 
     /// Every codec `decodable` promises is one `decode` knows.
     #[test]

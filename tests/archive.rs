@@ -1,0 +1,69 @@
+//! Properties of real archive files that used to fail, each on a file the
+//! test writes, every product checked with the real clients (check_refs.py)
+//! and with `padocc verify`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// A three-file series whose variable has `_FillValue = NaN` and
+/// `missing_value = NaN` in every file (and a global NaN attribute).
+fn write_nan_fill_series(dir: &Path) -> Vec<PathBuf> {
+    (0..3)
+        .map(|i| {
+            let p = dir.join(format!("nanfill_{i}.nc"));
+            let _g = writing();
+            let mut f = netcdf::create(&p).unwrap();
+            f.add_unlimited_dimension("time").unwrap();
+            f.add_dimension("x", 4).unwrap();
+            f.add_attribute("valid_max_global", f64::NAN).unwrap();
+            let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+            t.put_attribute("units", "days since 2000-01-01").unwrap();
+            t.put_values(&[(2 * i) as f64, (2 * i + 1) as f64], 0..2).unwrap();
+            let mut v = f.add_variable::<f32>("v", &["time", "x"]).unwrap();
+            v.set_fill_value(f32::NAN).unwrap();
+            v.put_attribute("missing_value", f32::NAN).unwrap();
+            let vals: Vec<f32> = (0..8).map(|k| if k == 3 { f32::NAN } else { (k + 10 * i) as f32 }).collect();
+            v.put_values(&vals, (0..2, 0..4)).unwrap();
+            p
+        })
+        .collect()
+}
+
+fn verify_ok(product: &Path, files: &[PathBuf]) {
+    let mut args = vec!["verify".to_string(), product.display().to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).args(&args).output().unwrap();
+    assert!(o.status.success(), "verify {}: {}{}", product.display(), String::from_utf8_lossy(&o.stdout), stderr(&o));
+}
+
+/// Item 1: NaN fill values are one fill value across files, in every product.
+#[test]
+fn nan_fill_values_are_equal_across_files() {
+    let d = tempfile::tempdir().unwrap();
+    let files = write_nan_fill_series(d.path());
+    for name in ["o.json", "o.parquet"] {
+        let out = d.path().join(name);
+        refs_ok(&files, &out, &[]);
+        check(&out, &files, &[]);
+        verify_ok(&out, &files);
+    }
+    let z = d.path().join("o.zarr");
+    let mut args = vec!["zarr".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    args.extend(["-o".into(), z.display().to_string(), "-q".into()]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).args(&args).output().unwrap();
+    assert!(o.status.success(), "zarr: {}", stderr(&o));
+    check(&z, &files, &[]);
+    verify_ok(&z, &files);
+    let c = d.path().join("o.nca");
+    args[0] = "cfa".into();
+    let n = args.len();
+    args[n - 2] = c.display().to_string();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).args(&args).output().unwrap();
+    assert!(o.status.success(), "cfa: {}", stderr(&o));
+    check(&c, &files, &[]);
+    verify_ok(&c, &files);
+}
