@@ -67,3 +67,35 @@ fn nan_fill_values_are_equal_across_files() {
     check(&c, &files, &[]);
     verify_ok(&c, &files);
 }
+
+/// Item 4: attributes whose names start with `_nc` (any case), which xarray's
+/// zarr engine hides, are kept in the product and compared by `verify`.
+#[test]
+fn attributes_xarray_hides_are_kept() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("nc_attrs.nc");
+    {
+        let _g = writing();
+        let mut f = netcdf::create(&p).unwrap();
+        f.add_dimension("x", 3).unwrap();
+        f.add_attribute("_NCextra", 7i32).unwrap();
+        let mut v = f.add_variable::<f64>("v", &["x"]).unwrap();
+        v.put_attribute("_ncHidden", "kept").unwrap();
+        v.put_values(&[1.0, 2.0, 3.0], ..).unwrap();
+    }
+    let out = d.path().join("o.json");
+    refs_ok(std::slice::from_ref(&p), &out, &[]);
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let zattrs: serde_json::Value = serde_json::from_str(j["refs"][".zattrs"].as_str().unwrap()).unwrap();
+    let vattrs: serde_json::Value = serde_json::from_str(j["refs"]["v/.zattrs"].as_str().unwrap()).unwrap();
+    assert_eq!((zattrs["_NCextra"].as_i64(), vattrs["_ncHidden"].as_str()), (Some(7), Some("kept")), "{zattrs} {vattrs}");
+    verify_ok(&out, std::slice::from_ref(&p));
+    check(&out, std::slice::from_ref(&p), &[]);
+    // verify sees them: a product that lost one is a difference.
+    let mut lost = j.clone();
+    lost["refs"]["v/.zattrs"] = serde_json::Value::String(r#"{"_ARRAY_DIMENSIONS": ["x"]}"#.into());
+    let bad = d.path().join("lost.json");
+    std::fs::write(&bad, lost.to_string()).unwrap();
+    let o = padocc(&["verify", bad.to_str().unwrap(), p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+}
