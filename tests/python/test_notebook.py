@@ -41,15 +41,20 @@ def text_of(cell) -> str:
 
 
 @pytest.fixture(scope='module')
-def executed():
+def executed(tmp_path_factory):
     nb = nbformat.read(str(NOTEBOOK), as_version=4)
-    client = nbclient.NotebookClient(
-        nb, kernel_name=kernel_name(), timeout=300,
-        resources={'metadata': {'path': str(NOTEBOOK.parent)}},
-        # The samples are found from the notebook's directory; the kernel must not
-        # see a padocc source tree on its path.
-        allow_errors=True)
-    client.execute(env=dict(os.environ, PADOCC_REPO=str(REPO)))
+    # IPython's profile and Jupyter's connection files go to a temporary directory too.
+    scratch = tmp_path_factory.mktemp('jupyter')
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv('IPYTHONDIR', str(scratch / 'ipython'))
+        mp.setenv('JUPYTER_RUNTIME_DIR', str(scratch / 'runtime'))
+        client = nbclient.NotebookClient(
+            nb, kernel_name=kernel_name(), timeout=300,
+            # The kernel starts in the notebook's directory (the samples are found
+            # from there); its first cell moves to a temporary directory.
+            resources={'metadata': {'path': str(NOTEBOOK.parent)}},
+            allow_errors=True)
+        client.execute(env=dict(os.environ, PADOCC_REPO=str(REPO)))
     return {c.get('id'): c for c in nb.cells}
 
 
