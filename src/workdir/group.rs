@@ -233,7 +233,27 @@ impl GroupDir {
                 }
             }
         }
+        // A row appended to a project's status_log.csv after its newest journal
+        // row was written by another tool (padocc 1.5.1's update_status,
+        // repeat, SHEPARD): the file's last row is then the current status.
+        // Every row padocc-rs records goes to both, so the file's last row is
+        // never older than the journal's; its modification time says when
+        // reading it is needed (clock skew only makes more files read).
+        let newer_in_log: Vec<(String, StatusRow)> = {
+            use rayon::prelude::*;
+            let known: Vec<(&String, u128)> = codes.iter().filter_map(|c| newest.get(c).map(|(ns, _)| (c, *ns))).collect();
+            known
+                .par_iter()
+                .filter_map(|(c, ns)| {
+                    let p = self.project(c).ok()?;
+                    let log = p.path("status_log.csv");
+                    let modified = std::fs::metadata(&log).and_then(|m| m.modified()).ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+                    (modified > *ns).then(|| p.last_status().ok().flatten().map(|r| ((*c).clone(), r))).flatten()
+                })
+                .collect()
+        };
         let mut out: HashMap<String, StatusRow> = newest.into_iter().map(|(k, v)| (k, v.1)).collect();
+        out.extend(newer_in_log);
         for c in codes {
             if !out.contains_key(c) {
                 if let Some(r) = self.project(c)?.last_status()? {
@@ -393,6 +413,12 @@ mod tests {
         std::fs::write(g.dir.join("status/other.jnl"), "12\tb\tscan\tSucc").unwrap();
         let s = g.current_statuses(&["a".into(), "b".into()]).unwrap();
         assert_eq!(s["a"].phase, "scan");
+        assert_eq!(s["b"].phase, "init");
+        // Another tool (padocc 1.5.1's update_status) appends to status_log.csv only.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        append_line(&g.project("a").unwrap().path("status_log.csv"), "scan,Redo,10:00 06/12/26,").unwrap();
+        let s = g.current_statuses(&["a".into(), "b".into()]).unwrap();
+        assert_eq!((s["a"].phase.as_str(), s["a"].status.as_str()), ("scan", "Redo"));
         assert_eq!(s["b"].phase, "init");
     }
 

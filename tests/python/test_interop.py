@@ -158,10 +158,6 @@ def test_our_workdir_advanced_by_reference(refpy, tmp_path, monkeypatch):
     assert phase == 'validate' and 'Success' in status, p.get_last_status()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    'the engine\'s group status index (groups/<G>/status/*.jnl) hides a newer row that '
-    'another program (padocc 1.5.1) appended to status_log.csv only: '
-    'GroupDir::current_statuses should prefer status_log.csv when it changed after the journal row'))
 def test_group_statuses_see_reference_rows(refpy, tmp_path, monkeypatch):
     from padocc import GroupOperation, ProjectOperation
     wd = tmp_path / 'wd'
