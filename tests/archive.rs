@@ -99,3 +99,43 @@ fn attributes_xarray_hides_are_kept() {
     let o = padocc(&["verify", bad.to_str().unwrap(), p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
 }
+
+/// padocc 1.5.1 behaviours: files are group-writable (umask 002, or
+/// PADOCC_UMASK); `set_attr cloud_format` writes the key padocc reads and
+/// `check_attr revision` shows the revision.
+#[test]
+fn group_workspaces_and_project_properties() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let wd = d.path().join("wd");
+    let csv = d.path().join("in.csv");
+    std::fs::write(&csv, format!("p0,{}/*.nc\n", testdata("series/padocc-1DAgg").display())).unwrap();
+    let pad = |args: &[&str], umask: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_padocc"));
+        c.arg("-w").arg(&wd).args(args).env_remove("WORKDIR").env_remove("PADOCC_UMASK");
+        if let Some(m) = umask {
+            c.env("PADOCC_UMASK", m);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        o
+    };
+    pad(&["init", "-G", "g", "-i", csv.to_str().unwrap()], None);
+    for f in ["groups/g/proj_codes/main.txt", "in_progress/g/p0/base-cfg.json", "in_progress/g/p0/status_log.csv"] {
+        let mode = std::fs::metadata(wd.join(f)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o020, 0o020, "{f} is not group-writable: {mode:o}");
+    }
+    let mode = std::fs::metadata(wd.join("in_progress/g/p0")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o020, 0o020, "project directory: {mode:o}");
+    pad(&["init", "-G", "h", "-i", csv.to_str().unwrap()], Some("022"));
+    assert_eq!(std::fs::metadata(wd.join("in_progress/h/p0/base-cfg.json")).unwrap().permissions().mode() & 0o020, 0);
+    let show = |attr: &str| String::from_utf8_lossy(&pad(&["check_attr", "-G", "g", "--attr", attr], None).stdout).trim().to_string();
+    assert_eq!(show("revision"), "p0 - revision: \"1.0\"");
+    pad(&["set_attr", "-G", "g", "--attr", "cloud_format", "--value", "zarr"], None);
+    let base: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(wd.join("in_progress/g/p0/base-cfg.json")).unwrap()).unwrap();
+    assert_eq!(base["override"]["cloud_type"], "zarr", "{base:#}");
+    assert!(base.get("cloud_format").is_none(), "a stray key: {base:#}");
+    assert_eq!(show("revision"), "p0 - revision: \"r1.0\"");
+    assert_eq!(show("cloud_format"), "p0 - cloud_format: \"zarr\"");
+    assert_eq!(show("outproduct"), "p0 - outproduct: \"zr1.0a\"");
+}

@@ -221,12 +221,40 @@ fn set_path(m: &mut Map<String, Value>, path: &str, v: Value) {
     cur.insert(parts[parts.len() - 1].to_string(), v);
 }
 
-/// A base-cfg (else detail-cfg) value of every selected project, by dotted path.
+/// padocc 1.5.1's project properties that are not keys of its files:
+/// `check_attr` shows them, `set_attr` writes the key they stand for.
+fn property(base: &BaseCfg, code: &str, attr: &str) -> Option<Value> {
+    let remote = base.remote || base.cloud.cloud_type == "zarr";
+    let revision = format!("{}{}", if remote { "r" } else { "" }, base.version_no);
+    let id = base.cloud.cloud_type.chars().next().unwrap_or('k');
+    Some(match attr {
+        "revision" => json!(revision),
+        "cloud_format" => json!(base.cloud.cloud_type),
+        "file_type" => json!(base.cloud.file_type),
+        "cloud_format_id" => json!(id.to_string()),
+        "outproduct" => json!(format!("{id}{revision}a")),
+        "complete_product" => json!(format!("{code}_{id}{revision}")),
+        _ => return None,
+    })
+}
+
+/// The key a property is stored under (`cloud_format` is `override.cloud_type`).
+fn stored_key(attr: &str) -> &str {
+    match attr {
+        "cloud_format" => "override.cloud_type",
+        "file_type" => "override.file_type",
+        a => a,
+    }
+}
+
+/// A base-cfg (else detail-cfg) value of every selected project, by dotted
+/// path, or one of padocc's project properties (`revision`, `cloud_format`...).
 pub fn check_attr(g: &GroupDir, sel: &Selection, attr: &str) -> Result<Vec<(String, Option<Value>)>> {
     let mut out = Vec::new();
     for code in sel.codes(g)? {
         let p = g.project(&code)?;
-        let v = lookup(&p.base()?.to_map(), attr).or_else(|| p.detail().ok().and_then(|d| lookup(&d.to_map(), attr)));
+        let base = p.base()?;
+        let v = lookup(&base.to_map(), attr).or_else(|| p.detail().ok().and_then(|d| lookup(&d.to_map(), attr))).or_else(|| property(&base, &code, attr));
         out.push((code, v));
     }
     Ok(out)
@@ -245,6 +273,10 @@ pub fn parse_attr_value(value: &str) -> Value {
 /// Set a value in every selected project: in detail-cfg if it holds that key
 /// (and base-cfg has no such default), else in base-cfg.
 pub fn set_attr(g: &GroupDir, sel: &Selection, attr: &str, value: &Value) -> Result<Vec<String>> {
+    if matches!(attr, "revision" | "cloud_format_id" | "outproduct" | "complete_product") {
+        return Err(Error::Usage(format!("{attr} is derived from version_no, remote and the cloud format: set those instead")));
+    }
+    let attr = stored_key(attr);
     let mut done = Vec::new();
     for code in sel.codes(g)? {
         let p = g.project(&code)?;

@@ -42,6 +42,7 @@ where
     };
     let out = Out { mode: mode_of(&cli.command), quiet: cli.quiet };
     start_threads();
+    crate::workdir::apply_umask();
     // First Ctrl-C or SIGTERM (what SLURM sends on scancel and at the time
     // limit): stop starting projects and let those in flight stop at the next
     // safe point (every write is atomic). Second: leave at once.

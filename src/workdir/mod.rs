@@ -61,6 +61,16 @@ impl Workdir {
     }
 }
 
+/// Make what this process creates group-writable, as padocc 1.5.1 does
+/// (`umask 002`), so that a group workspace's members can all update it.
+/// `PADOCC_UMASK` (octal) sets another mask; returns the mask applied.
+pub fn apply_umask() -> u32 {
+    let mask = std::env::var("PADOCC_UMASK").ok().and_then(|s| u32::from_str_radix(s.trim(), 8).ok()).filter(|m| *m <= 0o777).unwrap_or(0o002);
+    // SAFETY: umask only sets this process's file creation mask.
+    unsafe { libc::umask(mask as libc::mode_t) };
+    mask
+}
+
 /// Characters that would change meaning in a path or a shell script.
 const FORBIDDEN: &[char] = &['/', '\\', '(', ')', '{', '}', '[', ']', '<', '>', ':', ';', '$', '`', '\'', '"', '|', '&', '*', '?', '!', '#', '~', ',', '=', '%', '^'];
 
