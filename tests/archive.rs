@@ -139,3 +139,35 @@ fn group_workspaces_and_project_properties() {
     assert_eq!(show("cloud_format"), "p0 - cloud_format: \"zarr\"");
     assert_eq!(show("outproduct"), "p0 - outproduct: \"zr1.0a\"");
 }
+
+/// padocc 1.5.1's subset operations on the command line: merge_subsets,
+/// remove_subset and remove_by_status (which padocc's own API never managed:
+/// it always failed).
+#[test]
+fn subsets_merged_removed_and_projects_removed_by_status() {
+    let d = tempfile::tempdir().unwrap();
+    let wd = d.path().join("wd");
+    let csv = d.path().join("in.csv");
+    let pattern = format!("{}/*.nc", testdata("series/padocc-1DAgg").display());
+    std::fs::write(&csv, (0..4).map(|i| format!("p{i},{pattern}")).collect::<Vec<_>>().join("\n")).unwrap();
+    let pad = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).arg("-w").arg(&wd).args(args).env_remove("WORKDIR").output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        o
+    };
+    pad(&["init", "-G", "g", "-i", csv.to_str().unwrap()]);
+    pad(&["repeat", "-G", "g", "-p", "p0,p1", "--new_repeat", "a"]);
+    pad(&["repeat", "-G", "g", "-p", "p1,p2", "--new_repeat", "b"]);
+    pad(&["merge_subsets", "-G", "g", "--subsets", "a,b", "--new_repeat", "ab", "--remove_after"]);
+    let codes = |r: &str| std::fs::read_to_string(wd.join(format!("groups/g/proj_codes/{r}.txt"))).unwrap();
+    assert_eq!(codes("ab"), "p0\np1\np2");
+    assert!(!wd.join("groups/g/proj_codes/a.txt").exists() && !wd.join("groups/g/proj_codes/b.txt").exists());
+    pad(&["remove_subset", "-G", "g", "-r", "ab"]);
+    assert!(!wd.join("groups/g/proj_codes/ab.txt").exists());
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).arg("-w").arg(&wd).args(["remove_subset", "-G", "g", "-r", "main"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    pad(&["update_status", "-G", "g", "-p", "p3", "--old_phase", "init", "--old_status", "Success", "--new_status", "Fatal-bad_data"]);
+    pad(&["remove_by_status", "-G", "g", "--phase", "init", "--status", "Fatal", "--yes"]);
+    assert_eq!(codes("main"), "p0\np1\np2");
+    assert!(!wd.join("in_progress/g/p3").exists());
+}

@@ -111,6 +111,40 @@ pub fn repeat(g: &GroupDir, sel: &Selection, new_repeat: &str, by: &RepeatBy) ->
     Ok(codes)
 }
 
+/// Combine subsets into `new_repeat` (appending to it when it exists): codes
+/// in order, each once; with `remove_after`, the combined subsets go (main
+/// never does).
+pub fn merge_subsets(g: &GroupDir, subsets: &[String], new_repeat: &str, remove_after: bool) -> Result<Vec<String>> {
+    check_name("repeat id", new_repeat)?;
+    let mut codes: Vec<String> = if g.repeat_ids().iter().any(|r| r == new_repeat) { g.codes(new_repeat)? } else { vec![] };
+    for s in subsets {
+        for c in g.codes(s)? {
+            if !codes.contains(&c) {
+                codes.push(c);
+            }
+        }
+    }
+    g.save_codes(new_repeat, &codes)?;
+    if remove_after {
+        for s in subsets.iter().filter(|s| s.as_str() != "main" && s.as_str() != new_repeat) {
+            remove_subset(g, s)?;
+        }
+    }
+    Ok(codes)
+}
+
+/// Remove a subset (repeat id); its projects stay in the group. `main` is
+/// the group itself and cannot be removed.
+pub fn remove_subset(g: &GroupDir, repeat_id: &str) -> Result<()> {
+    check_name("repeat id", repeat_id)?;
+    if repeat_id == "main" {
+        return Err(Error::Usage("main is the group's list of projects, not a subset: delete projects with padocc delete".into()));
+    }
+    g.codes(repeat_id)?;
+    let p = g.dir.join("proj_codes").join(format!("{repeat_id}.txt"));
+    std::fs::remove_file(&p).map_err(|e| Error::output(&p, e))
+}
+
 /// Append a status row to every selected project whose current phase and
 /// status match; returns the codes changed.
 pub fn update_status(g: &GroupDir, sel: &Selection, old_phase: &str, old_status: &str, new_status: &str, new_phase: Option<&str>) -> Result<Vec<String>> {

@@ -587,6 +587,43 @@ pub(crate) enum Command {
         #[arg(long = "status")]
         status: Option<String>,
     },
+    /// Combine subsets (repeat ids) into one: their codes in order, each once.
+    #[command(name = "merge_subsets")]
+    MergeSubsets {
+        #[arg(short = 'G', long = "groupID")]
+        group: String,
+        /// The subsets to combine (comma-separated).
+        #[arg(long = "subsets", value_delimiter = ',', required = true)]
+        subsets: Vec<String>,
+        /// The subset to write (appended to when it exists).
+        #[arg(long = "new_repeat")]
+        new_repeat: String,
+        /// Remove the combined subsets afterwards (never main).
+        #[arg(long = "remove_after")]
+        remove_after: bool,
+    },
+    /// Remove a subset (repeat id); its projects stay in the group.
+    #[command(name = "remove_subset")]
+    RemoveSubset {
+        #[arg(short = 'G', long = "groupID")]
+        group: String,
+        #[arg(short = 'r', long = "repeat_id")]
+        repeat_id: String,
+    },
+    /// Delete the projects of a subset whose current phase and status match
+    /// (padocc's selector: exact, prefix before '-', 'Any', '!x'). Asks first unless --yes.
+    #[command(name = "remove_by_status")]
+    RemoveByStatus {
+        #[command(flatten)]
+        sel: Sel,
+        #[arg(long = "phase")]
+        phase: String,
+        #[arg(long = "status")]
+        status: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Append a status row to every project matching an old phase and status.
     #[command(name = "update_status")]
     UpdateStatus {

@@ -235,6 +235,32 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             }
             Ok(exit::OK)
         }
+        Command::MergeSubsets { group, subsets, new_repeat, remove_after } => {
+            let g = cx.group(&group)?;
+            let codes = projects::merge_subsets(&g, &subsets, &new_repeat, remove_after)?;
+            out.info(&format!("wrote {} project(s) to repeat id '{new_repeat}'", codes.len()));
+            Ok(exit::OK)
+        }
+        Command::RemoveSubset { group, repeat_id } => {
+            projects::remove_subset(&cx.group(&group)?, &repeat_id)?;
+            out.info(&format!("removed repeat id '{repeat_id}'"));
+            Ok(exit::OK)
+        }
+        Command::RemoveByStatus { sel, phase, status, yes } => {
+            let g = cx.group(&sel.group)?;
+            let codes = projects::matching(&g, selection(&sel).codes(&g)?, &phase, &status)?;
+            if codes.is_empty() {
+                out.info("no project matches; nothing deleted");
+                return Ok(exit::OK);
+            }
+            if !yes && !confirm(&format!("Delete {} project(s) of group '{}' ({})? (y/N) ", codes.len(), g.name, codes.join(", ")))? {
+                out.info("nothing deleted");
+                return Ok(exit::OK);
+            }
+            projects::delete(&g, &Selection { repeat_id: "main".into(), projects: Some(codes.join(",")) })?;
+            out.info(&format!("deleted {} project(s): {}", codes.len(), codes.join(", ")));
+            Ok(exit::OK)
+        }
         Command::UpdateStatus { sel, old_phase, old_status, new_status, new_phase } => {
             let g = cx.group(&sel.group)?;
             let codes = projects::update_status(&g, &selection(&sel), &old_phase, &old_status, &new_status, new_phase.as_deref())?;
