@@ -141,7 +141,7 @@ impl Error {
             return Error::input_io(path, e);
         }
         let lower = reason.to_ascii_lowercase();
-        if lower.contains("memory") || lower.contains("cannot allocate") || lower.contains("resource temporarily") || crate::oom::nearly_exhausted() {
+        if lower.contains("memory") || lower.contains("cannot allocate") || lower.contains("resource temporarily") || crate::memory::nearly_exhausted() {
             return Error::Resources(format!(
                 "{}: ran out of memory reading it ({reason}); the file is not at fault: give the run more memory (-M, --mem-allowed) or run fewer projects at once (-j)",
                 path.display()

@@ -4,8 +4,8 @@
 //!
 //! The layers, from the bottom; nothing calls upward (cancellation and
 //! progress are passed down as [`control::Control`] values):
-//! - foundation: [`error`], [`control`], [`fsutil`], [`oom`], [`model`] (the
-//!   virtual dataset), [`codec`], [`slab`];
+//! - foundation: [`error`], [`control`], [`fsutil`], [`memory`], [`oom`],
+//!   [`model`] (the virtual dataset), [`codec`], [`slab`];
 //! - [`source`]: read one netCDF/HDF5 file into a [`model::VirtualDataset`];
 //! - [`aggregate`]: many files into one aggregation (combine, CF time);
 //! - [`products`]: kerchunk references (JSON, Parquet), Zarr stores, CFA files,
@@ -27,6 +27,7 @@ pub mod codec;
 pub mod control;
 pub mod error;
 pub mod fsutil;
+pub mod memory;
 pub mod model;
 pub mod oom;
 pub mod pipeline;

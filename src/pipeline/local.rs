@@ -47,7 +47,7 @@ fn estimate(group: &GroupDir, code: &str, phase: Phase) -> u64 {
 /// finishes (for failure lines), in completion order. Returns outcomes in
 /// input order.
 pub fn run(group: &GroupDir, projects: &[(usize, String)], phase: Phase, opts: &Options, jobs: usize, on_done: &(dyn Fn(&Outcome) + Sync)) -> Vec<Option<Outcome>> {
-    let total_mem = ((crate::oom::headroom() as f64) * 0.8) as u64;
+    let total_mem = ((crate::memory::headroom() as f64) * 0.8) as u64;
     let total_mem = total_mem.max(DEFAULT_MEMORY);
     let budget = Budget { free: Mutex::new(total_mem), cv: Condvar::new() };
     let next = AtomicUsize::new(0);
