@@ -10,11 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
-use super::phases::{PhaseRun, PlannedProject};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::pipeline::init::{self, InitSummary};
-use crate::pipeline::{Options as PhaseOptions, Outcome, Phase};
 use crate::workdir::group::GroupDir;
 use crate::workdir::project::{local_time, Project, StatusRow};
 use crate::workdir::{check_name, Workdir};
@@ -510,48 +508,4 @@ pub fn resolve_codes(g: &GroupDir, codes: &[String], indices: Option<&[usize]>) 
     Ok(out)
 }
 
-/// What `phase` would do to each of `projects` (a dry run); writes nothing.
-pub fn plan_projects(g: &GroupDir, projects: &[(usize, String)], phase: Phase, opts: &PhaseOptions) -> Result<Vec<PlannedProject>> {
-    let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
-    let cur = g.current_statuses(&codes)?;
-    let mut rows = Vec::new();
-    for (index, code) in projects {
-        let status = cur.get(code).map(|r| format!("{},{}", r.phase, r.status)).unwrap_or_else(|| "no status".into());
-        let why_not = crate::pipeline::skip_reason(g, code, phase, opts)?;
-        rows.push(PlannedProject { index: *index, status, would_run: why_not.is_none(), why_not, code: code.clone() });
-    }
-    Ok(rows)
-}
-
-/// Run `phase` over `projects` (index, code) in this process, `jobs` at once
-/// (None: every core), recorded as a local run as the command line's are.
-pub fn run_projects(g: &GroupDir, projects: &[(usize, String)], phase: Phase, opts: &PhaseOptions, jobs: Option<usize>, on_done: &(dyn Fn(&Outcome) + Sync)) -> Result<PhaseRun> {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let jobs = jobs.unwrap_or(cores);
-    let opts = PhaseOptions { processes: (cores / jobs.min(projects.len()).max(1)).max(1), ..opts.clone() };
-    let t0 = std::time::Instant::now();
-    let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
-    let (run_dir, manifest) = match codes.is_empty() {
-        true => (None, None),
-        false => crate::scheduler::local::record_run(g, &codes, phase, &opts).map(|(d, m)| (Some(d), Some(m)))?,
-    };
-    let index_of: std::collections::HashMap<&str, usize> = projects.iter().map(|(i, c)| (c.as_str(), *i)).collect();
-    let listed: Vec<(usize, String)> =
-        manifest.iter().flat_map(|m| &m.tasks).flat_map(|t| &t.projects).map(|c| (index_of.get(c.as_str()).copied().unwrap_or(0), c.clone())).collect();
-    let results: Vec<Outcome> = crate::pipeline::local::run(g, &listed, phase, &opts, jobs, on_done).into_iter().flatten().collect();
-    let interrupted = opts.control.cancel.is_cancelled();
-    if let Some(dir) = &run_dir {
-        crate::scheduler::local::finish_run(dir, &results.iter().collect::<Vec<_>>(), interrupted)?;
-    }
-    Ok(PhaseRun {
-        group: g.name.clone(),
-        phase,
-        projects: listed.len(),
-        ran: results.len(),
-        failed: results.iter().filter(|o| !o.ok).count(),
-        skipped: results.iter().filter(|o| o.skipped).count(),
-        interrupted,
-        seconds: t0.elapsed().as_secs_f64(),
-        results,
-    })
-}
+pub use super::phases::{plan_projects, run_projects};

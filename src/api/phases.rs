@@ -110,7 +110,12 @@ pub fn record_formats(g: &GroupDir, codes: &[String], cloud_format: Option<&str>
 /// (None: every core). The run is recorded as a local manifest first, as a
 /// scheduler submission is. `on_done` sees each outcome as it ends.
 pub fn run_phase(g: &GroupDir, sel: &Selection, phase: Phase, opts: &Options, jobs: Option<usize>, on_done: &(dyn Fn(&Outcome) + Sync)) -> Result<PhaseRun> {
-    let projects = sel.resolve(g)?;
+    run_projects(g, &sel.resolve(g)?, phase, opts, jobs, on_done)
+}
+
+/// As [`run_phase`], over `projects` (index, code) given by the caller (the
+/// Python API's subsets and indices).
+pub fn run_projects(g: &GroupDir, projects: &[(usize, String)], phase: Phase, opts: &Options, jobs: Option<usize>, on_done: &(dyn Fn(&Outcome) + Sync)) -> Result<PhaseRun> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let jobs = jobs.unwrap_or(cores);
     // Cores a project's validation may spread over: all of them for one
@@ -156,14 +161,18 @@ pub struct PlannedProject {
 
 /// Which projects `phase` would run, and where each is now; writes nothing.
 pub fn plan_phase(g: &GroupDir, sel: &Selection, phase: Phase, opts: &Options) -> Result<Vec<PlannedProject>> {
-    let projects = sel.resolve(g)?;
+    plan_projects(g, &sel.resolve(g)?, phase, opts)
+}
+
+/// As [`plan_phase`], over `projects` (index, code) given by the caller.
+pub fn plan_projects(g: &GroupDir, projects: &[(usize, String)], phase: Phase, opts: &Options) -> Result<Vec<PlannedProject>> {
     let codes: Vec<String> = projects.iter().map(|p| p.1.clone()).collect();
     let cur = g.current_statuses(&codes)?;
     let mut rows = Vec::new();
     for (index, code) in projects {
-        let status = cur.get(&code).map(|r| format!("{},{}", r.phase, r.status)).unwrap_or_else(|| "no status".into());
-        let why_not = pipeline::skip_reason(g, &code, phase, opts)?;
-        rows.push(PlannedProject { index, status, would_run: why_not.is_none(), why_not, code });
+        let status = cur.get(code).map(|r| format!("{},{}", r.phase, r.status)).unwrap_or_else(|| "no status".into());
+        let why_not = pipeline::skip_reason(g, code, phase, opts)?;
+        rows.push(PlannedProject { index: *index, status, would_run: why_not.is_none(), why_not, code: code.clone() });
     }
     Ok(rows)
 }
