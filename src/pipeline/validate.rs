@@ -23,18 +23,15 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let files = p.allfiles()?;
     let detail = p.detail()?;
     let copts = super::compute::combine_options(&detail, opts);
-    let mut rep = validate::validate(
-        &product,
-        &files,
-        &ValidateOptions {
-            concat_dims: copts.concat_dims.clone(),
-            sample: opts.sample,
-            dedupe: copts.dedupe,
-            processes: opts.processes,
-            part: None,
-            cancel: opts.control.cancel.clone(),
-        },
-    )?;
+    let vopts = ValidateOptions {
+        concat_dims: copts.concat_dims.clone(),
+        sample: opts.sample,
+        dedupe: copts.dedupe,
+        processes: opts.processes,
+        part: None,
+        cancel: opts.control.cancel.clone(),
+    };
+    let mut rep = validate::validate(&product, &files, &vopts)?;
     // References read a source's bytes as they are now: a source rewritten since
     // compute reads "equal" through them, so compare what compute saw.
     if let Some(fps) = detail.extra.get("source_fingerprint").and_then(Value::as_array) {
@@ -51,18 +48,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let mut cfa_problem = None;
     if cfa.exists() && cfa != product && p.cfa_enabled(&base) {
         opts.control.cancel.check()?;
-        let crep = validate::validate(
-            &cfa,
-            &files,
-            &ValidateOptions {
-                concat_dims: copts.concat_dims.clone(),
-                sample: opts.sample,
-                dedupe: copts.dedupe,
-                processes: opts.processes,
-                part: None,
-                cancel: opts.control.cancel.clone(),
-            },
-        )?;
+        let crep = validate::validate(&cfa, &files, &vopts)?;
         let mut counted = crep.clone();
         if let Some(b) = &opts.bypass {
             counted.bypass(b);
