@@ -129,24 +129,33 @@ else
 fi
 
 # ---------------------------------------------------------------- 3. compute
-DATA="$BENCH_DIR/cmip-data"
+# The collection's shape (CMIP_* to change it): defaults are 100 small files as
+# 10 projects of 10; e.g. CMIP_NTIME=120 CMIP_NLAT=90 CMIP_NLON=180 CMIP_PER_PROJECT=100
+# gives one project of 100 files of 7.8 MB (uncompressed) each.
+CMIP_NTIME=${CMIP_NTIME:-30}
+CMIP_NLAT=${CMIP_NLAT:-18}
+CMIP_NLON=${CMIP_NLON:-36}
+CMIP_PER_PROJECT=${CMIP_PER_PROJECT:-10}
+DATA="$BENCH_DIR/cmip-data-t${CMIP_NTIME}-${CMIP_NLAT}x${CMIP_NLON}-per${CMIP_PER_PROJECT}"
 if [ ! -f "$DATA/BENCH_INFO.json" ]; then
   echo "bench_python: making 100 small CMIP-like files in $DATA" >&2
   rm -rf "$DATA"
   "$REF" "$REPO/../shared/tools/make_bench_data.py" --variant cmip --out "$DATA.tmp" --files 100 \
-    --ntime 30 --nlat 18 --nlon 36 --jobs 2 >"$BENCH_DIR/make_bench_data.log" 2>&1
+    --ntime "$CMIP_NTIME" --nlat "$CMIP_NLAT" --nlon "$CMIP_NLON" --jobs 2 >"$BENCH_DIR/make_bench_data.log" 2>&1
   # 10 projects of 10 consecutive files.
-  "$OURS" - "$DATA.tmp" <<'EOF'
+  "$OURS" - "$DATA.tmp" "$CMIP_PER_PROJECT" <<'EOF'
 import os, sys
 d = sys.argv[1]
+per = int(sys.argv[2])
 files = [l for l in open(os.path.join(d, 'files.txt')).read().split('\n') if l]
 for i, p in enumerate(files):
-    sub = os.path.join(d, f'p{i // 10:02d}')
+    sub = os.path.join(d, f'p{i // per:02d}')
     os.makedirs(sub, exist_ok=True)
     os.rename(p, os.path.join(sub, os.path.basename(p)))
 EOF
   mv "$DATA.tmp" "$DATA"
 fi
+NPROJ=$(( (100 + CMIP_PER_PROJECT - 1) / CMIP_PER_PROJECT ))
 printf '' >"$BENCH_DIR/cmip.csv"
 for p in "$DATA"/p*; do echo "cmip_$(basename "$p"),$p/*.nc,," >>"$BENCH_DIR/cmip.csv"; done
 PREPARE='
@@ -155,7 +164,7 @@ from padocc import GroupOperation
 g = GroupOperation("cmip", workdir=sys.argv[1], verbose=0)
 g.init_from_file(sys.argv[2])
 r = g.run("scan")
-assert r == {"Success": 10}, r
+assert r == {"Success": int(sys.argv[3])}, r
 '
 COMPUTE='
 import json, sys, time
@@ -169,7 +178,7 @@ print(json.dumps({"run_s": t2 - t1, "result": r}))
 '
 compute_one() {  # $1 = interpreter, $2 = workdir; prints "run_s process_s result"
   rm -rf "$2"
-  "$1" -c "$PREPARE" "$2" "$BENCH_DIR/cmip.csv" >/dev/null 2>&1
+  "$1" -c "$PREPARE" "$2" "$BENCH_DIR/cmip.csv" "$NPROJ" >/dev/null 2>&1
   local t0 t1 out
   t0=$(date +%s.%N)
   out=$("$1" -c "$COMPUTE" "$2" 2>/dev/null | tail -1)
@@ -181,16 +190,17 @@ read -r CO_OURS CP_OURS CR_OURS < <(compute_one "$OURS" "$BENCH_DIR/cmip-wd-ours
 echo "bench_python: run('compute'), padocc 1.5.1" >&2
 read -r CO_REF CP_REF CR_REF < <(compute_one "$REF" "$BENCH_DIR/cmip-wd-ref")
 # Open every project's product from both workdirs (ours' xarray) and compare sizes.
-CO_MATCH=$("$OURS" - "$BENCH_DIR" <<'EOF'
+CO_MATCH=$("$OURS" - "$BENCH_DIR" "$NPROJ" "$CMIP_NTIME" "$CMIP_PER_PROJECT" <<'EOF'
 import sys
 from padocc import ProjectOperation
 b = sys.argv[1]
+nproj, ntime, per = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 bad = []
-for i in range(10):
+for i in range(nproj):
     code = f'cmip_p{i:02d}'
     sizes = [dict(ProjectOperation(code, workdir=f'{b}/cmip-wd-{w}', groupID='cmip').kfile.open_dataset().sizes)
              for w in ('ours', 'ref')]
-    if sizes[0] != sizes[1] or sizes[0].get('time') != 300:
+    if sizes[0] != sizes[1] or sizes[0].get('time') != ntime * per:
         bad.append((code, sizes))
 print('match' if not bad else f'DIFFER {bad}')
 EOF
@@ -204,7 +214,7 @@ r = {
   'import_s': {'ours': $IMP_OURS, 'padocc_1_5_1': $IMP_REF},
   'import_process_s': {'ours': $PROC_OURS, 'padocc_1_5_1': $PROC_REF},
   'summarise_status_s': {'projects': $STATUS_N, 'ours': $ST_OURS, 'padocc_1_5_1': '$ST_REF', 'counts': '$ST_MATCH'},
-  'compute': {'files': 100, 'projects': 10,
+  'compute': {'files': 100, 'projects': $NPROJ, 'shape': [$CMIP_NTIME, $CMIP_NLAT, $CMIP_NLON],
               'ours': {'run_s': $CO_OURS, 'process_s': $CP_OURS, 'result': $CR_OURS},
               'padocc_1_5_1': {'run_s': $CO_REF, 'process_s': $CP_REF, 'result': $CR_REF},
               'products': '$CO_MATCH'},
@@ -217,7 +227,7 @@ print(f"{'':34} {'ours':>10} {'padocc 1.5.1':>13} {'ratio':>8}")
 for name, a, b in [('import padocc (in-process)', $IMP_OURS, $IMP_REF),
                    ('import padocc (whole process)', $PROC_OURS, $PROC_REF),
                    ('summarise_status, $STATUS_N projects', $ST_OURS, '$ST_REF'),
-                   ("run('compute'), 10 x 10 files", $CO_OURS, $CO_REF),
+                   ("run('compute'),  x  files", $CO_OURS, $CO_REF),
                    ("  same, whole process", $CP_OURS, $CP_REF)]:
     try: b = f'{float(b):.3f}'
     except ValueError: pass
