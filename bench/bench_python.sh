@@ -227,7 +227,7 @@ print(f"{'':34} {'ours':>10} {'padocc 1.5.1':>13} {'ratio':>8}")
 for name, a, b in [('import padocc (in-process)', $IMP_OURS, $IMP_REF),
                    ('import padocc (whole process)', $PROC_OURS, $PROC_REF),
                    ('summarise_status, $STATUS_N projects', $ST_OURS, '$ST_REF'),
-                   ("run('compute'),  x  files", $CO_OURS, $CO_REF),
+                   ("run('compute'), $NPROJ x $CMIP_PER_PROJECT files", $CO_OURS, $CO_REF),
                    ("  same, whole process", $CP_OURS, $CP_REF)]:
     try: b = f'{float(b):.3f}'
     except ValueError: pass
