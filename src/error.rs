@@ -40,6 +40,10 @@ pub enum Error {
     #[error("{0}")]
     Resources(String),
 
+    /// A project another run is working on (its lock is held).
+    #[error("{0}")]
+    Busy(String),
+
     /// The job scheduler refused or failed (sbatch, bsub, qsub, sacct...).
     #[error("{0}")]
     Scheduler(String),
@@ -73,6 +77,8 @@ pub mod exit {
     pub const SCHEDULER: i32 = 7;
     /// Memory ran out (a limit of the job or the machine), not a fault of the data.
     pub const RESOURCES: i32 = 8;
+    /// A project is held by another run: nothing was changed.
+    pub const BUSY: i32 = 9;
     /// Stopped by a signal (128 + SIGINT).
     pub const INTERRUPTED: i32 = 130;
 }
@@ -87,6 +93,7 @@ impl Error {
             Error::Usage(_) => exit::USAGE,
             Error::Scheduler(_) => exit::SCHEDULER,
             Error::Resources(_) => exit::RESOURCES,
+            Error::Busy(_) => exit::BUSY,
             Error::Interrupted => exit::INTERRUPTED,
             Error::Internal(_) => exit::INTERNAL,
         }
@@ -106,6 +113,7 @@ impl Error {
             Error::Usage(m) => json!({"kind": "usage", "reason": m}),
             Error::Scheduler(m) => json!({"kind": "scheduler", "reason": m}),
             Error::Resources(m) => json!({"kind": "resources", "reason": m}),
+            Error::Busy(m) => json!({"kind": "busy", "reason": m}),
             Error::Interrupted => json!({"kind": "interrupted"}),
             Error::Internal(m) => json!({"kind": "internal", "reason": m}),
         }
@@ -127,6 +135,7 @@ impl Error {
             "internal" => Error::Internal(s("reason")),
             "scheduler" => Error::Scheduler(s("reason")),
             "resources" => Error::Resources(s("reason")),
+            "busy" => Error::Busy(s("reason")),
             _ => Error::Usage(s("reason")),
         }
     }
@@ -164,6 +173,7 @@ impl Error {
             Error::Usage(m) => Error::Usage(more(m)),
             Error::Scheduler(m) => Error::Scheduler(more(m)),
             Error::Resources(m) => Error::Resources(more(m)),
+            Error::Busy(m) => Error::Busy(more(m)),
             Error::Internal(m) => Error::Internal(more(m)),
             e @ (Error::Missing { .. } | Error::Interrupted) => e,
         }
@@ -217,6 +227,7 @@ mod tests {
             Error::Usage("no product".into()),
             Error::Scheduler("sbatch failed".into()),
             Error::Resources("out of memory".into()),
+            Error::Busy("p0 is busy".into()),
             Error::Interrupted,
             Error::Internal("validation process 1 was killed by signal 9".into()),
         ] {

@@ -142,6 +142,22 @@ fn status_shows_who_holds_a_project() {
     // A run leaves it alone and says so.
     let o = ok(run(&wd, &["validate", "-G", "g", "-p", "p1"]));
     assert!(stderr(&o).contains("busy: validate on node42"), "{}", stderr(&o));
+    // An edit of a held project changes nothing and says who holds it; others go on.
+    let base = wd.join("in_progress/g/p1/base-cfg.json");
+    let before = std::fs::read(&base).unwrap();
+    for args in [
+        vec!["set_attr", "-G", "g", "-p", "p1", "--attr", "x", "--value", "1"],
+        vec!["update_status", "-G", "g", "-p", "p1", "--old_phase", "scan", "--old_status", "Any", "--new_status", "Redo"],
+        vec!["delete", "-G", "g", "-p", "p1", "--yes"],
+        vec!["transfer", "-G", "g", "-p", "p1", "--new_group", "h"],
+    ] {
+        let o = run(&wd, &args);
+        assert_eq!(o.status.code(), Some(9), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("busy: validate on node42"), "{args:?}: {}", stderr(&o));
+    }
+    assert_eq!(std::fs::read(&base).unwrap(), before);
+    assert!(wd.join("in_progress/g/p1").is_dir());
+    ok(run(&wd, &["set_attr", "-G", "g", "-p", "p0", "--attr", "x", "--value", "1"]));
 }
 
 /// Class 3: a pattern through directory links that loop ends, and a walk

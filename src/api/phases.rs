@@ -93,6 +93,12 @@ pub fn record_formats(g: &GroupDir, codes: &[String], cloud_format: Option<&str>
         return Ok(());
     }
     for code in codes {
+        // A project another run holds is that run's to change: the phase
+        // will leave it as busy too.
+        let _held = match g.lock(code, "set the cloud format")? {
+            crate::workdir::lock::Acquired::Held(l) => l,
+            crate::workdir::lock::Acquired::Busy(_) => continue,
+        };
         let p = g.project(code)?;
         let mut base = p.base()?;
         if let Some(cf) = cloud_format {

@@ -149,6 +149,7 @@ pub fn remove_subset(g: &GroupDir, repeat_id: &str) -> Result<()> {
 /// status match; returns the codes changed.
 pub fn update_status(g: &GroupDir, sel: &Selection, old_phase: &str, old_status: &str, new_status: &str, new_phase: Option<&str>) -> Result<Vec<String>> {
     let codes = matching(g, sel.codes(g)?, old_phase, old_status)?;
+    let _held = g.lock_all(&codes, "update_status")?;
     let phase = new_phase.unwrap_or(old_phase);
     for c in &codes {
         g.record(c, &StatusRow { phase: phase.into(), status: new_status.into(), time: local_time(false), jobid: String::new() })?;
@@ -162,6 +163,7 @@ pub fn transfer(g: &GroupDir, sel: &Selection, new_group: &str) -> Result<usize>
         return Err(Error::Usage("transfer needs -p (projects) or -r (a subset other than main)".into()));
     }
     let picked = sel.codes(g)?;
+    let _held = g.lock_all(&picked, "transfer")?;
     let dest = GroupDir::create(&g.wd, new_group)?;
     group_ops::transfer(g, &dest, &picked)
 }
@@ -176,6 +178,7 @@ pub fn describe_deletion(g: &GroupDir, sel: &Selection) -> Result<String> {
 
 /// Delete the selected projects or, with no `-p`, the whole group.
 pub fn delete(g: &GroupDir, sel: &Selection) -> Result<()> {
+    let _held = g.lock_all(&sel.codes(g)?, "delete")?;
     match &sel.projects {
         Some(_) => group_ops::remove_projects(g, &sel.codes(g)?, true),
         None => group_ops::delete_group(g),
@@ -311,6 +314,7 @@ pub fn set_attr(g: &GroupDir, sel: &Selection, attr: &str, value: &Value) -> Res
         return Err(Error::Usage(format!("{attr} is derived from version_no, remote and the cloud format: set those instead")));
     }
     let attr = stored_key(attr);
+    let _held = g.lock_all(&sel.codes(g)?, "set_attr")?;
     let mut done = Vec::new();
     for code in sel.codes(g)? {
         let p = g.project(&code)?;

@@ -115,6 +115,7 @@ pub fn error_status(e: &Error) -> &'static str {
         Error::Usage(_) => "Failed-UsageError",
         Error::Scheduler(_) => "Failed-SchedulerError",
         Error::Resources(_) => "Failed-MemoryError",
+        Error::Busy(_) => BUSY,
         Error::Interrupted => "Interrupted",
         Error::Internal(_) => "Failed-InternalError",
     }

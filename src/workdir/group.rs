@@ -72,6 +72,21 @@ impl GroupDir {
         super::lock::acquire(&self.dir.join("locks").join(format!("{code}.lock")), what)
     }
 
+    /// Hold the locks of `codes` for an edit (`what`): all of them, or an
+    /// error naming the first project another run holds (nothing is changed).
+    pub fn lock_all(&self, codes: &[String], what: &str) -> Result<Vec<super::lock::Lock>> {
+        let mut held = Vec::with_capacity(codes.len());
+        for c in codes {
+            match self.lock(c, what)? {
+                super::lock::Acquired::Held(l) => held.push(l),
+                super::lock::Acquired::Busy(h) => {
+                    return Err(Error::Busy(format!("project '{c}' of group '{}' is busy: {h}; nothing was changed: try again when it has finished", self.name)))
+                }
+            }
+        }
+        Ok(held)
+    }
+
     /// Every project lock of the group: (code, holder, whether it is stale).
     pub fn locks(&self) -> Vec<(String, super::lock::Holder, bool)> {
         let mut out = Vec::new();

@@ -1,10 +1,14 @@
 //! Per-project locks that hold on NFS and Lustre, where `flock` may not: a
-//! lock is a file made with an exclusive create (`O_CREAT|O_EXCL`, atomic on
-//! NFSv3 and later), holding who took it: host, process id and the process's
+//! lock is a file whose name is taken atomically (a hard link, which fails
+//! when the name exists: the classic NFS-safe lock), holding who took it: host, process id and the process's
 //! start (boot id and start time, so a reused pid is not mistaken for the
 //! holder). All of a group's locks are in one directory,
 //! `groups/<G>/locks/<code>.lock`, so `status` sees every holder with one
 //! directory listing.
+//!
+//! The holder's record is written to a file of its own and then hard-linked
+//! to the lock's name, so a lock is never seen half-written, even when its
+//! maker is killed mid-way.
 //!
 //! A lock is stale when its holder is gone: on this host, its process no
 //! longer exists (or another process has its pid); on another host, its file
@@ -102,10 +106,24 @@ pub fn acquire(path: &Path, what: &str) -> Result<Acquired> {
     std::fs::create_dir_all(dir).map_err(|e| Error::output(dir, e))?;
     let me = Holder::me(what);
     let body = serde_json::to_vec(&me).expect("a holder serialises");
+    // The holder is written to a file of our own first, which is then linked
+    // to the lock's name: a link is made whole or not at all (and fails if the
+    // name exists, atomically, on NFS too), so no lock is ever seen half-written,
+    // even when its maker is killed.
+    let mine = path.with_extension(format!("new.{}.{}", std::process::id(), super::group::now_ns()));
+    {
+        let mut f = std::fs::File::create(&mine).map_err(|e| Error::output(&mine, e))?;
+        f.write_all(&body).and_then(|_| f.sync_all()).map_err(|e| Error::output(&mine, e))?;
+    }
+    let result = take(path, &mine, me);
+    let _ = std::fs::remove_file(&mine);
+    result
+}
+
+fn take(path: &Path, mine: &Path, me: Holder) -> Result<Acquired> {
     for _ in 0..3 {
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
-            Ok(mut f) => {
-                f.write_all(&body).and_then(|_| f.sync_all()).map_err(|e| Error::output(path, e))?;
+        match std::fs::hard_link(mine, path) {
+            Ok(()) => {
                 register(path);
                 return Ok(Acquired::Held(Lock { path: path.to_path_buf(), me }));
             }
@@ -113,13 +131,9 @@ pub fn acquire(path: &Path, what: &str) -> Result<Acquired> {
             Err(e) => return Err(Error::output(path, e)),
         }
         let Some((holder, touched)) = read(path) else {
-            // Being written this instant, or unreadable: judge by its age only.
-            let age = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
-            if age.is_some_and(|a| a > Duration::from_secs(10)) {
-                take_over(path, None)?;
-                continue;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+            // Locks are never seen half-written (they are linked whole): one
+            // that does not read is not a holder's, and is taken over.
+            take_over(path, None)?;
             continue;
         };
         if !holder.is_stale(touched) {
