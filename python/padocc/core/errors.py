@@ -1,8 +1,9 @@
 """padocc.core.errors: padocc 1.5.1's exceptions, ``error_handler`` and
 ``worst_error``, plus the errors of the padocc-rs engine.
 
-The exception classes, their messages and ``get_str()`` status tokens are
-padocc 1.5.1's (``ExpectMemoryError.get_str`` now returns its own name).
+The exception classes, their messages and ``get_str()`` status tokens (the
+class name, from ``KerchunkException``) are padocc 1.5.1's
+(``ExpectMemoryError.get_str`` now returns its own name).
 New here:
 
 * ``EngineError`` and its subclasses, raised by ``padocc._native`` when a
@@ -187,11 +188,19 @@ class KerchunkException(Exception):
     """
     General Exception type.
     """
-    def __init__(self, proj_code: Union[str,None], groupdir: Union[str,None]) -> None:
+    def __init__(self, proj_code: Union[str,None], groupdir: Union[str,None], verbose: int = 1) -> None:
         self.proj_code = proj_code
         self.groupdir  = groupdir
         msg = getattr(self, 'message', None) or self.__class__.__doc__ or ''
         super().__init__(msg)
+        # As padocc 1.5.1: quiet errors print without their module path.
+        if verbose < 1:
+            self.__class__.__module__ = 'builtins'
+
+    def get_str(self):
+        """The status token: the class name (padocc 1.5.1's ExpectMemoryError
+        returned 'ExpectTimeoutError')."""
+        return type(self).__name__
 
 class PartialDriverError(KerchunkException): # Keep
     """All drivers failed (NetCDF3/Hdf5/Tiff) for one or more files within the list"""
@@ -203,11 +212,7 @@ class PartialDriverError(KerchunkException): # Keep
             groupdir: Union[str,None] = None
         ) -> None:
         self.message = f"All drivers failed when performing conversion for files {filenums}"
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'PartialDriverError'
+        super().__init__(proj_code, groupdir, verbose)
     
 class MissingDataError(KerchunkException): # Keep
     """Data missing from kerchunk product"""
@@ -220,11 +225,7 @@ class MissingDataError(KerchunkException): # Keep
             groupdir: Union[str,None] = None
         ) -> None:
         self.message = f'Data missing: {reason} - {followup}'
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'MissingDataError'
+        super().__init__(proj_code, groupdir, verbose)
 
 class AggregationError(KerchunkException): # Keep
     """Aggregation dimension(s) are not properly arranged"""
@@ -236,11 +237,7 @@ class AggregationError(KerchunkException): # Keep
             groupdir: Union[str,None] = None
         ) -> None:
         self.message = f'Aggregation is incorrectly ordered for dimension(s): {agg_dims}'
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'AggregationError'
+        super().__init__(proj_code, groupdir, verbose)
 
 class KerchunkDriverFatalError(KerchunkException): # Keep
     """All drivers failed (NetCDF3/Hdf5/Tiff) - run without driver bypass to assess the issue with each driver type."""
@@ -251,11 +248,7 @@ class KerchunkDriverFatalError(KerchunkException): # Keep
             groupdir: Union[str,None] = None
         ) -> None:
         self.message = "All drivers failed when performing conversion"
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'KerchunkDriverFatalError'
+        super().__init__(proj_code, groupdir, verbose)
 
 class MissingVariableError(KerchunkException): # Keep
     """A variable is missing from the environment or set of arguments."""
@@ -267,11 +260,7 @@ class MissingVariableError(KerchunkException): # Keep
             groupdir: Union[str,None] = None
         ) -> None:
         self.message = f'Missing variable: {vtype}'
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'MissingVariableError'
+        super().__init__(proj_code, groupdir, verbose)
 
 class ExpectTimeoutError(KerchunkException):
     """The process is expected to time out given timing estimates."""
@@ -284,11 +273,7 @@ class ExpectTimeoutError(KerchunkException):
             groupdir: Union[str,None] = None
         ) -> None:
         self.message = f'Scan requires minimum {required} - current {current}'
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'ExpectTimeoutError'
+        super().__init__(proj_code, groupdir, verbose)
     
 class ExpectMemoryError(KerchunkException):
     """The process is expected to run out of memory given size estimates."""
@@ -301,12 +286,7 @@ class ExpectMemoryError(KerchunkException):
             groupdir: Union[str,None] = None
         ) -> None:
         self.message = f'Scan requires minimum {required} - current {current}'
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        # padocc 1.5.1 returned 'ExpectTimeoutError' here.
-        return 'ExpectMemoryError'
+        super().__init__(proj_code, groupdir, verbose)
 
 class ChunkDataError(KerchunkException): # Keep
     """Overflow Error from pandas during decoding of chunk information, most likely caused by bad data retrieval."""
@@ -317,11 +297,7 @@ class ChunkDataError(KerchunkException): # Keep
             groupdir: Union[str,None] = None
         ) -> None:
         self.message = 'Decoding resulted in overflow - received chunk data contains junk (attempted 3 times)'
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'ChunkDataError'
+        super().__init__(proj_code, groupdir, verbose)
 
 class NoValidTimeSlicesError(KerchunkException):
     """Unable to find any time slices to test within the object."""
@@ -333,11 +309,7 @@ class NoValidTimeSlicesError(KerchunkException):
             groupdir: Union[str,None] = None
         ) -> None:
         self.message = f'No valid timeslices found for {message}'
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'NoValidTimeSlicesError'
+        super().__init__(proj_code, groupdir, verbose)
 
 class NoOverwriteError(KerchunkException):
     """Output file already exists and the process does not have forceful overwrite (-f) set."""
@@ -349,11 +321,7 @@ class NoOverwriteError(KerchunkException):
         ) -> None:
 
         self.message = 'Output file already exists and forceful overwrite not set.'
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'NoOverwriteError'
+        super().__init__(proj_code, groupdir, verbose)
 
 class MissingKerchunkError(KerchunkException): # Keep
     """Kerchunk file not found."""
@@ -364,11 +332,7 @@ class MissingKerchunkError(KerchunkException): # Keep
             groupdir: Union[str,None] = None
         ) -> None:
         self.message = "No suitable kerchunk file found."
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'MissingKerchunkError'
+        super().__init__(proj_code, groupdir, verbose)
 
 class ValidationError(KerchunkException):
     """One or more checks within validation have failed - most likely elementwise comparison of data."""
@@ -383,12 +347,7 @@ class ValidationError(KerchunkException):
         self.err_msg = report_err
 
         self.message = self.err_msg
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-
-    def get_str(self):
-        return 'ValidationError'
+        super().__init__(proj_code, groupdir, verbose)
     
 class ComputeError(KerchunkException): # Keep
     """Compute stage failed - likely due to invalid config/use of the classes"""
@@ -399,11 +358,7 @@ class ComputeError(KerchunkException): # Keep
             groupdir: Union[str,None] = None
         ) -> None:
         self.message = "Invalid configuration for the Compute stage"
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'ComputeError'
+        super().__init__(proj_code, groupdir, verbose)
     
 class ConcatenationError(KerchunkException):
     """Variables could not be concatenated over time and are not duplicates - no known solution"""
@@ -415,11 +370,7 @@ class ConcatenationError(KerchunkException):
         ) -> None:
 
         self.message = "Variables could not be concatenated over time and are not duplicates - no known solution"
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'ConcatenationError'
+        super().__init__(proj_code, groupdir, verbose)
     
 class ConcatFatalError(KerchunkException): # Keep
     """Chunk sizes differ between refs - files cannot be concatenated"""
@@ -437,11 +388,7 @@ class ConcatFatalError(KerchunkException): # Keep
         if chunk1 is not None: 
             self.message += f" {chunk1} vs {chunk2}"
         self.message += " - files cannot be concatenated"
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'ConcatFatalError'
+        super().__init__(proj_code, groupdir, verbose)
     
 class SourceNotFoundError(KerchunkException): # Keep
     """Source File could not be located."""
@@ -454,11 +401,7 @@ class SourceNotFoundError(KerchunkException): # Keep
         ) -> None:
 
         self.message = f"Source file could not be located: {sfile}"
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'SourceNotFoundError'
+        super().__init__(proj_code, groupdir, verbose)
     
 # Potentially useful but currently unused.
 class ArchiveConnectError(KerchunkException):
@@ -471,11 +414,7 @@ class ArchiveConnectError(KerchunkException):
         ) -> None:
 
         self.message = f"Connection verification to the CEDA archive failed - {proj_code}"
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'ArchiveConnectError'
+        super().__init__(proj_code, groupdir, verbose)
 
 class KerchunkDecodeError(KerchunkException): # Keep
     """Decoding of Kerchunk file failed - likely a time array issue."""
@@ -487,11 +426,7 @@ class KerchunkDecodeError(KerchunkException): # Keep
         ) -> None:
 
         self.message = f"Decoding of Kerchunk file failed - likely a time array issue."
-        super().__init__(proj_code, groupdir)
-        if verbose < 1:
-            self.__class__.__module__ = 'builtins'
-    def get_str(self):
-        return 'KerchunkDecodeError'
+        super().__init__(proj_code, groupdir, verbose)
 
 
 # ---------------------------------------------------------------------------
