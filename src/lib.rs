@@ -16,6 +16,7 @@
 //! - [`pipeline`]: the phases (init, scan, compute, validate, complete) over a
 //!   group's projects, in-process;
 //! - [`scheduler`]: the same phases as SLURM/LSF/PBS job arrays;
+//! - [`shepard`]: unattended passes over a directory of groups, from cron;
 //! - [`api`]: the public surface the CLI and the Python module call; every
 //!   operation returns a typed value;
 //! - [`cli`]: the command line (parse, call [`api`], render).
@@ -33,6 +34,7 @@ pub mod oom;
 pub mod pipeline;
 pub mod products;
 pub mod scheduler;
+pub mod shepard;
 pub mod slab;
 pub mod source;
 pub mod validate;

@@ -14,6 +14,16 @@ __copyright__ = "Copyright 2024 United Kingdom Research and Innovation"
 # The API version this package reproduces (padocc 1.5.1 had no __version__).
 __version__ = '1.5.1'
 
+import os as _os
+import sys as _sys
+
+# Job scripts and validation helpers run the padocc program; in this process
+# that is the package's `padocc` command beside the interpreter, not Python.
+if not _os.environ.get('PADOCC_EXE'):
+    _exe = _os.path.join(_os.path.dirname(_sys.executable), 'padocc')
+    if _os.path.isfile(_exe):
+        _os.environ['PADOCC_EXE'] = _exe
+
 from .core import ProjectOperation
 from .groups import GroupOperation
 from .phases import phase_map

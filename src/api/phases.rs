@@ -49,6 +49,9 @@ pub struct SchedulerRequest {
     /// The site config (None: $WORKDIR/padocc.toml, then the user's).
     pub config: Option<PathBuf>,
     pub bounds: TaskBounds,
+    /// Lines added to every job script after the site's (SHEPARD's
+    /// `source_venv` activation).
+    pub env_lines: Vec<String>,
 }
 
 /// What a phase run in this process did.
@@ -208,9 +211,17 @@ pub fn submit_phase(g: &GroupDir, sel: &Selection, phase: Phase, opts: &Options,
     submit_codes(g, &need, phase, opts, sched, &Boosts::default(), 1)
 }
 
+/// Submit `phase` for exactly `codes` (none is filtered out), each with its
+/// resource boosts (memory, time), as attempt `attempt`: SHEPARD's
+/// escalations and `rerun-failed` submit through here.
+pub fn submit_projects(g: &GroupDir, codes: &[String], phase: Phase, opts: &Options, sched: &SchedulerRequest, boosts: &Boosts, attempt: u32) -> Result<SubmitResult> {
+    submit_codes(g, codes, phase, opts, sched, boosts, attempt)
+}
+
 fn submit_codes(g: &GroupDir, codes: &[String], phase: Phase, opts: &Options, sched: &SchedulerRequest, boosts: &Boosts, attempt: u32) -> Result<SubmitResult> {
     let mut cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
     sched.bounds.apply(&mut cfg.resources);
+    cfg.site.env_lines.extend(sched.env_lines.iter().cloned());
     let name = sched.scheduler.clone().unwrap_or(cfg.scheduler.clone());
     let backend = crate::scheduler::backend(&name, &opts.control)?;
     let submissions = match codes.is_empty() {
@@ -299,7 +310,7 @@ pub fn rerun_failed(g: &GroupDir, sel: &Selection, phase: Option<Phase>, include
             _ if include_errors && status.is_failure() => (1.0, 1.0),
             _ => continue,
         };
-        let (prev_attempt, old) = last.get(c).copied().unwrap_or((1, (1.0, 1.0)));
+        let (prev_attempt, old) = last.get(c).map_or((1, (1.0, 1.0)), |l| (l.attempt, l.boosts));
         let attempt = prev_attempt + 1;
         if attempt > cfg.max_attempts {
             faults.push((c.clone(), format!("{} {} after {} attempts", row.phase, row.status, attempt - 1)));

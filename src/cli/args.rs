@@ -40,6 +40,17 @@ pub(crate) enum OutFormat {
     Json,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ShepardMode {
+    Batch,
+    Continuous,
+    Status,
+    Quarantine,
+    Scrub,
+    Clear,
+    Delete,
+}
+
 #[derive(Args, Clone, Copy, Default)]
 pub(crate) struct Fmt {
     /// Output for people (human) or one JSON document on stdout for scripts (json).
@@ -687,6 +698,57 @@ pub(crate) enum Command {
         sel: Sel,
         #[arg(long = "attr")]
         attr: String,
+    },
+    /// Unattended operation from cron (padocc's SHEPARD) over a directory of groups (flocks).
+    ///
+    /// Modes:
+    ///   batch        one pass: new manifests become flocks, the next phase of every ready project is
+    ///                submitted (--parallel) or run here, what the scheduler ended is rerun with more
+    ///                memory or time, data errors are retried once in shp_sideline, what keeps failing
+    ///                goes to shp_quarantine, and flocks whose projects are all published are retired
+    ///   continuous   a pass every --interval seconds, --cycles times
+    ///   status       one line per flock (errors, pending, successes per phase), failures by reason,
+    ///                the quarantine and why
+    ///   quarantine   move every project whose status is a failure to shp_quarantine
+    ///   scrub        send every failed project back to its first status (init), to start again
+    ///   clear        remove every flock's subsets and job files
+    ///   delete       remove every flock's job files (sbatch/, outs/, errs/)
+    ///
+    /// One pass runs per flock_dir at a time: a second exits 0 saying who holds the lock.
+    /// A crontab line (hourly):
+    ///   0 * * * * padocc shepard batch --conf /gws/flocks/conf.yaml --parallel --autolog
+    /// The conf is padocc 1.5.1's YAML (flock_dir, complete_dir, batch_limit, ...; docs/shepard.md).
+    /// Exit: 0 ok (also when another pass holds the lock), 1 some actions failed, 2 bad conf.
+    #[command(verbatim_doc_comment)]
+    Shepard {
+        #[arg(value_enum)]
+        mode: ShepardMode,
+        /// The SHEPARD conf (YAML; padocc 1.5.1's keys).
+        #[arg(long = "conf")]
+        conf: PathBuf,
+        /// Submit job arrays through the scheduler of <flock_dir>/padocc.toml (else run here).
+        #[arg(long)]
+        parallel: bool,
+        /// Also append each pass's report to <flock_dir>/shp_logs/shp_<HHMM_ddmmYYYY>.
+        #[arg(long)]
+        autolog: bool,
+        /// Say what would be done; change nothing.
+        #[arg(short = 'd', long = "dry-run", visible_alias = "dryrun")]
+        dry_run: bool,
+        /// continuous: passes to run.
+        #[arg(long, default_value_t = 1000)]
+        cycles: u64,
+        /// continuous: seconds between the start of one pass and the next.
+        #[arg(long, default_value_t = 10)]
+        interval: u64,
+        /// --parallel: slurm, lsf or pbs (default: the site config's).
+        #[arg(long)]
+        scheduler: Option<String>,
+        /// --parallel: the site config (default: <flock_dir>/padocc.toml, then the user's).
+        #[arg(long = "config")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        fmt: Fmt,
     },
     /// Set a base-cfg/detail-cfg value (dotted paths allowed; True/False/None/numbers are converted).
     #[command(name = "set_attr")]

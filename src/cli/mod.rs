@@ -90,7 +90,8 @@ fn mode_of(command: &Command) -> Mode {
         | Command::Summarise { fmt, .. }
         | Command::Repeat { fmt, .. }
         | Command::RerunFailed { fmt, .. }
-        | Command::Run { fmt, .. } => fmt.format,
+        | Command::Run { fmt, .. }
+        | Command::Shepard { fmt, .. } => fmt.format,
         Command::Refs { json: true, .. } | Command::Zarr { json: true, .. } | Command::Cfa { json: true, .. } | Command::Verify { json: true, .. } => OutFormat::Json,
         _ => OutFormat::Human,
     };

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::args::{Command, InitLegacy, PhaseArgs, SchedArgs, Sel};
+use super::args::{Command, InitLegacy, PhaseArgs, SchedArgs, Sel, ShepardMode};
 use super::output::Out;
 use crate::api::phases::{self, SchedulerRequest, TaskBounds};
 use crate::api::products::{self as prod, VerifyRequest};
@@ -33,7 +33,7 @@ fn selection(sel: &Sel) -> Selection {
 }
 
 fn scheduler_request(s: &SchedArgs, bounds: TaskBounds) -> SchedulerRequest {
-    SchedulerRequest { scheduler: s.scheduler.clone(), dry_run: s.dry_run, config: s.config.clone(), bounds }
+    SchedulerRequest { scheduler: s.scheduler.clone(), dry_run: s.dry_run, config: s.config.clone(), bounds, env_lines: vec![] }
 }
 
 pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
@@ -155,6 +155,16 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             let opts = PhaseOptions { completion_dir: Some(completion_dir), sub, replace, version_separator, force, delete, ..PhaseOptions::default() };
             let a = PhaseArgs { sel, fmt, force, dryrun, ..PhaseArgs::default() };
             phase(cx, Phase::Complete, a, Some(opts))
+        }
+        Command::Shepard { mode, conf, parallel, autolog, dry_run, cycles, interval, scheduler, config, .. } => {
+            let conf = crate::shepard::Conf::read(&conf)?;
+            let req = crate::shepard::PassRequest {
+                parallel,
+                dry_run,
+                scheduler: SchedulerRequest { scheduler, config: config.or_else(|| Some(conf.flock_dir.join("padocc.toml")).filter(|p| p.exists())), ..Default::default() },
+                control: cx.control.clone(),
+            };
+            shepard(mode, &conf, &req, autolog, cycles, interval, cx)
         }
         Command::Status { sel, display_upto, long, separate, watch, no_scheduler, .. } => {
             let g = cx.group(&sel.group)?;
@@ -478,4 +488,95 @@ fn render_submission(out: &Out, r: &phases::SubmitResult) {
             out.info(&format!("follow it with: padocc status -G {} --watch", r.group));
         }
     });
+}
+
+/// `padocc shepard <mode>`: modes that change flocks hold SHEPARD's lock; a
+/// second instance says who holds it and exits 0 (cron must not mail errors
+/// every hour while a long pass runs).
+fn shepard(mode: ShepardMode, conf: &crate::shepard::Conf, req: &crate::shepard::PassRequest, autolog: bool, cycles: u64, interval: u64, cx: &Ctx) -> Result<i32> {
+    use crate::shepard;
+    use crate::workdir::lock::Acquired;
+    let out = cx.out;
+    if mode == ShepardMode::Status {
+        let s = shepard::status(conf)?;
+        out.either(&s, || print!("{}", shepard::render_status(&s)));
+        return Ok(exit::OK);
+    }
+    let what = format!("shepard {}", mode_name(mode));
+    let passes = if mode == ShepardMode::Continuous { cycles.max(1) } else { 1 };
+    let mut code = exit::OK;
+    for i in 0..passes {
+        if cx.control.cancel.is_cancelled() {
+            return Ok(exit::INTERRUPTED);
+        }
+        let started = std::time::Instant::now();
+        let held = match shepard::lock(conf, &what)? {
+            Acquired::Held(l) => l,
+            Acquired::Busy(h) => {
+                let msg = format!("padocc shepard: another pass holds {}: {h}; leaving it to finish", shepard::logs_dir(conf).join("shepard.lock").display());
+                out.either(&json!({"busy": true, "holder": h.to_string()}), || out.info(&msg));
+                if mode != ShepardMode::Continuous {
+                    return Ok(exit::OK);
+                }
+                sleep_until(started, interval, cx);
+                continue;
+            }
+        };
+        let (text, doc, failed) = match mode {
+            ShepardMode::Batch | ShepardMode::Continuous => {
+                shepard::pass::empty_trash(&shepard::workdir(conf)?);
+                let r = shepard::run_pass(conf, req)?;
+                (shepard::render_pass(&r), serde_json::to_value(&r).unwrap_or_default(), !r.errors.is_empty())
+            }
+            ShepardMode::Quarantine | ShepardMode::Scrub | ShepardMode::Clear | ShepardMode::Delete => {
+                let m = match mode {
+                    ShepardMode::Quarantine => shepard::quarantine_failed(conf, req.dry_run)?,
+                    ShepardMode::Scrub => shepard::scrub(conf, req.dry_run)?,
+                    ShepardMode::Clear => shepard::clear(conf, true, req.dry_run)?,
+                    _ => shepard::clear(conf, false, req.dry_run)?,
+                };
+                let mut t = format!("shepard {}{}: {} done\n", m.mode, if req.dry_run { " (dry run)" } else { "" }, m.done.len());
+                for (f, p, d) in &m.done {
+                    t.push_str(&format!("  {f} {p} {d}\n"));
+                }
+                for e in &m.errors {
+                    t.push_str(&format!("  error: {e}\n"));
+                }
+                (t, serde_json::to_value(&m).unwrap_or_default(), !m.errors.is_empty())
+            }
+            ShepardMode::Status => unreachable!("handled above"),
+        };
+        drop(held);
+        if autolog {
+            shepard::autolog(conf, &text)?;
+        }
+        out.either(&doc, || print!("{text}"));
+        if failed {
+            code = exit::SOME_FAILED;
+        }
+        if i + 1 < passes {
+            sleep_until(started, interval, cx);
+        }
+    }
+    Ok(code)
+}
+
+fn mode_name(mode: ShepardMode) -> &'static str {
+    match mode {
+        ShepardMode::Batch => "batch",
+        ShepardMode::Continuous => "continuous",
+        ShepardMode::Status => "status",
+        ShepardMode::Quarantine => "quarantine",
+        ShepardMode::Scrub => "scrub",
+        ShepardMode::Clear => "clear",
+        ShepardMode::Delete => "delete",
+    }
+}
+
+/// Sleep until `interval` seconds after `started`, waking for Ctrl-C.
+fn sleep_until(started: std::time::Instant, interval: u64, cx: &Ctx) {
+    let end = started + std::time::Duration::from_secs(interval);
+    while std::time::Instant::now() < end && !cx.control.cancel.is_cancelled() {
+        std::thread::sleep(std::time::Duration::from_millis(200).min(end.saturating_duration_since(std::time::Instant::now())));
+    }
 }

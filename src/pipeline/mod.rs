@@ -21,7 +21,7 @@ use crate::workdir::group::GroupDir;
 use crate::workdir::lock::Acquired;
 use crate::workdir::project::{local_time, Project, StatusRow};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Scan,

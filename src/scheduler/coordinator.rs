@@ -339,7 +339,7 @@ pub fn submit(
         }
     }
     let max = backend.max_array_size().max(1) as usize;
-    let exe = std::env::current_exe().map_err(|e| Error::Internal(format!("cannot find the padocc binary: {e}")))?;
+    let exe = fsutil::padocc_exe()?;
     let mut out = Vec::new();
     let mut n = 0;
     for ((time_s, mem_mb), tasks) in classes {
@@ -408,9 +408,20 @@ pub fn submit(
     Ok(out)
 }
 
-/// For each project, its attempt and resource boosts in the newest manifest
-/// that ran it (by creation order of submissions), reading each manifest once.
-pub fn last_attempts(group: &GroupDir, codes: &[String]) -> HashMap<String, (u32, (f64, f64))> {
+/// A project's newest submission to a scheduler: its attempt, its resource
+/// boosts and what its task asked for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LastAttempt {
+    pub attempt: u32,
+    /// (memory, time) multipliers.
+    pub boosts: (f64, f64),
+    pub time_s: u64,
+    pub mem_mb: u64,
+}
+
+/// For each project, its newest submission (by creation order of
+/// submissions), reading each manifest once.
+pub fn last_attempts(group: &GroupDir, codes: &[String]) -> HashMap<String, LastAttempt> {
     // Attempts are submissions to a scheduler: a plain run records its
     // projects too, without resources, and must not reset their count or boosts.
     let mut dirs: Vec<PathBuf> =
@@ -422,9 +433,11 @@ pub fn last_attempts(group: &GroupDir, codes: &[String]) -> HashMap<String, (u32
         if want.is_empty() {
             break;
         }
-        for p in m.tasks.iter().flat_map(|t| &t.projects) {
-            if want.remove(p.as_str()) {
-                out.insert(p.clone(), (m.attempt, m.boosts.get(p).copied().unwrap_or((1.0, 1.0))));
+        for t in &m.tasks {
+            for p in &t.projects {
+                if want.remove(p.as_str()) {
+                    out.insert(p.clone(), LastAttempt { attempt: m.attempt, boosts: m.boosts.get(p).copied().unwrap_or((1.0, 1.0)), time_s: t.time_s, mem_mb: t.mem_mb });
+                }
             }
         }
     }
@@ -494,7 +507,8 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         let (name, dir) = new_submission(&jobs, Phase::Compute, &EMBEDDED_SUFFIX[1..]).unwrap();
         Manifest::new(&g, &name, Phase::Compute, "local", 0, 1, &Options::default(), vec![task("a")], &Default::default()).write(&dir.join("manifest.json")).unwrap();
-        assert_eq!(last_attempts(&g, &["a".to_string()]).get("a"), Some(&(2, (2.0, 1.0))));
+        let last = last_attempts(&g, &["a".to_string()])["a"];
+        assert_eq!((last.attempt, last.boosts, last.mem_mb), (2, (2.0, 1.0), 100));
     }
 
     #[test]

@@ -174,26 +174,39 @@ pub fn join(
     group: &crate::workdir::group::GroupDir,
     current: &mut std::collections::HashMap<String, crate::workdir::project::StatusRow>,
 ) -> Result<std::collections::HashMap<String, TaskState>> {
+    Ok(join_many(&mut [(group, current)])?.pop().unwrap_or_default())
+}
+
+/// [`join`] over several groups at once (SHEPARD's flocks), still with one
+/// query per scheduler; one map of found tasks per group, in order.
+pub fn join_many(
+    groups: &mut [(&crate::workdir::group::GroupDir, &mut std::collections::HashMap<String, crate::workdir::project::StatusRow>)],
+) -> Result<Vec<std::collections::HashMap<String, TaskState>>> {
     use std::collections::HashMap;
-    let waiting: Vec<(String, String, u32)> = current
-        .iter()
-        .filter(|(_, r)| r.status == "Pending" || r.status == "Running")
-        .filter_map(|(c, r)| {
+    // (group index, code, job, array index) of every waiting project.
+    let mut waiting: Vec<(usize, String, String, u32)> = Vec::new();
+    for (gi, (_, current)) in groups.iter().enumerate() {
+        waiting.extend(current.iter().filter(|(_, r)| r.status == "Pending" || r.status == "Running").filter_map(|(c, r)| {
             let (job, idx) = r.jobid.rsplit_once('_')?;
-            Some((c.clone(), job.to_string(), idx.parse().ok()?))
-        })
-        .collect();
-    let mut found = HashMap::new();
+            Some((gi, c.clone(), job.to_string(), idx.parse().ok()?))
+        }));
+    }
+    let mut found: Vec<HashMap<String, TaskState>> = groups.iter().map(|_| HashMap::new()).collect();
     if waiting.is_empty() {
         return Ok(found);
     }
-    let subs = coordinator::submissions(group);
     let mut by_sched: HashMap<String, Vec<String>> = HashMap::new();
-    for (_, job, _) in &waiting {
-        if let Some((_, sched, j)) = subs.iter().find(|(_, _, j)| j == job) {
-            let v = by_sched.entry(sched.clone()).or_default();
-            if !v.contains(j) {
-                v.push(j.clone());
+    for (gi, (group, _)) in groups.iter().enumerate() {
+        if !waiting.iter().any(|w| w.0 == gi) {
+            continue;
+        }
+        let subs = coordinator::submissions(group);
+        for (_, _, job, _) in waiting.iter().filter(|w| w.0 == gi) {
+            if let Some((_, sched, j)) = subs.iter().find(|(_, _, j)| j == job) {
+                let v = by_sched.entry(sched.clone()).or_default();
+                if !v.contains(j) {
+                    v.push(j.clone());
+                }
             }
         }
     }
@@ -204,9 +217,9 @@ pub fn join(
     // One lookup per waiting project: a linear search was quadratic for
     // arrays of one project per task.
     let by_task: HashMap<(&str, u32), &TaskState> = states.iter().map(|t| ((t.job_id.as_str(), t.index), t)).collect();
-    for (code, job, idx) in waiting {
+    for (gi, code, job, idx) in waiting {
         let Some(&t) = by_task.get(&(job.as_str(), idx)) else { continue };
-        if let Some(row) = current.get_mut(&code) {
+        if let Some(row) = groups[gi].1.get_mut(&code) {
             if t.state.killed() || t.state == State::Failed {
                 row.status = t.state.name().to_string();
             } else if t.state == State::Completed {
@@ -214,7 +227,7 @@ pub fn join(
                 row.status = "LOST".into();
             }
         }
-        found.insert(code, t.clone());
+        found[gi].insert(code, t.clone());
     }
     Ok(found)
 }

@@ -52,23 +52,33 @@ fn peak_rss_kb() -> u64 {
 
 /// Test hook for the scheduler integration tests: make a named project use a
 /// lot of memory or time, so the real scheduler ends the task with
-/// OUT_OF_MEMORY or TIMEOUT. `PADOCC_TEST_FAULTS="code:oom,code2:sleep"`.
+/// OUT_OF_MEMORY or TIMEOUT. `PADOCC_TEST_FAULTS="code:oom,code2:sleep"`;
+/// `code:oomonce` runs out of memory on the project's first attempt only (a
+/// marker file in `PADOCC_TEST_FAULTS_DIR`).
 fn test_fault(code: &str) {
     let Ok(spec) = std::env::var("PADOCC_TEST_FAULTS") else { return };
     for item in spec.split(',') {
+        let once = |c: &str| {
+            let Some(dir) = std::env::var_os("PADOCC_TEST_FAULTS_DIR") else { return false };
+            let mark = std::path::Path::new(&dir).join(format!("{c}.oomonce"));
+            std::fs::OpenOptions::new().write(true).create_new(true).open(mark).is_ok()
+        };
         match item.split_once(':') {
-            Some((c, "oom")) if c == code => {
-                let mut v: Vec<u8> = Vec::new();
-                for _ in 0..64 {
-                    v.extend(std::iter::repeat_n(1u8, 64 << 20));
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                std::hint::black_box(&v);
-            }
+            Some((c, "oomonce")) if c == code && once(c) => eat_memory(),
+            Some((c, "oom")) if c == code => eat_memory(),
             Some((c, "sleep")) if c == code => std::thread::sleep(Duration::from_secs(600)),
             _ => {}
         }
     }
+}
+
+fn eat_memory() {
+    let mut v: Vec<u8> = Vec::new();
+    for _ in 0..64 {
+        v.extend(std::iter::repeat_n(1u8, 64 << 20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::hint::black_box(&v);
 }
 
 pub fn run(manifest_path: &Path, index: Option<u32>, ctl: &Control) -> Result<i32> {

@@ -58,7 +58,7 @@ fn drain(mut r: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
 /// Validate `files` in `procs` processes: file `f` goes to share `f % procs`;
 /// share 0 runs here.
 pub(super) fn validate_split(product_path: &Path, files: &[PathBuf], opts: &Options, procs: usize) -> Result<Report> {
-    let exe = std::env::current_exe().map_err(|e| Error::Internal(format!("cannot find the padocc binary to start validation processes: {e}")))?;
+    let exe = crate::fsutil::padocc_exe()?;
     // The file list goes on stdin, NUL-separated: 10 000 paths would not fit on
     // a command line, and a path may hold any byte but NUL.
     let mut list = Vec::new();

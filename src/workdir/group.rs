@@ -283,35 +283,49 @@ impl GroupDir {
 /// Move projects to another group: directory (one rename each), codes in every
 /// codeset, `datasets.csv` lines, and their current status into the new
 /// group's journal.
+///
+/// The steps are ordered so that a move killed part-way is finished by doing
+/// it again: the destination learns of the projects first (codes, lines,
+/// status), then each directory is renamed, then the source forgets them. A
+/// project whose directory is already in the destination and no longer in the
+/// source counts as moved.
 pub fn transfer(from: &GroupDir, to: &GroupDir, codes: &[String]) -> Result<usize> {
     let cur = from.current_statuses(codes)?;
     let csv = std::fs::read_to_string(from.dir.join("datasets.csv")).unwrap_or_default();
     let mut moved_lines = Vec::new();
     let mut to_main = to.codes("main")?;
     for c in codes {
-        if to.project(c)?.exists() {
+        if to.project(c)?.exists() && from.project(c)?.exists() {
             return Err(Error::Usage(format!("group '{}' already has a project '{c}'", to.name)));
         }
     }
+    let dest_csv = to.dir.join("datasets.csv");
+    let mut lines: Vec<String> = std::fs::read_to_string(&dest_csv).unwrap_or_default().lines().map(String::from).collect();
     for c in codes {
-        let (src, dst) = (from.project(c)?.dir, to.project(c)?.dir);
-        if src.exists() {
-            std::fs::rename(&src, &dst).map_err(|e| Error::output(&dst, e))?;
-        }
         if let Some(r) = cur.get(c) {
             journal_append(&to.dir.join("status"), c, r)?;
         }
         if !to_main.contains(c) {
             to_main.push(c.clone());
         }
-        moved_lines.extend(csv.lines().filter(|l| l.split(',').next().map(str::trim) == Some(c.as_str())).map(String::from));
+        let known = |l: &String| l.split(',').next().map(str::trim) == Some(c.as_str());
+        if !lines.iter().any(known) {
+            moved_lines.extend(csv.lines().filter(|l| l.split(',').next().map(str::trim) == Some(c.as_str())).map(String::from));
+        }
     }
     to.save_codes("main", &to_main)?;
-    let dest_csv = to.dir.join("datasets.csv");
-    let mut lines: Vec<String> = std::fs::read_to_string(&dest_csv).unwrap_or_default().lines().map(String::from).collect();
     lines.extend(moved_lines);
     let text = lines.join("\n");
     fsutil::write_file_atomic(&dest_csv, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&dest_csv, e)))?;
+    for c in codes {
+        let (src, dst) = (from.project(c)?.dir, to.project(c)?.dir);
+        if src.exists() {
+            if let Some(parent) = dst.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::output(parent, e))?;
+            }
+            std::fs::rename(&src, &dst).map_err(|e| Error::output(&dst, e))?;
+        }
+    }
     remove_projects(from, codes, false)?;
     Ok(codes.len())
 }
