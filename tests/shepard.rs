@@ -83,11 +83,27 @@ fn quarantine_reasons(s: &Site) -> String {
     std::fs::read_to_string(s.flocks.join("groups/shp_quarantine/reasons.csv")).unwrap_or_default()
 }
 
-/// Check many products against their sources in one interpreter.
-fn check_all(cases: &[(PathBuf, Vec<PathBuf>)], dir: &Path) {
+/// How the shared set's manifest says a series is compared with its sources.
+fn checker_args(name: &str) -> Vec<String> {
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(testdata("MANIFEST.json")).unwrap()).unwrap();
+    let case = m["series"].as_array().unwrap().iter().find(|c| c["name"] == name).expect("a shared series");
+    let mut args: Vec<String> = case["checker_args"].as_array().map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default();
+    match case["combine"].as_str() {
+        Some("by_coords") => args.extend(["--combine".into(), "by_coords".into()]),
+        _ => args.extend(["--concat-dim".into(), case["concat_dim"].as_str().unwrap_or("time").into()]),
+    }
+    args
+}
+
+/// Check many products (each of a shared series) against their sources in
+/// one interpreter.
+fn check_all(cases: &[(PathBuf, &str)], dir: &Path) {
     let st = Command::new("bash").arg(repo().join("scripts/refenv.sh")).status().unwrap();
     assert!(st.success(), "the Python client environments could not be created");
-    let list: Vec<Vec<String>> = cases.iter().map(|(p, src)| std::iter::once(p.display().to_string()).chain(src.iter().map(|s| s.display().to_string())).collect()).collect();
+    let list: Vec<Vec<String>> = cases
+        .iter()
+        .map(|(p, name)| std::iter::once(p.display().to_string()).chain(series(name).iter().map(|s| s.display().to_string())).chain(checker_args(name)).collect())
+        .collect();
     let jf = dir.join("cases.json");
     std::fs::write(&jf, serde_json::to_string(&list).unwrap()).unwrap();
     let o = Command::new("/tmp/refenv/bin/python").arg(repo().join("tests/support/check_many.py")).arg(shared().join("tools/check_refs.py")).arg(&jf).output().unwrap();
@@ -112,7 +128,7 @@ fn shepard_on_slurm_publishes_every_flock_escalates_and_quarantines() {
         "scheduler = \"slurm\"\n[resources]\nfloor_time_s = 120\ncap_time_s = 900\nfloor_mem_mb = 256\ncap_mem_mb = 2048\npack_seconds = 60\n",
     )
     .unwrap();
-    let mut sources: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    let mut sources: Vec<(String, &str)> = Vec::new();
     let bad = mixed(d.path());
     for f in 1..=3 {
         let mut csv = String::new();
@@ -123,7 +139,7 @@ fn shepard_on_slurm_publishes_every_flock_escalates_and_quarantines() {
                 (2, 3) => ("hog".to_string(), format!("{}/*.nc", testdata("series/padocc-1DAgg").display())),
                 _ => {
                     let name = SERIES[(f + i) % SERIES.len()];
-                    sources.push((code.clone(), series(name)));
+                    sources.push((code.clone(), name));
                     (code, format!("{}/*.nc", testdata(&format!("series/{name}")).display()))
                 }
             };
@@ -133,7 +149,7 @@ fn shepard_on_slurm_publishes_every_flock_escalates_and_quarantines() {
         std::fs::write(&p, csv).unwrap();
         padocc_ok(&s.flocks, &["init", "-G", &format!("flock{f}"), "-i", p.to_str().unwrap()]);
     }
-    sources.push(("hog".into(), series("padocc-1DAgg")));
+    sources.push(("hog".into(), "padocc-1DAgg"));
     let marks = d.path().join("marks");
     std::fs::create_dir_all(&marks).unwrap();
     let env = [("PADOCC_TEST_FAULTS", "hog:oomonce"), ("PADOCC_TEST_FAULTS_DIR", marks.to_str().unwrap())];
@@ -145,7 +161,7 @@ fn shepard_on_slurm_publishes_every_flock_escalates_and_quarantines() {
         if n == 3 {
             // A new dataset arrives while the others are under way.
             manifest(&s.sweep, "late", &series("padocc-3DAgg"));
-            sources.push(("late".into(), series("padocc-3DAgg")));
+            sources.push(("late".into(), "padocc-3DAgg"));
         }
         let r = pass_json(&s.conf, &["--parallel"], &env);
         let busy = r["flocks"].as_u64().unwrap_or(1) > 0 || r["actions"].as_array().is_some_and(|a| !a.is_empty());
@@ -182,10 +198,9 @@ fn shepard_on_slurm_publishes_every_flock_escalates_and_quarantines() {
     assert_eq!(summaries, 4, "one summary per flock");
     let left: Vec<String> = std::fs::read_dir(s.flocks.join("groups")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(left, vec!["shp_quarantine".to_string()], "flocks left behind");
-    // Job scripts activated source_venv.
     let status = shepard(&s.conf, "status", &[], &[]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("bad (from flock1"), "{}", String::from_utf8_lossy(&status.stdout));
-    let cases: Vec<(PathBuf, Vec<PathBuf>)> = sources.iter().map(|(c, src)| (published(&s, c), src.clone())).collect();
+    let cases: Vec<(PathBuf, &str)> = sources.iter().map(|(c, name)| (published(&s, c), *name)).collect();
     check_all(&cases, d.path());
 }
 
