@@ -16,9 +16,10 @@
 //! - [`pipeline`]: the phases (init, scan, compute, validate, complete) over a
 //!   group's projects, in-process;
 //! - [`scheduler`]: the same phases as SLURM/LSF/PBS job arrays;
-//! - [`shepard`]: unattended passes over a directory of groups, from cron;
 //! - [`api`]: the public surface the CLI and the Python module call; every
 //!   operation returns a typed value;
+//! - [`shepard`]: unattended passes over a directory of groups, from cron,
+//!   over [`api`];
 //! - [`cli`]: the command line (parse, call [`api`], render).
 
 pub mod aggregate;

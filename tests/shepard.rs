@@ -58,7 +58,7 @@ fn site(root: &Path, extra_conf: &str) -> Site {
     .unwrap();
     // `source_venv` is activated in job scripts: a real (empty) one.
     std::fs::create_dir_all(root.join("venv/bin")).unwrap();
-    std::fs::write(root.join("venv/bin/activate"), "export PADOCC_VENV_ACTIVATED=1\n").unwrap();
+    std::fs::write(root.join("venv/bin/activate"), format!("touch {}/venv-activated\n", root.display())).unwrap();
     s
 }
 
@@ -198,6 +198,7 @@ fn shepard_on_slurm_publishes_every_flock_escalates_and_quarantines() {
     assert_eq!(summaries, 4, "one summary per flock");
     let left: Vec<String> = std::fs::read_dir(s.flocks.join("groups")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(left, vec!["shp_quarantine".to_string()], "flocks left behind");
+    assert!(d.path().join("venv-activated").exists(), "job scripts did not activate source_venv");
     let status = shepard(&s.conf, "status", &[], &[]);
     assert!(String::from_utf8_lossy(&status.stdout).contains("bad (from flock1"), "{}", String::from_utf8_lossy(&status.stdout));
     let cases: Vec<(PathBuf, &str)> = sources.iter().map(|(c, name)| (published(&s, c), *name)).collect();
@@ -312,8 +313,14 @@ fn conf_errors_dry_runs_and_status() {
     let o = shepard(&s.conf, "status", &["--format", "json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["waiting_manifests"], 3, "{v:#}");
+    // A manifest naming a file that is not there is set aside with why; the
+    // others of its flock go on.
+    std::fs::write(s.sweep.join("ghost.txt"), "/nonexistent/ghost.nc\n").unwrap();
     // Run it all, then look again.
     settle(&s, 4);
+    let why = std::fs::read_to_string(s.root.join("cache/rejected/ghost.txt.why")).unwrap();
+    assert!(why.contains("/nonexistent/ghost.nc") && why.contains("does not exist"), "{why}");
+    assert!(published(&s, "ds0").exists() && published(&s, "ds1").exists());
     let o = shepard(&s.conf, "status", &[], &[]);
     let t = String::from_utf8_lossy(&o.stdout);
     assert!(t.starts_with("Group ID:") && t.contains("Errors: 0") && t.contains("Quarantined (1"), "{t}");
@@ -383,4 +390,28 @@ fn a_flock_dir_of_padoccs_shepard_is_read_and_finished() {
     // And padocc's third pass (validated): status reads it as padocc wrote it.
     let t = String::from_utf8_lossy(&shepard(&dest.join("conf.yaml"), "status", &[], &[]).stdout).to_string();
     assert!(t.contains("|v: 0 0 3 |"), "{t}");
+}
+
+/// `obliterate_quarantine: true`: a quarantined project is deleted and
+/// listed in `rejected/<time>.csv` with its last status and why; `continuous`
+/// runs passes until its cycles are done.
+#[test]
+fn obliterated_quarantine_and_continuous_passes() {
+    let d = tempfile::tempdir_in("/tmp").unwrap();
+    let s = swept_site(d.path(), 3);
+    std::fs::write(&s.conf, std::fs::read_to_string(&s.conf).unwrap().replace("obliterate_quarantine: false", "obliterate_quarantine: true")).unwrap();
+    let o = shepard(&s.conf, "continuous", &["--cycles", "3", "--interval", "0", "--autolog"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).matches("shepard batch at").count(), 3);
+    for i in 0..3 {
+        assert!(published(&s, &format!("ds{i}")).exists(), "ds{i}");
+    }
+    let rejected: Vec<PathBuf> = std::fs::read_dir(s.flocks.join("rejected")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(rejected.len(), 1);
+    let text = std::fs::read_to_string(&rejected[0]).unwrap();
+    assert!(text.starts_with("bad,scan,ConcatFatalError,") && text.contains("cannot be combined"), "{text}");
+    assert!(!s.flocks.join("groups/shp_quarantine").exists());
+    assert_eq!(std::fs::read_dir(s.flocks.join("in_progress")).unwrap().count(), 0, "the quarantined project's directory is gone");
+    let logs = std::fs::read_dir(s.flocks.join("shp_logs")).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("shp_")).count();
+    assert!(logs >= 1);
 }

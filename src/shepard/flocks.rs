@@ -135,9 +135,12 @@ pub fn intake(wd: &Workdir, conf: &Conf, dry_run: bool) -> Result<Intake> {
     let mut txts = Vec::new();
     for p in entries.iter().filter(|p| p.extension().is_some_and(|x| x == "txt")) {
         let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        match check_name("project", &stem) {
+        // Checked one by one: a manifest naming a missing file must not hold
+        // back the others of its flock (padocc 1.5.1 crashed every pass on one).
+        let checked = check_name("project", &stem).map_err(|e| e.to_string()).and_then(|()| crate::pipeline::init::expand(&p.display().to_string()).map(|_| ()));
+        match checked {
             Ok(()) => txts.push(p.clone()),
-            Err(e) => reject(cache, p, &e.to_string(), &mut intake)?,
+            Err(e) => reject(cache, p, &e, &mut intake)?,
         }
     }
     for chunk in txts.chunks(conf.flock_size_limit) {

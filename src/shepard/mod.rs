@@ -54,29 +54,39 @@ pub struct Maintenance {
     pub errors: Vec<String>,
 }
 
+/// (flock, project, current status) of every project of every flock.
+fn current_rows(wd: &Workdir) -> Result<Vec<(String, String, StatusRow)>> {
+    let mut out = Vec::new();
+    for name in flocks::list(wd) {
+        let g = GroupDir::open(wd, &name)?;
+        let codes = g.codes("main")?;
+        let mut cur = g.current_statuses(&codes)?;
+        out.extend(codes.iter().filter_map(|c| cur.remove(c).map(|r| (name.clone(), c.clone(), r))));
+    }
+    Ok(out)
+}
+
 /// `shepard quarantine`: every project of every flock whose status is a
 /// failure (not pending, running or successful) goes to the quarantine.
 pub fn quarantine_failed(conf: &Conf, dry_run: bool) -> Result<Maintenance> {
     let wd = workdir(conf)?;
     let mut out = Maintenance { mode: "quarantine".into(), ..Default::default() };
-    for name in flocks::list(&wd) {
-        let g = GroupDir::open(&wd, &name)?;
-        let codes = g.codes("main")?;
-        let cur = g.current_statuses(&codes)?;
-        for c in &codes {
-            let Some(r) = cur.get(c) else { continue };
-            if !Status::parse(&r.status).is_failure() {
-                continue;
-            }
-            let reason = format!("shepard quarantine: {}", r.line());
-            let m = Action::Quarantine { flock: name.clone(), project: c.clone(), reason: reason.clone() };
-            if !dry_run {
-                if let Err(e) = pass::apply_move(&wd, conf, &m) {
-                    out.errors.push(format!("{name}/{c}: {e}"));
-                    continue;
-                }
-            }
-            out.done.push((name.clone(), c.clone(), reason));
+    let moves: Vec<Action> = current_rows(&wd)?
+        .into_iter()
+        .filter(|(_, _, r)| Status::parse(&r.status).is_failure())
+        .map(|(flock, project, r)| Action::Quarantine { reason: format!("shepard quarantine: {}", r.line()), flock, project })
+        .collect();
+    let done = match dry_run {
+        true => moves,
+        false => {
+            let (done, errors) = pass::apply_moves(&wd, conf, moves);
+            out.errors = errors;
+            done
+        }
+    };
+    for m in done {
+        if let Action::Quarantine { flock, project, reason } = m {
+            out.done.push((flock, project, reason));
         }
     }
     Ok(out)
@@ -88,24 +98,18 @@ pub fn quarantine_failed(conf: &Conf, dry_run: bool) -> Result<Maintenance> {
 pub fn scrub(conf: &Conf, dry_run: bool) -> Result<Maintenance> {
     let wd = workdir(conf)?;
     let mut out = Maintenance { mode: "scrub".into(), ..Default::default() };
-    for name in flocks::list(&wd) {
+    for (name, c, r) in current_rows(&wd)? {
+        if matches!(Status::parse(&r.status).kind, Kind::Pending | Kind::Running | Kind::Success | Kind::Warn) {
+            continue;
+        }
+        if dry_run {
+            out.done.push((name, c, r.line()));
+            continue;
+        }
         let g = GroupDir::open(&wd, &name)?;
-        let codes = g.codes("main")?;
-        let cur = g.current_statuses(&codes)?;
-        for c in &codes {
-            let Some(r) = cur.get(c) else { continue };
-            let k = Status::parse(&r.status).kind;
-            if matches!(k, Kind::Pending | Kind::Running | Kind::Success | Kind::Warn) {
-                continue;
-            }
-            if dry_run {
-                out.done.push((name.clone(), c.clone(), r.line()));
-                continue;
-            }
-            match scrub_one(&g, c) {
-                Ok(first) => out.done.push((name.clone(), c.clone(), format!("{} -> {}", r.line(), first.line()))),
-                Err(e) => out.errors.push(format!("{name}/{c}: {e}")),
-            }
+        match scrub_one(&g, &c) {
+            Ok(first) => out.done.push((name, c, format!("{} -> {}", r.line(), first.line()))),
+            Err(e) => out.errors.push(format!("{name}/{c}: {e}")),
         }
     }
     Ok(out)
@@ -133,26 +137,13 @@ pub fn clear(conf: &Conf, subsets_too: bool, dry_run: bool) -> Result<Maintenanc
             out.done.push((name, String::new(), "would clear".into()));
             continue;
         }
-        let r = if subsets_too { g.clear_job_files() } else { remove_job_logs(&g).map(|n| (0, n)) };
+        let r = if subsets_too { g.clear_job_files() } else { g.remove_job_logs().map(|n| (0, n)) };
         match r {
             Ok((s, f)) => out.done.push((name, format!("{s} subsets, {f} files"), String::new())),
             Err(e) => out.errors.push(format!("{name}: {e}")),
         }
     }
     Ok(out)
-}
-
-fn remove_job_logs(g: &GroupDir) -> Result<usize> {
-    let mut n = 0;
-    for d in ["sbatch", "outs", "errs"] {
-        for e in std::fs::read_dir(g.dir.join(d)).into_iter().flatten().flatten() {
-            let p = e.path();
-            let gone = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
-            gone.map_err(|e| Error::output(&p, e))?;
-            n += 1;
-        }
-    }
-    Ok(n)
 }
 
 /// Append `text` to this pass's autolog, `<flock_dir>/shp_logs/shp_<HHMM_ddmmYYYY>`.

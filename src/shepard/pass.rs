@@ -221,6 +221,17 @@ fn failures(group: &GroupDir, code: &str, phase: Phase) -> usize {
     rows.iter().filter(|r| r.phase == phase.name() && !matches!(Status::parse(&r.status).kind, Kind::Success | Kind::Warn | Kind::Pending | Kind::Running | Kind::Redo)).count()
 }
 
+/// Why a rerun with more of what ran out cannot be: the last task asked for
+/// the most a task may ask already.
+fn at_cap(phase: Phase, why: Why, last: &coordinator::LastAttempt, res: &crate::scheduler::coordinator::Resources) -> Option<String> {
+    let (what, asked, cap, unit, key) = match why {
+        Why::MoreMemory => ("memory", last.mem_mb, res.cap_mem_mb, "MB", "cap_mem_mb"),
+        Why::MoreTime => ("time", last.time_s, res.cap_time_s, "s", "cap_time_s"),
+        _ => return None,
+    };
+    (asked >= cap).then(|| format!("{} ran out of {what} with {asked} {unit}, the most a task may ask ({key} in padocc.toml)", phase.name()))
+}
+
 /// How the sideline retried a project already, if it did.
 fn retried(group: &GroupDir, code: &str) -> Option<String> {
     let base = group.project(code).ok()?.base().ok()?;
@@ -322,23 +333,11 @@ pub fn run_pass(conf: &Conf, req: &PassRequest) -> Result<PassReport> {
                             attempt = l.map_or(1, |l| l.attempt) + 1;
                             let (bm, bt) = l.map_or((1.0, 1.0), |l| l.boosts);
                             let peak_mb = f.tasks.get(code).and_then(|t| t.max_rss_kb).map(|k| k as f64 / 1024.0);
+                            if let Some(reason) = l.and_then(|l| at_cap(phase, why, &l, res)) {
+                                moves.push(Action::Quarantine { flock: f.group.name.clone(), project: code.clone(), reason });
+                                continue;
+                            }
                             match (why, l) {
-                                (Why::MoreMemory, Some(l)) if l.mem_mb >= res.cap_mem_mb => {
-                                    moves.push(Action::Quarantine {
-                                        flock: f.group.name.clone(),
-                                        project: code.clone(),
-                                        reason: format!("{} ran out of memory with {} MB, the most a task may ask (cap_mem_mb in padocc.toml)", phase.name(), l.mem_mb),
-                                    });
-                                    continue;
-                                }
-                                (Why::MoreTime, Some(l)) if l.time_s >= res.cap_time_s => {
-                                    moves.push(Action::Quarantine {
-                                        flock: f.group.name.clone(),
-                                        project: code.clone(),
-                                        reason: format!("{} ran out of time with {} s, the most a task may ask (cap_time_s in padocc.toml)", phase.name(), l.time_s),
-                                    });
-                                    continue;
-                                }
                                 (Why::MoreMemory, l) => {
                                     // Twice what was asked, or more when the measured peak says so.
                                     let asked = l.map_or(res.floor_mem_mb, |l| l.mem_mb).max(1) as f64;
@@ -376,14 +375,12 @@ pub fn run_pass(conf: &Conf, req: &PassRequest) -> Result<PassReport> {
         if runs.is_empty() && moves.is_empty() && retire.is_empty() {
             break;
         }
-        for m in moves {
-            if !req.dry_run {
-                if let Err(e) = apply_move(&wd, conf, &m) {
-                    report.errors.push(e.to_string());
-                    continue;
-                }
-            }
-            report.actions.push(m);
+        if req.dry_run {
+            report.actions.extend(moves);
+        } else {
+            let (done, errors) = apply_moves(&wd, conf, moves);
+            report.actions.extend(done);
+            report.errors.extend(errors);
         }
         // Later phases first: what is nearly published is published first.
         let mut ordered: Vec<_> = runs.into_iter().collect();
@@ -473,49 +470,114 @@ fn run_action(wd: &Workdir, conf: &Conf, req: &PassRequest, flock: &str, phase: 
     Ok(())
 }
 
-/// Move a project to the sideline or the quarantine (or, with
-/// `obliterate_quarantine`, delete it and list it in `rejected/`).
-pub(super) fn apply_move(wd: &Workdir, conf: &Conf, m: &Action) -> Result<()> {
-    let (flock, project) = match m {
-        Action::Sideline { flock, project, .. } | Action::Quarantine { flock, project, .. } => (flock, project),
-        _ => return Ok(()),
-    };
-    let from = GroupDir::open(wd, flock)?;
-    let codes = vec![project.clone()];
-    let _held = from.lock_all(&codes, "shepard: move")?;
+/// Move projects to the sideline or the quarantine (or, with
+/// `obliterate_quarantine`, delete them and list them in `rejected/`): one
+/// move per flock and destination, each project under its lock. Returns the
+/// moves done and, for the others, why not (a project a run holds is left
+/// for the next pass).
+pub(super) fn apply_moves(wd: &Workdir, conf: &Conf, moves: Vec<Action>) -> (Vec<Action>, Vec<String>) {
+    let mut by_flock: BTreeMap<(String, bool), Vec<Action>> = BTreeMap::new();
+    for m in moves {
+        match &m {
+            Action::Sideline { flock, .. } => by_flock.entry((flock.clone(), true)).or_default().push(m),
+            Action::Quarantine { flock, .. } => by_flock.entry((flock.clone(), false)).or_default().push(m),
+            _ => {}
+        }
+    }
+    let (mut done, mut errors) = (Vec::new(), Vec::new());
+    for ((flock, sideline), ms) in by_flock {
+        match move_from(wd, conf, &flock, sideline, ms) {
+            Ok((d, busy)) => {
+                done.extend(d);
+                errors.extend(busy);
+            }
+            Err(e) => errors.push(format!("moving projects of flock {flock}: {e}")),
+        }
+    }
+    (done, errors)
+}
+
+fn project_of(m: &Action) -> &str {
     match m {
-        Action::Sideline { .. } => {
-            if let Ok(p) = from.project(project) {
+        Action::Sideline { project, .. } | Action::Quarantine { project, .. } => project,
+        Action::Run { flock, .. } | Action::Retire { flock, .. } => flock,
+    }
+}
+
+fn move_from(wd: &Workdir, conf: &Conf, flock: &str, sideline: bool, ms: Vec<Action>) -> Result<(Vec<Action>, Vec<String>)> {
+    let from = GroupDir::open(wd, flock)?;
+    let mut held = Vec::new();
+    let mut moving = Vec::new();
+    let mut busy = Vec::new();
+    for m in ms {
+        match from.lock(project_of(&m), "shepard: move")? {
+            crate::workdir::lock::Acquired::Held(l) => {
+                held.push(l);
+                moving.push(m);
+            }
+            crate::workdir::lock::Acquired::Busy(h) => busy.push(format!("{} of {flock}: busy ({h}); left for the next pass", project_of(&m))),
+        }
+    }
+    let codes: Vec<String> = moving.iter().map(|m| project_of(m).to_string()).collect();
+    if codes.is_empty() {
+        return Ok((moving, busy));
+    }
+    if sideline {
+        for c in &codes {
+            if let Ok(p) = from.project(c) {
                 if let Ok(mut base) = p.base() {
-                    base.extra.entry("shepard_flock").or_insert(serde_json::json!(flock));
-                    p.save_base(&base)?;
+                    if !base.extra.contains_key("shepard_flock") {
+                        base.extra.insert("shepard_flock".into(), serde_json::json!(flock));
+                        p.save_base(&base)?;
+                    }
                 }
             }
-            let to = GroupDir::create(wd, SIDELINE)?;
-            group_ops::transfer(&from, &to, &codes)?;
         }
-        Action::Quarantine { reason, .. } if conf.obliterate_quarantine => {
-            let last = from.current_statuses(&codes)?.get(project).map(|r| r.line()).unwrap_or_default();
-            let dir = wd.root.join("rejected");
-            std::fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
-            append_line(&dir.join(format!("{}.csv", flocks::stamp())), &format!("{project},{last},{}", reason.replace([',', '\n'], ";")))?;
-            group_ops::remove_projects(&from, &codes, true)?;
+        let to = GroupDir::create(wd, SIDELINE)?;
+        group_ops::transfer(&from, &to, &codes)?;
+    } else if conf.obliterate_quarantine {
+        let cur = from.current_statuses(&codes)?;
+        let dir = wd.root.join("rejected");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::output(&dir, e))?;
+        let lines: Vec<String> = moving
+            .iter()
+            .map(|m| {
+                let (c, reason) = match m {
+                    Action::Quarantine { project, reason, .. } => (project.as_str(), reason.as_str()),
+                    _ => (project_of(m), ""),
+                };
+                format!("{c},{},{}", cur.get(c).map(|r| r.line()).unwrap_or_default(), reason.replace([',', '\n'], ";"))
+            })
+            .collect();
+        append_line(&dir.join(format!("{}.csv", flocks::stamp())), &lines.join("\n"))?;
+        group_ops::remove_projects(&from, &codes, true)?;
+    } else {
+        let to = GroupDir::create(wd, QUARANTINE)?;
+        // Why first: a kill after it leaves the reason, and the move is redone.
+        let reasons = to.dir.join("reasons.csv");
+        let known: std::collections::HashSet<String> =
+            std::fs::read_to_string(&reasons).unwrap_or_default().lines().filter_map(|l| l.split(',').next()).map(String::from).collect();
+        let now = local_time(true);
+        let lines: Vec<String> = moving
+            .iter()
+            .filter(|m| !known.contains(project_of(m)))
+            .map(|m| {
+                let c = project_of(m);
+                let origin = from.project(c).ok().and_then(|p| p.base().ok()).and_then(|b| b.extra.get("shepard_flock").and_then(|v| v.as_str()).map(String::from));
+                let reason = match m {
+                    Action::Quarantine { reason, .. } => reason.as_str(),
+                    _ => "",
+                };
+                format!("{c},{},{now},{}", origin.as_deref().unwrap_or(flock), reason.replace([',', '\n'], ";"))
+            })
+            .collect();
+        if !lines.is_empty() {
+            append_line(&reasons, &lines.join("\n"))?;
         }
-        Action::Quarantine { reason, .. } => {
-            let to = GroupDir::create(wd, QUARANTINE)?;
-            let origin = from.project(project).ok().and_then(|p| p.base().ok()).and_then(|b| b.extra.get("shepard_flock").and_then(|v| v.as_str()).map(String::from));
-            // Why first (a kill after it leaves the reason, and the move is redone).
-            let line = format!("{project},{},{},{}", origin.as_deref().unwrap_or(flock), local_time(true), reason.replace([',', '\n'], ";"));
-            let reasons = to.dir.join("reasons.csv");
-            let known = std::fs::read_to_string(&reasons).unwrap_or_default().lines().any(|l| l.split(',').next() == Some(project.as_str()));
-            if !known {
-                append_line(&reasons, &line)?;
-            }
-            group_ops::transfer(&from, &to, &codes)?;
-        }
-        _ => {}
+        group_ops::transfer(&from, &to, &codes)?;
     }
-    Ok(())
+    drop(held);
+    Ok((moving, busy))
 }
 
 /// Why each quarantined project was set aside: code -> (flock, time, reason).

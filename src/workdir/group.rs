@@ -154,6 +154,12 @@ impl GroupDir {
                 subsets += 1;
             }
         }
+        Ok((subsets, self.remove_job_logs()?))
+    }
+
+    /// The job files padocc 1.5.1 left in `sbatch/`, `outs/` and `errs/`;
+    /// returns how many went.
+    pub fn remove_job_logs(&self) -> Result<usize> {
         let mut files = 0;
         for d in ["sbatch", "outs", "errs"] {
             for e in std::fs::read_dir(self.dir.join(d)).into_iter().flatten().flatten() {
@@ -163,7 +169,7 @@ impl GroupDir {
                 files += 1;
             }
         }
-        Ok((subsets, files))
+        Ok(files)
     }
 
     /// Codes one per line, no trailing newline, as padocc writes them.

@@ -3,7 +3,10 @@ errors, the console command, and HDF5 libraries side by side."""
 
 import csv
 import json
+import os
+import shutil
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -131,6 +134,24 @@ def test_console_command(tmp_path):
     assert r.returncode == 2 and 'no-such-command' in r.stderr
     from padocc.cli import main
     assert main(['--version']) == 0
+
+
+def test_shepard_command_runs_padoccs_crontab_line(tmp_path, data_1dagg):
+    # padocc 1.5.1's crontab line: `shepard batch --conf conf.yaml`, in-process.
+    exe = shutil.which('shepard', path=os.path.dirname(sys.executable))
+    assert exe, 'the shepard console command is not installed beside this interpreter'
+    (tmp_path / 'sweep').mkdir()
+    (tmp_path / 'sweep' / 'oneD.txt').write_text(''.join(f'{f}\n' for f in sorted(data_1dagg.glob('*.nc'))))
+    conf = tmp_path / 'conf.yaml'
+    conf.write_text(f'flock_dir: {tmp_path}/flocks\ncomplete_dir: {tmp_path}/done\nbatch_limit: 10\n'
+                    f'sweep_dir: {tmp_path}/sweep\ncache_dir: {tmp_path}/cache\nobliterate_quarantine: false\n')
+    r = subprocess.run([exe, 'batch', '--conf', str(conf), '--autolog'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert 'new flock SHEPARD_' in r.stdout and 'retired flock' in r.stdout, r.stdout
+    assert (tmp_path / 'done' / 'data' / 'oneD_k1.0.json').exists()
+    assert list((tmp_path / 'flocks' / 'shp_logs').glob('shp_*'))
+    r = subprocess.run([exe, 'status', '--conf', str(conf)], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith('Group ID:'), r.stderr + r.stdout
 
 
 def test_nca_attributes_roundtrip(tmp_path, data_1dagg):
