@@ -101,6 +101,27 @@ pub fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
     f.sync_all().map_err(|e| Error::output(path, e))
 }
 
+/// The padocc program that job scripts and helper processes run:
+/// `PADOCC_EXE`, else this process's own program when it is padocc, else
+/// `padocc` on `PATH`. A process that is not padocc is Python running the
+/// package, whose `padocc` command is the one to run (the interpreter itself
+/// would not understand padocc's arguments).
+pub fn padocc_exe() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("PADOCC_EXE").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let me = std::env::current_exe().map_err(|e| Error::Internal(format!("cannot find the padocc program: {e}")))?;
+    if me.file_name().is_some_and(|n| n.to_string_lossy().starts_with("padocc")) {
+        return Ok(me);
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("padocc"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Usage(format!("this process ({}) is not padocc, and no `padocc` program is on PATH: set PADOCC_EXE to the padocc program", me.display())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,25 +156,4 @@ mod tests {
         let e = write_file_atomic(Path::new("/nonexistent-dir/x.json"), |_| Ok(())).unwrap_err();
         assert_eq!(e.exit_code(), crate::error::exit::OUTPUT);
     }
-}
-
-/// The padocc program that job scripts and helper processes run:
-/// `PADOCC_EXE`, else this process's own program when it is padocc, else
-/// `padocc` on `PATH`. A process that is not padocc is Python running the
-/// package, whose `padocc` command is the one to run (the interpreter itself
-/// would not understand padocc's arguments).
-pub fn padocc_exe() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("PADOCC_EXE").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
-    let me = std::env::current_exe().map_err(|e| Error::Internal(format!("cannot find the padocc program: {e}")))?;
-    if me.file_name().is_some_and(|n| n.to_string_lossy().starts_with("padocc")) {
-        return Ok(me);
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join("padocc"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| Error::Usage(format!("this process ({}) is not padocc, and no `padocc` program is on PATH: set PADOCC_EXE to the padocc program", me.display())))
 }

@@ -78,15 +78,15 @@ fn default_max_attempts() -> usize {
 fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
     #[derive(serde::Deserialize)]
     #[serde(untagged)]
-    enum B {
-        B(bool),
-        S(String),
-        N(i64),
+    enum Loose {
+        Bool(bool),
+        Text(String),
+        Number(i64),
     }
-    Ok(match B::deserialize(d)? {
-        B::B(b) => b,
-        B::N(n) => n != 0,
-        B::S(s) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "y" | "1" | "on"),
+    Ok(match Loose::deserialize(d)? {
+        Loose::Bool(b) => b,
+        Loose::Number(n) => n != 0,
+        Loose::Text(s) => matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "y" | "1" | "on"),
     })
 }
 

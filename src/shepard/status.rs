@@ -51,7 +51,8 @@ pub fn status(conf: &Conf) -> Result<ShepardStatus> {
     use rayon::prelude::*;
     let wd = super::workdir(conf)?;
     let names = flocks::list(&wd);
-    let lines: Vec<std::result::Result<(FlockLine, BTreeMap<String, usize>), String>> = names
+    type Counted = std::result::Result<(FlockLine, BTreeMap<String, usize>), String>;
+    let lines: Vec<Counted> = names
         .par_iter()
         .map(|name| {
             let g = GroupDir::open(&wd, name).map_err(|e| format!("{name}: {e}"))?;
