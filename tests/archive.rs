@@ -171,3 +171,103 @@ fn subsets_merged_removed_and_projects_removed_by_status() {
     assert_eq!(codes("main"), "p0\np1\np2");
     assert!(!wd.join("in_progress/g/p3").exists());
 }
+
+/// Met-station files: netCDF-3, an unlimited time of 1440 records and
+/// several scalar-per-record variables, time units that differ per file.
+fn write_station_series(dir: &Path) -> Vec<PathBuf> {
+    (0..3)
+        .map(|k| {
+            let p = dir.join(format!("station_{k}.nc"));
+            let _g = writing();
+            let mut f = netcdf::create_with(&p, netcdf::Options::CLASSIC).unwrap();
+            f.add_unlimited_dimension("time").unwrap();
+            let n = 1440usize;
+            {
+                let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+                t.put_attribute("units", format!("minutes since 2001-01-0{} 00:00", k + 1).as_str()).unwrap();
+            }
+            for v in ["temp", "rh", "wspd", "wdir", "pres"] {
+                let mut x = f.add_variable::<f32>(v, &["time"]).unwrap();
+                x.put_attribute("units", "1").unwrap();
+            }
+            f.enddef().unwrap();
+            f.variable_mut("time").unwrap().put_values(&(0..n).map(|i| i as f64).collect::<Vec<_>>(), 0..n).unwrap();
+            for (j, v) in ["temp", "rh", "wspd", "wdir", "pres"].iter().enumerate() {
+                let vals: Vec<f32> = (0..n).map(|i| (k * n + i) as f32 * 0.01 + j as f32).collect();
+                f.variable_mut(v).unwrap().put_values(&vals, 0..n).unwrap();
+            }
+            p
+        })
+        .collect()
+}
+
+/// Contiguous arrays of different lengths per file (a leap year: 366, 365,
+/// 365 steps of 6 x 6 float32, 144 bytes each).
+fn write_leap_year_series(dir: &Path) -> Vec<PathBuf> {
+    [366usize, 365, 365]
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| {
+            let p = dir.join(format!("year_{k}.nc"));
+            let _g = writing();
+            let mut f = netcdf::create(&p).unwrap();
+            f.add_dimension("time", n).unwrap();
+            f.add_dimension("y", 6).unwrap();
+            f.add_dimension("x", 6).unwrap();
+            let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+            t.put_attribute("units", format!("days since {}-01-01", 2000 + k).as_str()).unwrap();
+            t.put_values(&(0..n).map(|i| i as f64).collect::<Vec<_>>(), 0..n).unwrap();
+            let mut v = f.add_variable::<f32>("v", &["time", "y", "x"]).unwrap();
+            v.put_values(&(0..n * 36).map(|i| (i + k * 100_000) as f32).collect::<Vec<_>>(), (0..n, 0..6, 0..6)).unwrap();
+            p
+        })
+        .collect()
+}
+
+/// External references in a kerchunk JSON smaller than `threshold`, other
+/// than each array's last chunk: (key, size).
+fn small_refs(product: &Path, threshold: u64) -> Vec<(String, u64)> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(product).unwrap()).unwrap();
+    let refs = v["refs"].as_object().unwrap();
+    let mut by_var: std::collections::BTreeMap<&str, Vec<(&str, u64)>> = Default::default();
+    for (k, r) in refs {
+        if let (Some((var, idx)), Some(a)) = (k.rsplit_once('/'), r.as_array()) {
+            if a.len() == 3 && !idx.starts_with('.') {
+                by_var.entry(var).or_default().push((k.as_str(), a[2].as_u64().unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (_, mut v) in by_var {
+        // The last chunk in C order (keys "i.j.k" compared as numbers).
+        v.sort_by_key(|(k, _)| k.rsplit_once('/').unwrap().1.split('.').map(|x| x.parse::<u64>().unwrap()).collect::<Vec<_>>());
+        v.pop();
+        out.extend(v.into_iter().filter(|(_, s)| *s < threshold).map(|(k, s)| (k.to_string(), s)));
+    }
+    out
+}
+
+/// Item 2: many tiny references (netCDF-3 record variables; contiguous arrays
+/// of uneven lengths cut per step) are stored inline instead: no external
+/// reference smaller than the threshold but an array's last, the products
+/// equal their sources, and `--inline-threshold 0` keeps the old references.
+#[test]
+fn tiny_pieces_are_stored_inline() {
+    let d = tempfile::tempdir().unwrap();
+    for (name, files) in [("station", write_station_series(d.path())), ("leap", write_leap_year_series(d.path()))] {
+        let kept = d.path().join(format!("{name}-kept.json"));
+        refs_ok(&files, &kept, &["--concat-dim", "time", "--inline-threshold", "0"]);
+        assert!(small_refs(&kept, 4096).len() > 100, "{name}: the case no longer has tiny references");
+        for out in [d.path().join(format!("{name}.json")), d.path().join(format!("{name}.parquet"))] {
+            refs_ok(&files, &out, &["--concat-dim", "time"]);
+            if out.extension().is_some_and(|e| e == "json") {
+                let small = small_refs(&out, 4096);
+                assert!(small.is_empty(), "{name}: small external references left: {:?}", &small[..small.len().min(5)]);
+                let keys = |p: &Path| serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p).unwrap()).unwrap()["refs"].as_object().unwrap().len();
+                assert!(keys(&out) * 10 < keys(&kept), "{name}: {} keys, {} before", keys(&out), keys(&kept));
+            }
+            check(&out, &files, &["--concat-dim", "time"]);
+            verify_ok(&out, &files);
+        }
+    }
+}

@@ -415,7 +415,7 @@ fn smaller_hazards() {
     }
     // Damage the second chunk of zc1's `v` only, found through its references.
     let refs_of = d.path().join("zc1.json");
-    refs_ok(std::slice::from_ref(&zc[1]), &refs_of, &[]);
+    refs_ok(std::slice::from_ref(&zc[1]), &refs_of, &["--inline-threshold", "0"]);
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&refs_of).unwrap()).unwrap();
     let (off, size) = (r["refs"]["v/1.0"][1].as_u64().unwrap() as usize, r["refs"]["v/1.0"][2].as_u64().unwrap() as usize);
     let mut bytes = std::fs::read(&zc[1]).unwrap();

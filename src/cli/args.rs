@@ -301,6 +301,11 @@ pub(crate) enum Command {
         /// Parquet: references per record file.
         #[arg(long, default_value_t = DEFAULT_RECORD_SIZE)]
         record_size: u64,
+        /// Store inline (read and decoded now) every variable of at most 16 MiB that has
+        /// references smaller than this many bytes (other than its last): tiny pieces make
+        /// products slow to read. 0 keeps every reference.
+        #[arg(long = "inline-threshold", visible_alias = "inline_threshold", default_value_t = crate::products::inline::DEFAULT_INLINE_THRESHOLD)]
+        inline_threshold: u64,
     },
     /// Copy a series of files into one Zarr store (v3 or v2), rechunked for cloud access.
     ///

@@ -39,15 +39,16 @@ fn scheduler_request(s: &SchedArgs, bounds: TaskBounds) -> SchedulerRequest {
 pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
     let out = cx.out;
     match command {
-        Command::Refs { series, output, kind, record_size, .. } => {
-            let req = prod::RefsRequest { combine: series.combine(false), files: series.files, out: output, kind, record_size, control: cx.control.clone() };
+        Command::Refs { series, output, kind, record_size, inline_threshold, .. } => {
+            let req = prod::RefsRequest { combine: series.combine(false), files: series.files, out: output, kind, record_size, inline_threshold, control: cx.control.clone() };
             let s = prod::refs(&req)?;
             out.either(&s, || {
                 out.info(&format!(
-                    "padocc refs: {} files, {} variables, {} references, {:.3} s -> {} ({})",
+                    "padocc refs: {} files, {} variables, {} references{}, {:.3} s -> {} ({})",
                     s.files,
                     s.variables,
                     s.references,
+                    if s.inlined > 0 { format!(" ({} small variable(s) stored inline)", s.inlined) } else { String::new() },
                     s.seconds,
                     s.output.display(),
                     s.kind

@@ -162,8 +162,14 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
             format!("{} chunks in {}", s.chunks_written + s.chunks_resumed, product.display())
         }
         _ => {
-            let vds = crate::aggregate::build(&files, &copts, &opts.control.quiet())?;
+            let mut vds = crate::aggregate::build(&files, &copts, &opts.control.quiet())?;
             opts.control.cancel.check()?;
+            // `set_attr --attr inline_threshold --value N` changes it per project.
+            let threshold = base.extra.get("inline_threshold").and_then(|v| v.as_u64()).unwrap_or(crate::products::inline::DEFAULT_INLINE_THRESHOLD);
+            let inlined = crate::products::inline::consolidate(&mut vds, threshold)?;
+            if inlined > 0 {
+                detail.extra.insert("inlined_variables".into(), json!(inlined));
+            }
             match file_type.as_str() {
                 "parq" | "parquet" => writer::parquet::write(&vds, &product, DEFAULT_RECORD_SIZE)?,
                 _ => writer::json::write(&vds, &product)?,

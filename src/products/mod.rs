@@ -6,6 +6,7 @@
 //! - [`reader`]: any of them opened again, for validation.
 
 pub mod cfa;
+pub mod inline;
 pub mod ncwrite;
 pub mod reader;
 pub mod refs;

@@ -15,6 +15,8 @@ pub struct Request {
     pub kind: Option<Kind>,
     pub combine: Options,
     pub record_size: u64,
+    /// References smaller than this are stored inline (see [`super::inline`]); 0 keeps them all.
+    pub inline_threshold: u64,
     pub control: Control,
 }
 
@@ -23,6 +25,8 @@ pub struct Summary {
     pub files: usize,
     pub variables: usize,
     pub references: u64,
+    /// Variables stored inline because their references were small.
+    pub inlined: usize,
     pub seconds: f64,
     pub output: PathBuf,
     pub kind: &'static str,
@@ -43,7 +47,8 @@ pub fn kind_for(out: &Path, kind: Option<Kind>) -> Result<Kind> {
 pub fn run(req: &Request) -> Result<Summary> {
     let t0 = Instant::now();
     let kind = kind_for(&req.out, req.kind)?;
-    let vds = crate::aggregate::build(&req.files, &req.combine, &req.control)?;
+    let mut vds = crate::aggregate::build(&req.files, &req.combine, &req.control)?;
+    let inlined = super::inline::consolidate(&mut vds, req.inline_threshold)?;
     match kind {
         Kind::Json => writer::json::write(&vds, &req.out)?,
         Kind::Parquet => writer::parquet::write(&vds, &req.out, req.record_size)?,
@@ -52,6 +57,7 @@ pub fn run(req: &Request) -> Result<Summary> {
         files: vds.files.len(),
         variables: vds.n_vars(),
         references: vds.n_refs(),
+        inlined,
         seconds: t0.elapsed().as_secs_f64(),
         output: req.out.clone(),
         kind: match kind {

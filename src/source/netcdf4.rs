@@ -73,7 +73,8 @@ fn read_group(path: &Path, ncid: c_int, h5g: Option<&::hdf5::Group>, gpath: &str
 fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: Option<&::hdf5::Group>) -> Result<Variable> {
     let info = ncapi::var_info(ncid, varid).map_err(|e| Error::corrupt(path, e))?;
     let name = info.name.clone();
-    let bad = |e: String| Error::corrupt(path, format!("variable '{name}': {e}"));
+    // HDF5 failing to make a property list under memory pressure is not the file's fault.
+    let bad = |e: String| Error::source(path, format!("variable '{name}': {e}"));
     let mut dims = Vec::with_capacity(info.dimids.len());
     let mut shape = Vec::with_capacity(info.dimids.len());
     for &d in &info.dimids {
