@@ -104,8 +104,14 @@ fn slurm_arrays_with_oom_timeout_and_errors_then_rerun_failed() {
     for (c, s) in statuses(&wd) {
         assert!(s == "Pending" || s == "Running" || s == "Success", "{c}: {s}");
     }
+    // padocc's job names, which `squeue --name`/`sacct --name` filters rely on.
+    let named = Command::new("sacct").args(["-n", "-X", "--name", "PADOCC_g-main_compute", "-o", "JobID"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&named.stdout).trim().is_empty(), "no job named PADOCC_g-main_compute: {}", stderr(&named));
     let s = wait_settled(&wd, Duration::from_secs(240));
     assert_eq!(s["okA"], "Success", "{s:?}");
+    // Each attempt of a phase is kept in the project's phase log, under a header naming its job.
+    let log = std::fs::read_to_string(wd.join("in_progress/g/bad/phase_logs/compute.log")).unwrap();
+    assert!(log.starts_with("=== compute attempt 1: ") && log.contains(", job ") && log.contains("ConcatFatalError"), "{log}");
     assert_eq!(s["okB"], "Success", "{s:?}");
     assert_eq!(s["hog"], "OUT_OF_MEMORY", "{s:?}");
     assert_eq!(s["slow"], "TIMEOUT", "{s:?}");
@@ -180,7 +186,7 @@ fn lsf_through_fake_bsub_and_bjobs() {
     let cfg = d.path().join("site.toml");
     ok(padocc_env(&wd, &["compute", "-G", "g", "--parallel", "--scheduler", "lsf", "--config", cfg.to_str().unwrap()], &[("PATH", &path)]));
     let script = std::fs::read_to_string(d.path().join("submitted.sh")).unwrap();
-    assert!(script.contains("#BSUB -J padocc_g_compute[1-2]"), "{script}");
+    assert!(script.contains("#BSUB -J PADOCC_g-main_compute[1-2]"), "{script}");
     assert!(script.contains("#BSUB -o \"") && script.contains("%J_%I.out"), "{script}");
     assert!(script.contains("worker --manifest '"), "{script}");
     let o = ok(padocc_env(&wd, &["status", "-G", "g", "--format", "json"], &[("PATH", &path)]));

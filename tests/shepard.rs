@@ -184,6 +184,9 @@ fn shepard_on_slurm_publishes_every_flock_escalates_and_quarantines() {
         reports.iter().flat_map(|r| r["actions"].as_array().cloned().unwrap_or_default()).any(|a| a["why"] == "more_memory" && a["projects"].to_string().contains("\"hog\""));
     assert!(escalated, "hog was not escalated:\n{all:#}");
     assert!(marks.join("hog.oomonce").exists(), "the out-of-memory hook never ran");
+    // padocc's SHEPARD job names.
+    let named = Command::new("sacct").args(["-n", "-X", "--name", "PADOCC_flock1-SHEPARD_scan", "-o", "JobID", "-S", "now-1hour"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&named.stdout).trim().is_empty(), "no job named PADOCC_flock1-SHEPARD_scan");
     // The manifest became a flock.
     assert!(text.contains("late.txt"), "the late manifest made no flock:\n{all:#}");
     // Quarantined, saying why; nothing else was.

@@ -52,6 +52,8 @@ pub struct SchedulerRequest {
     /// Lines added to every job script after the site's (SHEPARD's
     /// `source_venv` activation).
     pub env_lines: Vec<String>,
+    /// The `<R>` of the job names `PADOCC_<G>-<R>_<phase>`: the subset run.
+    pub job_label: Option<String>,
 }
 
 /// What a phase run in this process did.
@@ -222,6 +224,7 @@ fn submit_codes(g: &GroupDir, codes: &[String], phase: Phase, opts: &Options, sc
     let mut cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
     sched.bounds.apply(&mut cfg.resources);
     cfg.site.env_lines.extend(sched.env_lines.iter().cloned());
+    cfg.site.job_label = sched.job_label.clone();
     let name = sched.scheduler.clone().unwrap_or(cfg.scheduler.clone());
     let backend = crate::scheduler::backend(&name, &opts.control)?;
     let submissions = match codes.is_empty() {
@@ -251,6 +254,7 @@ pub fn run_chain(g: &GroupDir, sel: &Selection, phases: &[Phase], opts: &Options
     let codes = sel.codes(g)?;
     let mut cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
     sched.bounds.apply(&mut cfg.resources);
+    cfg.site.job_label = sched.job_label.clone();
     let name = sched.scheduler.clone().unwrap_or(cfg.scheduler.clone());
     let backend = crate::scheduler::backend(&name, &opts.control)?;
     let mut after: Vec<String> = Vec::new();

@@ -212,8 +212,10 @@ pub(crate) struct PhaseArgs {
     /// padocc's bypass letters; accepted for compatibility (errors never stop a group run here).
     #[arg(short = 'b', long = "bypass-errs", default_value = "D")]
     pub(crate) _bypass: String,
-    /// Accepted for compatibility; padocc-rs has one aggregator.
-    #[arg(long = "aggregator")]
+    /// padocc's aggregation method (padocc, virtualizarr, kerchunk): accepted, and the same
+    /// for all. padocc-rs has one engine; its products are recorded as kerchunk
+    /// aggregations (kerchunk_aggregation in base-cfg.json), which padocc shows as (K).
+    #[arg(short = 'a', long = "aggregator")]
     pub(crate) _aggregator: Option<String>,
     /// Run as job arrays on the scheduler instead of here.
     #[arg(long = "parallel")]

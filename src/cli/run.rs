@@ -32,8 +32,8 @@ fn selection(sel: &Sel) -> Selection {
     Selection { repeat_id: sel.repeat_id.clone(), projects: sel.proj.clone() }
 }
 
-fn scheduler_request(s: &SchedArgs, bounds: TaskBounds) -> SchedulerRequest {
-    SchedulerRequest { scheduler: s.scheduler.clone(), dry_run: s.dry_run, config: s.config.clone(), bounds, env_lines: vec![] }
+fn scheduler_request(s: &SchedArgs, bounds: TaskBounds, repeat_id: &str) -> SchedulerRequest {
+    SchedulerRequest { scheduler: s.scheduler.clone(), dry_run: s.dry_run, config: s.config.clone(), bounds, env_lines: vec![], job_label: Some(repeat_id.to_string()) }
 }
 
 pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
@@ -194,7 +194,7 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
         Command::Run { sel, phases: chain, force, sched, .. } => {
             let g = cx.group(&sel.group)?;
             let opts = PhaseOptions { force: force || sel.thorough, control: cx.control.clone(), ..PhaseOptions::default() };
-            let req = scheduler_request(&sched, TaskBounds { per_task: sel.subset, ..TaskBounds::default() });
+            let req = scheduler_request(&sched, TaskBounds { per_task: sel.subset, ..TaskBounds::default() }, &sel.repeat_id);
             let r = phases::run_chain(&g, &selection(&sel), &chain, &opts, &req)?;
             for link in &r.chain {
                 for s in &link.submissions {
@@ -212,7 +212,7 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
         }
         Command::RerunFailed { sel, phase, include_errors, sched, .. } => {
             let g = cx.group(&sel.group)?;
-            let req = scheduler_request(&sched, TaskBounds { per_task: sel.subset, ..TaskBounds::default() });
+            let req = scheduler_request(&sched, TaskBounds { per_task: sel.subset, ..TaskBounds::default() }, &sel.repeat_id);
             let r = phases::rerun_failed(&g, &selection(&sel), phase, include_errors, &req, &cx.control)?;
             if !r.faultlisted.is_empty() {
                 out.info(&format!("{} project(s) moved to the faultlist after their last attempt", r.faultlisted.len()));
@@ -434,7 +434,7 @@ fn phase(cx: &Ctx, phase: Phase, a: PhaseArgs, base: Option<PhaseOptions>) -> Re
         phases::record_formats(&g, &sel.codes(&g)?, a.cloud_format.as_deref(), a.cfa.as_deref().map(|c| c != "n"))?;
     }
     if a.parallel {
-        let mut req = scheduler_request(&a.sched, TaskBounds { time_s: a.time_allowed, mem_mb: a.memory, per_task: a.sel.subset });
+        let mut req = scheduler_request(&a.sched, TaskBounds { time_s: a.time_allowed, mem_mb: a.memory, per_task: a.sel.subset }, &a.sel.repeat_id);
         req.dry_run |= a.dryrun;
         let r = phases::submit_phase(&g, &sel, phase, &opts, &req)?;
         if r.submissions.is_empty() {

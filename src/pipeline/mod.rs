@@ -233,7 +233,7 @@ fn run_locked(group: &GroupDir, project: &Project, index: usize, code: &str, pha
                 return Outcome { index, code: code.into(), phase, status: "Failed-OutputError".into(), ok: false, skipped, message: Some(e.to_string()), seconds };
             }
         }
-        log_line(project, phase, &status, message.as_deref(), seconds);
+        log_line(project, phase, &status, message.as_deref(), seconds, &opts.jobid.clone().unwrap_or_else(|| index.to_string()));
     }
     let mut message = message;
     if phase == Phase::Complete && opts.delete && ok && !skipped && project.exists() {
@@ -247,12 +247,18 @@ fn run_locked(group: &GroupDir, project: &Project, index: usize, code: &str, pha
     Outcome { index, code: code.into(), phase, status, ok, skipped, message, seconds }
 }
 
-/// One line per run in `phase_logs/<phase>.log` (kept across runs, unlike padocc).
-fn log_line(p: &Project, phase: Phase, status: &str, message: Option<&str>, seconds: f64) {
+/// Each attempt in `phase_logs/<phase>.log`, kept across runs (padocc
+/// truncates it): a header naming the attempt, where and in which job it ran,
+/// then its outcome.
+fn log_line(p: &Project, phase: Phase, status: &str, message: Option<&str>, seconds: f64, jobid: &str) {
     let dir = p.path("phase_logs");
     if std::fs::create_dir_all(&dir).is_err() {
         return;
     }
+    let path = dir.join(format!("{}.log", phase.name()));
+    let attempt = std::fs::read_to_string(&path).map(|t| t.lines().filter(|l| l.starts_with("=== ")).count()).unwrap_or(0) + 1;
+    let job = if jobid.is_empty() { String::new() } else { format!(", job {jobid}") };
+    let header = format!("=== {} attempt {attempt}: {} on {} (pid {}){job} ===", phase.name(), local_time(true), crate::workdir::group::hostname(), std::process::id());
     let line = format!("{} {} {status} ({seconds:.3} s){}", local_time(true), phase.name(), message.map(|m| format!(": {}", m.replace('\n', " "))).unwrap_or_default());
-    let _ = crate::workdir::project::append_line(&dir.join(format!("{}.log", phase.name())), &line);
+    let _ = crate::workdir::project::append_line(&path, &format!("{header}\n{line}"));
 }

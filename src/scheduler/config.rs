@@ -108,7 +108,14 @@ pub fn load(explicit: Option<&Path>, workdir: &Path) -> Result<Config> {
     let d = Resources::default();
     Ok(Config {
         scheduler: f.scheduler.unwrap_or_else(|| "slurm".into()),
-        site: Site { partition: f.partition.or(lotus.partition), account: f.account.or(lotus.account), qos: f.qos.or(lotus.qos), env_lines: f.env, extra_directives: f.directives },
+        site: Site {
+            partition: f.partition.or(lotus.partition),
+            account: f.account.or(lotus.account),
+            qos: f.qos.or(lotus.qos),
+            env_lines: f.env,
+            extra_directives: f.directives,
+            job_label: None,
+        },
         resources: Resources {
             floor_time_s: r.floor_time_s.unwrap_or(d.floor_time_s),
             cap_time_s: r.cap_time_s.unwrap_or(d.cap_time_s),

@@ -233,6 +233,9 @@ pub struct Site {
     pub qos: Option<String>,
     pub env_lines: Vec<String>,
     pub extra_directives: Vec<String>,
+    /// The `<R>` of padocc's job names, `PADOCC_<G>-<R>_<phase>` (the subset
+    /// the jobs run; `main` when none is given), which `squeue --name` filters use.
+    pub job_label: Option<String>,
 }
 
 /// Per-project resource multipliers for a rerun (memory, time) and its attempt.
@@ -366,7 +369,7 @@ pub fn submit(
             let throttle = if res.throttle > 0 { format!("%{}", res.throttle) } else { String::new() };
             let ctx = minijinja::context! {
                 phase => phase.name(), group => &group.name, submission => &submission, ntasks => chunk.len(),
-                job_name => format!("padocc_{}_{}", group.name, phase.name()),
+                job_name => format!("PADOCC_{}-{}_{}", group.name, site.job_label.as_deref().unwrap_or("main"), phase.name()),
                 array => format!("{base}-{last}{throttle}"), array_lsf => format!("{base}-{last}{throttle}"), array_pbs => format!("{base}-{last}"),
                 time => super::hms(time_s), time_lsf => format!("{}:{:02}", time_s / 3600, time_s / 60 % 60), mem_mb => mem_mb,
                 log_dir => directive_path(&logs)?, partition => &site.partition, account => &site.account, qos => &site.qos,

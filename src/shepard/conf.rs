@@ -55,6 +55,9 @@ pub struct Conf {
     pub max_attempts: usize,
 }
 
+/// The `<R>` of SHEPARD's job names, `PADOCC_<G>-SHEPARD_<phase>`, as padocc 1.5.1's.
+pub const JOB_LABEL: &str = "SHEPARD";
+
 fn default_batch_limit() -> usize {
     100
 }

@@ -453,7 +453,8 @@ fn run_action(wd: &Workdir, conf: &Conf, req: &PassRequest, flock: &str, phase: 
     }
     let opts = phase_options(conf, phase, why, &req.control)?;
     if req.parallel {
-        let mut sched = req.scheduler.clone();
+        // padocc's SHEPARD labels its jobs so: PADOCC_<G>-SHEPARD_<phase>.
+        let mut sched = SchedulerRequest { job_label: Some(super::conf::JOB_LABEL.into()), ..req.scheduler.clone() };
         if let Some(venv) = &conf.source_venv {
             sched.env_lines.push(format!("source {}", coordinator::shell_quote(&venv.join("bin/activate").display().to_string())));
         }
