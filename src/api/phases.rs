@@ -333,12 +333,7 @@ pub fn rerun_failed(g: &GroupDir, sel: &Selection, phase: Option<Phase>, include
     }
     let mut resubmitted = Vec::new();
     for (ph, (codes, boosts, attempt)) in &by_phase {
-        let p = match ph.as_str() {
-            "scan" => Phase::Scan,
-            "compute" => Phase::Compute,
-            "validate" => Phase::Validate,
-            _ => Phase::Complete,
-        };
+        let p = Phase::from_name(ph).unwrap_or(Phase::Complete);
         // As the phase last ran (completion dir, bypass file, sample...), forced.
         let last = coordinator::last_options(g, p).map(|o| o.to_options()).unwrap_or_default();
         let opts = Options { force: true, control: ctl.clone(), ..last };

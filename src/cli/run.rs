@@ -491,51 +491,44 @@ fn render_submission(out: &Out, r: &phases::SubmitResult) {
     });
 }
 
-/// `padocc shepard <mode>`: modes that change flocks hold SHEPARD's lock; a
-/// second instance says who holds it and exits 0 (cron must not mail errors
+/// `padocc shepard <mode>`: modes that change flocks run under SHEPARD's lock;
+/// a second instance says who holds it and exits 0 (cron must not mail errors
 /// every hour while a long pass runs).
 fn shepard(mode: ShepardMode, conf: &crate::shepard::Conf, req: &crate::shepard::PassRequest, autolog: bool, cycles: u64, interval: u64, cx: &Ctx) -> Result<i32> {
-    use crate::shepard;
-    use crate::workdir::lock::Acquired;
+    use crate::shepard::{self, Job, Outcome};
     let out = cx.out;
-    if mode == ShepardMode::Status {
-        let s = shepard::status(conf)?;
-        out.either(&s, || print!("{}", shepard::render_status(&s)));
-        return Ok(exit::OK);
-    }
-    let what = format!("shepard {}", mode_name(mode));
-    let passes = if mode == ShepardMode::Continuous { cycles.max(1) } else { 1 };
+    let job = match mode {
+        ShepardMode::Status => {
+            let s = shepard::status(conf)?;
+            out.either(&s, || print!("{}", shepard::render_status(&s)));
+            return Ok(exit::OK);
+        }
+        ShepardMode::Batch => Job::Batch,
+        ShepardMode::Continuous => Job::Continuous,
+        ShepardMode::Quarantine => Job::Quarantine,
+        ShepardMode::Scrub => Job::Scrub,
+        ShepardMode::Clear => Job::Clear,
+        ShepardMode::Delete => Job::Delete,
+    };
+    let passes = if job == Job::Continuous { cycles.max(1) } else { 1 };
     let mut code = exit::OK;
     for i in 0..passes {
         if cx.control.cancel.is_cancelled() {
             return Ok(exit::INTERRUPTED);
         }
         let started = std::time::Instant::now();
-        let held = match shepard::lock(conf, &what)? {
-            Acquired::Held(l) => l,
-            Acquired::Busy(h) => {
+        let (text, doc, failed) = match shepard::run_locked(conf, job, req)? {
+            Outcome::Busy(h) => {
                 let msg = format!("padocc shepard: another pass holds {}: {h}; leaving it to finish", shepard::logs_dir(conf).join("shepard.lock").display());
                 out.either(&json!({"busy": true, "holder": h.to_string()}), || out.info(&msg));
-                if mode != ShepardMode::Continuous {
+                if job != Job::Continuous {
                     return Ok(exit::OK);
                 }
                 sleep_until(started, interval, cx);
                 continue;
             }
-        };
-        let (text, doc, failed) = match mode {
-            ShepardMode::Batch | ShepardMode::Continuous => {
-                shepard::pass::empty_trash(&shepard::workdir(conf)?);
-                let r = shepard::run_pass(conf, req)?;
-                (shepard::render_pass(&r), serde_json::to_value(&r).unwrap_or_default(), !r.errors.is_empty())
-            }
-            ShepardMode::Quarantine | ShepardMode::Scrub | ShepardMode::Clear | ShepardMode::Delete => {
-                let m = match mode {
-                    ShepardMode::Quarantine => shepard::quarantine_failed(conf, req.dry_run)?,
-                    ShepardMode::Scrub => shepard::scrub(conf, req.dry_run)?,
-                    ShepardMode::Clear => shepard::clear(conf, true, req.dry_run)?,
-                    _ => shepard::clear(conf, false, req.dry_run)?,
-                };
+            Outcome::Pass(r) => (shepard::render_pass(&r), serde_json::to_value(&r).unwrap_or_default(), !r.errors.is_empty()),
+            Outcome::Maintenance(m) => {
                 let mut t = format!("shepard {}{}: {} done\n", m.mode, if req.dry_run { " (dry run)" } else { "" }, m.done.len());
                 for (f, p, d) in &m.done {
                     t.push_str(&format!("  {f} {p} {d}\n"));
@@ -545,9 +538,7 @@ fn shepard(mode: ShepardMode, conf: &crate::shepard::Conf, req: &crate::shepard:
                 }
                 (t, serde_json::to_value(&m).unwrap_or_default(), !m.errors.is_empty())
             }
-            ShepardMode::Status => unreachable!("handled above"),
         };
-        drop(held);
         if autolog {
             shepard::autolog(conf, &text)?;
         }
@@ -560,18 +551,6 @@ fn shepard(mode: ShepardMode, conf: &crate::shepard::Conf, req: &crate::shepard:
         }
     }
     Ok(code)
-}
-
-fn mode_name(mode: ShepardMode) -> &'static str {
-    match mode {
-        ShepardMode::Batch => "batch",
-        ShepardMode::Continuous => "continuous",
-        ShepardMode::Status => "status",
-        ShepardMode::Quarantine => "quarantine",
-        ShepardMode::Scrub => "scrub",
-        ShepardMode::Clear => "clear",
-        ShepardMode::Delete => "delete",
-    }
 }
 
 /// Sleep until `interval` seconds after `started`, waking for Ctrl-C.

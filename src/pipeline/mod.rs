@@ -39,6 +39,11 @@ impl Phase {
             Phase::Complete => "complete",
         }
     }
+
+    /// The phase a status row's `phase` names; None for `init` and anything else.
+    pub fn from_name(name: &str) -> Option<Phase> {
+        [Phase::Scan, Phase::Compute, Phase::Validate, Phase::Complete].into_iter().find(|p| p.name() == name)
+    }
 }
 
 /// Everything a phase may be told by the command line.

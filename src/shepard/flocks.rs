@@ -199,8 +199,8 @@ pub fn intake(wd: &Workdir, conf: &Conf, dry_run: bool) -> Result<Intake> {
 /// `<label>_<d>_<m>_<Y>_<H><M><S>` as padocc names them; a suffix when
 /// several are made in one second.
 fn new_flock_name(wd: &Workdir, cache: &Path, label: &str) -> String {
-    let t = chrono_like_now();
-    let base = format!("{label}_{}_{}_{}_{:02}{:02}{:02}", t.day, t.month, t.year, t.hour, t.minute, t.second);
+    let t = crate::workdir::project::local_tm();
+    let base = format!("{label}_{}_{}_{}_{:02}{:02}{:02}", t.tm_mday, t.tm_mon + 1, t.tm_year + 1900, t.tm_hour, t.tm_min, t.tm_sec);
     let free = |n: &str| !wd.group_dir(n).exists() && !cache.join(format!(".flock-{n}")).exists();
     if free(&base) {
         return base;
@@ -208,27 +208,10 @@ fn new_flock_name(wd: &Workdir, cache: &Path, label: &str) -> String {
     (2..).map(|k| format!("{base}_{k}")).find(|n| free(n)).expect("some suffix is free")
 }
 
-struct Clock {
-    year: i32,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
-}
-
-fn chrono_like_now() -> Clock {
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as libc::time_t).unwrap_or(0);
-    // SAFETY: localtime_r fills the struct we pass.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::localtime_r(&t, &mut tm) };
-    Clock { year: tm.tm_year + 1900, month: tm.tm_mon as u32 + 1, day: tm.tm_mday as u32, hour: tm.tm_hour as u32, minute: tm.tm_min as u32, second: tm.tm_sec as u32 }
-}
-
 /// `HHMM_ddmmYYYY`, padocc's stamp for logs, summaries and rejected lists.
 pub fn stamp() -> String {
-    let t = chrono_like_now();
-    format!("{:02}{:02}_{:02}{:02}{}", t.hour, t.minute, t.day, t.month, t.year)
+    let t = crate::workdir::project::local_tm();
+    format!("{:02}{:02}_{:02}{:02}{}", t.tm_hour, t.tm_min, t.tm_mday, t.tm_mon + 1, t.tm_year + 1900)
 }
 
 /// Make (or finish making) flock `flock` from the `.txt` manifests in

@@ -45,6 +45,60 @@ pub fn workdir(conf: &Conf) -> Result<Workdir> {
     Ok(wd)
 }
 
+/// What runs under SHEPARD's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// One pass (`batch`).
+    Batch,
+    /// One pass of `continuous` (named so in the lock, for whoever finds it held).
+    Continuous,
+    Quarantine,
+    Scrub,
+    Clear,
+    Delete,
+}
+
+impl Job {
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::Batch => "batch",
+            Job::Continuous => "continuous",
+            Job::Quarantine => "quarantine",
+            Job::Scrub => "scrub",
+            Job::Clear => "clear",
+            Job::Delete => "delete",
+        }
+    }
+}
+
+/// What a job under the lock came to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Another process holds the lock: nothing was done.
+    Busy(lock::Holder),
+    Pass(Box<PassReport>),
+    Maintenance(Maintenance),
+}
+
+/// Run `job` under SHEPARD's lock of the flock_dir, or say who holds it. A
+/// pass first removes what a killed pass left half-deleted.
+pub fn run_locked(conf: &Conf, job: Job, req: &PassRequest) -> Result<Outcome> {
+    let _held = match lock(conf, &format!("shepard {}", job.name()))? {
+        Acquired::Held(l) => l,
+        Acquired::Busy(h) => return Ok(Outcome::Busy(h)),
+    };
+    Ok(match job {
+        Job::Batch | Job::Continuous => {
+            pass::empty_trash(&workdir(conf)?);
+            Outcome::Pass(Box::new(run_pass(conf, req)?))
+        }
+        Job::Quarantine => Outcome::Maintenance(quarantine_failed(conf, req.dry_run)?),
+        Job::Scrub => Outcome::Maintenance(scrub(conf, req.dry_run)?),
+        Job::Clear => Outcome::Maintenance(clear(conf, true, req.dry_run)?),
+        Job::Delete => Outcome::Maintenance(clear(conf, false, req.dry_run)?),
+    })
+}
+
 /// What a maintenance mode (quarantine, scrub, clear, delete) did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct Maintenance {

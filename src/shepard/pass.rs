@@ -70,22 +70,12 @@ pub enum Step {
     Quarantine(String),
 }
 
-fn phase_named(name: &str) -> Option<Phase> {
-    match name {
-        "scan" => Some(Phase::Scan),
-        "compute" => Some(Phase::Compute),
-        "validate" => Some(Phase::Validate),
-        "complete" => Some(Phase::Complete),
-        _ => None,
-    }
-}
-
 /// The next step of a project whose current status is `row`; `in_sideline`:
 /// it is in the sideline flock already, where data errors get their retry.
 pub fn step(row: Option<&StatusRow>, in_sideline: bool) -> Step {
     let Some(row) = row else { return Step::Run(Phase::Scan, Why::Next) };
     let status = Status::parse(&row.status);
-    let this = phase_named(&row.phase);
+    let this = Phase::from_name(&row.phase);
     // Phases that are not the pipeline's (e.g. `init`) lead to scan.
     let same = this.unwrap_or(Phase::Scan);
     match status.kind {
@@ -198,16 +188,11 @@ fn read_flocks(wd: &Workdir, names: &[String], errors: &mut Vec<String>) -> Vec<
             Err(e) => errors.push(format!("flock {name}: {e}")),
         }
     }
-    let mut items: Vec<(&GroupDir, &mut HashMap<String, StatusRow>)> = Vec::new();
-    let mut order = Vec::new();
-    for (i, f) in out.iter_mut().enumerate() {
-        items.push((&f.group, &mut f.current));
-        order.push(i);
-    }
+    let mut items: Vec<(&GroupDir, &mut HashMap<String, StatusRow>)> = out.iter_mut().map(|f| (&f.group, &mut f.current)).collect();
     match crate::scheduler::join_many(&mut items) {
         Ok(found) => {
-            for (i, tasks) in order.into_iter().zip(found) {
-                out[i].tasks = tasks;
+            for (f, tasks) in out.iter_mut().zip(found) {
+                f.tasks = tasks;
             }
         }
         Err(e) => errors.push(format!("could not ask the scheduler ({e}); waiting projects are left as they are")),
@@ -223,7 +208,7 @@ fn failures(group: &GroupDir, code: &str, phase: Phase) -> usize {
 
 /// Why a rerun with more of what ran out cannot be: the last task asked for
 /// the most a task may ask already.
-fn at_cap(phase: Phase, why: Why, last: &coordinator::LastAttempt, res: &crate::scheduler::coordinator::Resources) -> Option<String> {
+fn at_cap(phase: Phase, why: Why, last: &coordinator::LastAttempt, res: &coordinator::Resources) -> Option<String> {
     let (what, asked, cap, unit, key) = match why {
         Why::MoreMemory => ("memory", last.mem_mb, res.cap_mem_mb, "MB", "cap_mem_mb"),
         Why::MoreTime => ("time", last.time_s, res.cap_time_s, "s", "cap_time_s"),
@@ -256,8 +241,7 @@ struct RunPlan {
 /// Run one SHEPARD pass over the flock_dir. The caller holds SHEPARD's lock.
 pub fn run_pass(conf: &Conf, req: &PassRequest) -> Result<PassReport> {
     let t0 = Instant::now();
-    let wd = Workdir { root: conf.flock_dir.clone() };
-    std::fs::create_dir_all(wd.groups_dir()).map_err(|e| Error::output(&wd.groups_dir(), e))?;
+    let wd = super::workdir(conf)?;
     let mut report = PassReport { started: local_time(true), dry_run: req.dry_run, parallel: req.parallel, ..Default::default() };
     report.intake = flocks::intake(&wd, conf, req.dry_run)?;
     let mut budget = conf.batch_limit;

@@ -46,16 +46,22 @@ impl StatusRow {
 /// Local time in padocc's formats: `HH:MM dd/mm/yy` (status) or
 /// `dd/mm/yy HH:MM:SS` (last_run).
 pub fn local_time(long: bool) -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as libc::time_t;
-    // SAFETY: localtime_r writes into our struct only.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    unsafe { libc::localtime_r(&now, &mut tm) };
+    let tm = local_tm();
     let (y, mo, d, h, mi, s) = (tm.tm_year % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if long {
         format!("{d:02}/{mo:02}/{y:02} {h:02}:{mi:02}:{s:02}")
     } else {
         format!("{h:02}:{mi:02} {d:02}/{mo:02}/{y:02}")
     }
+}
+
+/// The local clock now, broken down (`tm_year` counts from 1900, `tm_mon` from 0).
+pub fn local_tm() -> libc::tm {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as libc::time_t;
+    // SAFETY: localtime_r writes into our struct only.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::localtime_r(&now, &mut tm) };
+    tm
 }
 
 #[derive(Debug, Clone)]
