@@ -220,13 +220,20 @@ pub fn submit_projects(g: &GroupDir, codes: &[String], phase: Phase, opts: &Opti
     submit_codes(g, codes, phase, opts, sched, boosts, attempt)
 }
 
-fn submit_codes(g: &GroupDir, codes: &[String], phase: Phase, opts: &Options, sched: &SchedulerRequest, boosts: &Boosts, attempt: u32) -> Result<SubmitResult> {
+/// The site config as this request changes it (bounds, extra script lines,
+/// job label), the scheduler's name and its back end.
+fn site_for(g: &GroupDir, sched: &SchedulerRequest, opts: &Options) -> Result<(crate::scheduler::config::Config, String, Box<dyn crate::scheduler::Backend>)> {
     let mut cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
     sched.bounds.apply(&mut cfg.resources);
     cfg.site.env_lines.extend(sched.env_lines.iter().cloned());
     cfg.site.job_label = sched.job_label.clone();
     let name = sched.scheduler.clone().unwrap_or(cfg.scheduler.clone());
     let backend = crate::scheduler::backend(&name, &opts.control)?;
+    Ok((cfg, name, backend))
+}
+
+fn submit_codes(g: &GroupDir, codes: &[String], phase: Phase, opts: &Options, sched: &SchedulerRequest, boosts: &Boosts, attempt: u32) -> Result<SubmitResult> {
+    let (cfg, name, backend) = site_for(g, sched, opts)?;
     let submissions = match codes.is_empty() {
         true => vec![],
         false => coordinator::submit(g, codes, phase, opts, backend.as_ref(), &cfg.site, &cfg.resources, boosts, attempt, &[], sched.dry_run)?,
@@ -252,11 +259,7 @@ pub struct ChainResult {
 /// previous one has ended.
 pub fn run_chain(g: &GroupDir, sel: &Selection, phases: &[Phase], opts: &Options, sched: &SchedulerRequest) -> Result<ChainResult> {
     let codes = sel.codes(g)?;
-    let mut cfg = crate::scheduler::config::load(sched.config.as_deref(), &g.wd.root)?;
-    sched.bounds.apply(&mut cfg.resources);
-    cfg.site.job_label = sched.job_label.clone();
-    let name = sched.scheduler.clone().unwrap_or(cfg.scheduler.clone());
-    let backend = crate::scheduler::backend(&name, &opts.control)?;
+    let (cfg, name, backend) = site_for(g, sched, opts)?;
     let mut after: Vec<String> = Vec::new();
     let mut chain = Vec::new();
     for &phase in phases {

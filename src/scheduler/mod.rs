@@ -195,13 +195,15 @@ pub fn join_many(
     if waiting.is_empty() {
         return Ok(found);
     }
+    // The jobs each group waits on, each once; then which scheduler each is.
+    let mut jobs_of: Vec<std::collections::BTreeSet<&str>> = groups.iter().map(|_| Default::default()).collect();
+    for (gi, _, job, _) in &waiting {
+        jobs_of[*gi].insert(job);
+    }
     let mut by_sched: HashMap<String, Vec<String>> = HashMap::new();
-    for (gi, (group, _)) in groups.iter().enumerate() {
-        if !waiting.iter().any(|w| w.0 == gi) {
-            continue;
-        }
+    for ((group, _), jobs) in groups.iter().zip(&jobs_of).filter(|(_, j)| !j.is_empty()) {
         let subs = coordinator::submissions(group);
-        for (_, _, job, _) in waiting.iter().filter(|w| w.0 == gi) {
+        for job in jobs {
             if let Some((_, sched, j)) = subs.iter().find(|(_, _, j)| j == job) {
                 let v = by_sched.entry(sched.clone()).or_default();
                 if !v.contains(j) {
