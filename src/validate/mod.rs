@@ -822,11 +822,17 @@ fn compare_segment(
         // The product's chunks decode on one core while netCDF-C reads (and
         // decodes) the same block from the source on the other.
         let src_id = sv.ncid(src)?;
-        let (src_bytes, prod_bytes) = std::thread::scope(|s| {
-            let product_side = s.spawn(|| product.read_slab(pv, &pstart, &count, cache));
+        let side_by_side = std::thread::scope(|s| {
+            // Under a tight memory limit no thread may start (EAGAIN): the two
+            // reads then take turns on this one.
+            let product_side = std::thread::Builder::new().spawn_scoped(s, || product.read_slab(pv, &pstart, &count, cache)).ok()?;
             let source_side = ncapi::get_vara(src_id, sv.varid, &start, &count, isz);
-            (source_side, product_side.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            Some((source_side, product_side.join().unwrap_or_else(|p| std::panic::resume_unwind(p))))
         });
+        let (src_bytes, prod_bytes) = match side_by_side {
+            Some(both) => both,
+            None => (ncapi::get_vara(src_id, sv.varid, &start, &count, isz), product.read_slab(pv, &pstart, &count, cache)),
+        };
         let src_bytes = src_bytes.map_err(|e| Error::corrupt(&src.path, format!("variable '{}': {e}", pv.name)))?;
         let mut prod_bytes = prod_bytes?;
         rep.values_compared += count.iter().product::<u64>();
