@@ -584,10 +584,17 @@ pub fn quarantine_reasons(wd: &Workdir) -> BTreeMap<String, (String, String, Str
 fn retire_flock(g: &GroupDir, conf: &Conf) -> Result<()> {
     let summaries = conf.complete_dir.join("summaries");
     std::fs::create_dir_all(&summaries).map_err(|e| Error::output(&summaries, e))?;
-    let written = std::fs::read_dir(&summaries).into_iter().flatten().flatten().any(|e| {
+    let mut written = false;
+    for e in std::fs::read_dir(&summaries).into_iter().flatten().flatten() {
         let n = e.file_name().to_string_lossy().into_owned();
-        n.strip_prefix(&format!("{}_", g.name)).is_some_and(|rest| rest.len() == "HHMM_ddmmYYYY.txt".len())
-    });
+        if n.strip_prefix(&format!("{}_", g.name)).is_some_and(|rest| rest.len() == "HHMM_ddmmYYYY.txt".len()) {
+            written = true;
+        } else if n.starts_with(&format!(".{}_", g.name)) && n.contains(".txt.tmp.") {
+            // A pass killed while writing this summary left its temporary
+            // file; the pass holds the SHEPARD lock, so no writer owns it.
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     if !written {
         let sel = crate::api::Selection::default();
         let mut text = crate::api::projects::summarise(g, &sel).map(|s| s.render()).unwrap_or_default();
