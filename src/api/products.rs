@@ -6,7 +6,10 @@ use crate::aggregate::combine::Dedupe;
 use crate::control::Control;
 use crate::error::Result;
 pub use crate::products::cfa::{Request as CfaRequest, Summary as CfaSummary};
+pub use crate::products::icechunk::{is_icechunk, Request as IcechunkRequest, Summary as IcechunkSummary};
 pub use crate::products::refs::{Request as RefsRequest, Summary as RefsSummary};
+pub use crate::products::s3::{S3Settings, S3Url};
+pub use crate::products::upload::{PublishSummary, Summary as UploadSummary};
 pub use crate::products::writer::Kind as RefsKind;
 pub use crate::products::zarr::{Compression, Request as ZarrRequest, Summary as ZarrSummary};
 pub use crate::validate::Report;
@@ -16,9 +19,21 @@ pub fn refs(req: &RefsRequest) -> Result<RefsSummary> {
     crate::products::refs::run(req)
 }
 
+/// An Icechunk repository of virtual references over a series of files, as
+/// one commit (replacing its content, or appending files to it).
+pub fn icechunk(req: &IcechunkRequest) -> Result<IcechunkSummary> {
+    crate::products::icechunk::run(req)
+}
+
 /// A Zarr store copied from a series of files.
 pub fn zarr(req: &ZarrRequest) -> Result<ZarrSummary> {
     crate::products::zarr::run(req)
+}
+
+/// A Zarr store copied from a series of files into an object store: built in
+/// a stage directory, then uploaded (resumable; metadata last).
+pub fn publish_zarr(req: &ZarrRequest, url: &S3Url, settings: &S3Settings, stage: Option<&Path>) -> Result<PublishSummary> {
+    crate::products::upload::publish(req, url, settings, crate::products::upload::stage_dir(url, stage))
 }
 
 /// A CF aggregation file over a series of files.

@@ -24,6 +24,8 @@ pub struct GroupStatus {
     pub warnings: Vec<String>,
     /// Projects a run is working on now: code -> who holds the lock.
     pub busy: BTreeMap<String, String>,
+    /// Icechunk products: code -> the newest snapshot and its message.
+    pub snapshots: BTreeMap<String, String>,
 }
 
 /// Where every selected project is (`sel.projects` narrows the subset; the
@@ -63,7 +65,18 @@ pub fn collect(group: &GroupDir, sel: &Selection, ask_scheduler: bool) -> Result
         .filter(|(c, _, _)| picked_codes.contains(c.as_str()))
         .map(|(c, h, stale)| (c, if stale { format!("{h} (gone; the next run takes the lock over)") } else { h.to_string() }))
         .collect();
-    Ok(GroupStatus { group: group.name.clone(), total: codes.len(), phases, no_status, faultlist: group.faultlist(), scheduler, warnings, busy })
+    // Only projects whose config names Icechunk say anything here; a project
+    // that cannot be read is left to the phases to report.
+    let snapshots = codes
+        .iter()
+        .filter_map(|c| {
+            let base = group.project(c).ok()?.base().ok()?;
+            let ic = base.extra.get("icechunk")?;
+            let snap = ic.get("snapshot")?.as_str()?;
+            Some((c.clone(), format!("{snap} ({})", ic.get("message").and_then(|m| m.as_str()).unwrap_or(""))))
+        })
+        .collect();
+    Ok(GroupStatus { group: group.name.clone(), total: codes.len(), phases, no_status, faultlist: group.faultlist(), scheduler, warnings, busy, snapshots })
 }
 
 /// At most `n` bytes of `s`, cut at a character boundary.
@@ -121,6 +134,12 @@ pub fn render(s: &GroupStatus, display_upto: usize, long: bool, separate: bool) 
     out.push_str(&format!("\nPipeline Complete:\n\n   complete  : {complete:<5} [{:<4}%]\n", format!("{:.1}", pct(complete))));
 
     // Additions: where every project is, and what failed, grouped by reason.
+    if !s.snapshots.is_empty() {
+        out.push_str("\nIcechunk snapshots:\n");
+        for (code, snap) in &s.snapshots {
+            out.push_str(&format!("   {code}: {snap}\n"));
+        }
+    }
     out.push_str("\nBy phase (current):\n");
     for ph in PHASES {
         let n: usize = s.phases.get(ph).map(|m| m.values().map(Vec::len).sum()).unwrap_or(0);
@@ -184,7 +203,17 @@ mod tests {
         let v = phases.entry("validate".into()).or_default();
         v.insert("(V>K)Success".into(), vec![0, 2]);
         v.insert("(V>K)Warn-global_aggregation_date_added".into(), vec![3]);
-        let s = GroupStatus { group: "testg".into(), total: 4, phases, no_status: vec![], faultlist: vec![], scheduler: BTreeMap::new(), warnings: vec![], busy: BTreeMap::new() };
+        let s = GroupStatus {
+            group: "testg".into(),
+            total: 4,
+            phases,
+            no_status: vec![],
+            faultlist: vec![],
+            scheduler: BTreeMap::new(),
+            warnings: vec![],
+            busy: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
+        };
         let out = render(&s, 10, false, true);
         for want in [
             "Group: testg",

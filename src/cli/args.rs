@@ -287,16 +287,31 @@ pub(crate) enum Command {
     ///   padocc refs data/*.nc -o out.json --concat-dim time
     ///   padocc refs a.nc b.nc -o out.parquet
     ///   padocc refs tiles/*.nc -o out.json --concat-dim time,lat,lon
+    ///   padocc refs data/*.nc -o out.icechunk --concat-dim time
+    ///   padocc refs new/*.nc -o s3://bucket/out.icechunk --append
+    ///
+    /// An Icechunk repository (*.icechunk, a directory or s3://bucket/prefix)
+    /// gets one commit; --append adds files to what its last snapshot holds.
+    /// S3 settings come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_REGION or ~/.aws/credentials (docs/cloud.md).
     #[command(verbatim_doc_comment)]
     Refs {
         #[command(flatten)]
         series: SeriesArgs,
-        /// Output: *.json gives kerchunk JSON, *.parquet or *.parq a Parquet reference directory.
+        /// Output: *.json gives kerchunk JSON, *.parquet or *.parq a Parquet reference directory,
+        /// *.icechunk an Icechunk repository (local, or s3://bucket/prefix).
         #[arg(short, long)]
         output: PathBuf,
         /// Product kind, overriding the extension.
         #[arg(long = "format", value_enum)]
         kind: Option<Kind>,
+        /// Icechunk: commit the given files as an addition to what the repository's last
+        /// snapshot holds (a new month of data), writing only what changed.
+        #[arg(long)]
+        append: bool,
+        /// Icechunk: the commit message (default: what was added).
+        #[arg(long, short = 'm')]
+        message: Option<String>,
         /// Print the summary as JSON on stdout.
         #[arg(long)]
         json: bool,
@@ -322,13 +337,24 @@ pub(crate) enum Command {
     ///   padocc zarr data/*.nc -o out.zarr --chunks time=120 --compression zstd --level 5
     ///   padocc zarr data/*.nc -o out.zarr --zarr-format 2 --mem-limit 1GB
     ///   padocc zarr data/*.nc -o out.zarr --chunks time=12 --shards time=1200
+    ///   padocc zarr data/*.nc -o s3://bucket/path/out.zarr --concat-dim time
+    ///
+    /// To an object store (s3://bucket/prefix), the store is built in a stage
+    /// directory (--stage), then uploaded: chunks first, metadata last, so no
+    /// reader sees it half-written; a rerun sends only what is missing. S3
+    /// settings: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION or ~/.aws/credentials (docs/cloud.md).
     #[command(verbatim_doc_comment)]
     Zarr {
         #[command(flatten)]
         series: SeriesArgs,
-        /// The store to write (a directory, conventionally *.zarr).
+        /// The store to write: a directory (conventionally *.zarr) or s3://bucket/prefix.
         #[arg(short, long)]
         output: PathBuf,
+        /// Object-store output: where the store is built before the upload (default
+        /// $PADOCC_STAGE, else the temporary directory). Kept until the upload completes.
+        #[arg(long)]
+        stage: Option<PathBuf>,
         /// Zarr format version: 3 (zarr-python 3, xarray) or 2 (older clients).
         #[arg(long, default_value_t = 3)]
         zarr_format: u8,

@@ -39,7 +39,33 @@ fn scheduler_request(s: &SchedArgs, bounds: TaskBounds, repeat_id: &str) -> Sche
 pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
     let out = cx.out;
     match command {
-        Command::Refs { series, output, kind, record_size, inline_threshold, .. } => {
+        Command::Refs { series, output, kind, append, message, inline_threshold, .. }
+            if matches!(kind, Some(prod::RefsKind::Icechunk)) || prod::is_icechunk(&output.to_string_lossy()) =>
+        {
+            let req = prod::IcechunkRequest {
+                combine: series.combine(false),
+                files: series.files,
+                out: output.to_string_lossy().into_owned(),
+                append,
+                message,
+                s3: prod::S3Settings::from_env(),
+                inline_threshold,
+                control: cx.control.clone(),
+            };
+            let s = prod::icechunk(&req)?;
+            out.either(&s, || {
+                out.info(&format!(
+                    "padocc refs: {} files ({} added), {} variables, {} references ({} written), {:.3} s -> {} (icechunk snapshot {}: {})",
+                    s.files, s.added_files, s.variables, s.references, s.written, s.seconds, s.output, s.snapshot, s.message
+                ));
+                out.info(&format!("readers authorize: {}", s.containers.join(", ")));
+            });
+            Ok(exit::OK)
+        }
+        Command::Refs { series, output, kind, record_size, inline_threshold, append, .. } => {
+            if append {
+                return Err(Error::Usage("--append applies to Icechunk repositories (-o NAME.icechunk); a kerchunk product is rewritten whole".into()));
+            }
             let req = prod::RefsRequest { combine: series.combine(false), files: series.files, out: output, kind, record_size, inline_threshold, control: cx.control.clone() };
             let s = prod::refs(&req)?;
             out.either(&s, || {
@@ -56,7 +82,7 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             });
             Ok(exit::OK)
         }
-        Command::Zarr { series, output, zarr_format, chunks, chunk_size, compression, level, shards, mem_limit, .. } => {
+        Command::Zarr { series, output, zarr_format, chunks, chunk_size, compression, level, shards, mem_limit, stage, .. } => {
             let req = prod::ZarrRequest {
                 combine: series.combine(true),
                 files: series.files,
@@ -70,6 +96,33 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
                 mem_limit,
                 control: cx.control.clone(),
             };
+            if let Some(url) = prod::S3Url::parse(&req.out.to_string_lossy()) {
+                let s = prod::publish_zarr(&req, &url, &prod::S3Settings::from_env(), stage.as_deref())?;
+                out.either(&s, || {
+                    if let Some(z) = &s.zarr {
+                        out.info(&format!(
+                            "padocc zarr: {} files, {} variables, {} chunks converted, {:.3} s (staged in {})",
+                            z.files,
+                            z.variables,
+                            z.chunks_written,
+                            z.seconds,
+                            s.stage.display()
+                        ));
+                    }
+                    let u = &s.upload;
+                    out.info(&format!(
+                        "padocc zarr: {} objects: {} uploaded ({:.1} MB), {} already there, {} stale removed, {:.3} s -> {}",
+                        u.objects,
+                        u.uploaded,
+                        u.bytes_uploaded as f64 / 1e6,
+                        u.skipped,
+                        u.deleted,
+                        u.seconds,
+                        s.output
+                    ))
+                });
+                return Ok(exit::OK);
+            }
             let s = prod::zarr(&req)?;
             out.either(&s, || {
                 out.info(&format!(

@@ -40,7 +40,9 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     }
     let base = p.base()?;
     let (stem, product) = p.product(&base);
-    if !product.exists() {
+    let location = p.product_location(&base);
+    let published = crate::products::s3::is_remote(&location);
+    if !published && !product.exists() {
         return Err(Error::Usage(format!("no product at {}: run compute first", product.display())));
     }
     let version = base.version_no.as_str();
@@ -56,11 +58,16 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     }
     let ext = product.extension().and_then(|e| e.to_str()).unwrap_or("json");
     let dest = data.join(format!("{name}.{ext}"));
-    if ext == "nca" {
+    if published {
+        // In an object store already: the completion records where it is.
+        let dest = data.join(format!("{name}.{ext}.url"));
+        fsutil::write_file_atomic(&dest, |w| writeln!(w, "{location}").map_err(|e| Error::output(&dest, e)))?;
+    } else if ext == "nca" {
         let sub = if remote { Some((opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""))) } else { None };
         crate::products::cfa::export(&product, &dest, sub)?;
-    } else if ext == "zarr" {
+    } else if ext == "zarr" || ext == "icechunk" {
         // A Zarr store holds the data itself: there are no paths to rewrite.
+        // An Icechunk repository's references are absolute `file://` URLs.
         fsutil::write_dir_atomic(&dest, |tmp| copy_dir(&product, tmp))?;
     } else if product.is_dir() {
         match (remote, opts.sub.as_deref(), opts.replace.as_deref()) {
@@ -71,7 +78,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
         let (sub, rep) = (opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""));
         copy_rewriting(&product, &dest, if remote { Some((sub, rep)) } else { None })?;
     }
-    let mut exported = vec![dest.display().to_string()];
+    let mut exported = vec![if published { location.clone() } else { dest.display().to_string() }];
     let cfa = p.cfa_path();
     if cfa.exists() && cfa != product && p.cfa_enabled(&base) {
         let cdest = data.join(format!("{}{sep}c{}{version}.nca", p.code, if remote { "r" } else { "" }));

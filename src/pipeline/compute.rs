@@ -52,8 +52,42 @@ fn base_for(p: &Project, opts: &Options) -> Result<BaseCfg> {
 /// Why compute would leave the project as it is, if it would: its product
 /// exists and neither -f nor -n asks for another.
 pub fn skip_reason(p: &Project, opts: &Options) -> Result<Option<String>> {
-    let (_, product) = p.product(&base_for(p, opts)?);
-    Ok((product.exists() && !opts.force && !opts.new_version).then(|| format!("{} exists (use -f to redo it, -n for a new version)", product.display())))
+    let base = base_for(p, opts)?;
+    let (_, product) = p.product(&base);
+    if opts.force || opts.new_version {
+        return Ok(None);
+    }
+    if base.cloud.cloud_type.eq_ignore_ascii_case("icechunk") {
+        // A repository grows: it is done only while it holds every file.
+        let Some(snapshot) = base.extra.get("icechunk").and_then(|i| i.get("snapshot")).and_then(Value::as_str) else { return Ok(None) };
+        let committed = committed_files(&p.detail()?);
+        let missing = p.allfiles()?.iter().filter(|f| !committed.contains(*f)).count();
+        return Ok((missing == 0).then(|| format!("{} holds every file (snapshot {snapshot}; use -f to rebuild it)", p.product_location(&base))));
+    }
+    let remote = base.extra.get("remote_product").and_then(Value::as_str).filter(|u| *u == p.product_location(&base));
+    if let Some(url) = remote {
+        return Ok(Some(format!("{url} was published (use -f to redo it, -n for a new version)")));
+    }
+    Ok(product.exists().then(|| format!("{} exists (use -f to redo it, -n for a new version)", product.display())))
+}
+
+/// The files compute last made the product from (its recorded fingerprints).
+fn committed_files(detail: &DetailCfg) -> std::collections::HashSet<std::path::PathBuf> {
+    detail
+        .extra
+        .get("source_fingerprint")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|fp| fp.get(0).and_then(Value::as_str)).map(std::path::PathBuf::from).collect())
+        .unwrap_or_default()
+}
+
+/// S3 settings of a project: the environment, then its `remote_s3`.
+pub fn s3_settings(base: &BaseCfg) -> Result<crate::products::s3::S3Settings> {
+    let env = crate::products::s3::S3Settings::from_env();
+    match crate::workdir::project::remote_s3(base) {
+        Some(r) => env.with_padocc(r),
+        None => Ok(env),
+    }
 }
 
 /// Whether the project's status says compute is done (it succeeded, or a
@@ -93,8 +127,8 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let mut base = base_for(p, opts)?;
     let cloud = base.cloud.cloud_type.to_ascii_lowercase();
     let file_type = base.cloud.file_type.clone();
-    if !matches!(cloud.as_str(), "kerchunk" | "zarr" | "cfa") {
-        return Err(Error::Usage(format!("unknown cloud format '{cloud}': use -C kerchunk, zarr or CFA")));
+    if !matches!(cloud.as_str(), "kerchunk" | "zarr" | "cfa" | "icechunk") {
+        return Err(Error::Usage(format!("unknown cloud format '{cloud}': use -C kerchunk, zarr, icechunk or CFA")));
     }
     let (_, mut product) = p.product(&base);
     if product.exists() && opts.new_version {
@@ -158,8 +192,42 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
                 mem_limit: opts.mem_allowed.unwrap_or(1_000_000_000),
                 control: opts.control.quiet(),
             };
-            let s = crate::products::zarr::run(&req)?;
-            format!("{} chunks in {}", s.chunks_written + s.chunks_resumed, product.display())
+            match crate::products::s3::S3Url::parse(&p.product_location(&base)) {
+                // padocc's remote_s3: built at the local path, then uploaded.
+                Some(url) => {
+                    let s = crate::products::upload::publish(&req, &url, &s3_settings(&base)?, product.clone())?;
+                    base.extra.insert("remote_product".into(), json!(url.to_string().trim_end_matches('/')));
+                    format!("{} objects in {url} ({} uploaded, {} already there)", s.upload.objects, s.upload.uploaded, s.upload.skipped)
+                }
+                None => {
+                    let s = crate::products::zarr::run(&req)?;
+                    format!("{} chunks in {}", s.chunks_written + s.chunks_resumed, product.display())
+                }
+            }
+        }
+        "icechunk" => {
+            let location = p.product_location(&base);
+            let committed = committed_files(&detail);
+            // A repository of this version that holds some of the files grows by a commit.
+            let append = !opts.force
+                && base.extra.get("icechunk").is_some_and(|i| i.get("location").and_then(Value::as_str) == Some(location.as_str()))
+                && !committed.is_empty()
+                && committed.iter().all(|f| files.contains(f));
+            let threshold = base.extra.get("inline_threshold").and_then(|v| v.as_u64()).unwrap_or(crate::products::inline::DEFAULT_INLINE_THRESHOLD);
+            let req = crate::products::icechunk::Request {
+                files: if append { files.iter().filter(|f| !committed.contains(*f)).cloned().collect() } else { files.clone() },
+                out: location.clone(),
+                combine: copts.clone(),
+                append,
+                message: None,
+                s3: s3_settings(&base)?,
+                inline_threshold: threshold,
+                control: opts.control.quiet(),
+            };
+            let s = crate::products::icechunk::run(&req)?;
+            base.extra.insert("icechunk".into(), json!({"location": location, "snapshot": s.snapshot, "message": s.message, "containers": s.containers}));
+            detail.extra.insert("references".into(), json!(s.references));
+            format!("snapshot {} of {location}: {} ({} references, {} written)", s.snapshot, s.message, s.references, s.written)
         }
         _ => {
             let mut vds = crate::aggregate::build(&files, &copts, &opts.control.quiet())?;

@@ -15,8 +15,9 @@ use crate::workdir::project::{local_time, Project};
 
 pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let mut base = p.base()?;
-    let (_, product) = p.product(&base);
-    if !product.exists() {
+    let location = p.product_location(&base);
+    let product = std::path::PathBuf::from(&location);
+    if !crate::products::s3::is_remote(&location) && !product.exists() {
         return Err(Error::Usage(format!("no product to validate at {}: run compute first", product.display())));
     }
     opts.control.cancel.check()?;

@@ -186,9 +186,19 @@ impl Product {
         Product { path: vds.files.first().cloned().unwrap_or_default(), files: vds.files.clone(), attrs: Map::new(), groups, vars, backend: Backend::Refs }
     }
 
-    /// Open a kerchunk JSON file or Parquet reference directory, a Zarr store
-    /// or a CF aggregation file.
+    /// A product read by another module (an Icechunk repository): its chunks
+    /// are references or inline bytes.
+    pub fn from_parts(path: PathBuf, files: Vec<PathBuf>, attrs: Map<String, Value>, groups: Vec<(String, Map<String, Value>)>, vars: Vec<ProductVar>) -> Product {
+        Product { path, files, attrs, groups, vars, backend: Backend::Refs }
+    }
+
+    /// Open a kerchunk JSON file or Parquet reference directory, a Zarr store,
+    /// a CF aggregation file or an Icechunk repository (local or `s3://`).
     pub fn open(path: &Path) -> Result<Product> {
+        let text = path.to_string_lossy();
+        if crate::products::icechunk::is_icechunk(&text) || path.join("repo").is_file() {
+            return crate::products::icechunk::open_product(&text, &crate::products::s3::S3Settings::from_env());
+        }
         if path.is_dir() {
             if path.join("zarr.json").is_file() {
                 return Self::open_zarr_v3(path);

@@ -52,6 +52,7 @@ pub fn run(req: &Request) -> Result<Summary> {
     match kind {
         Kind::Json => writer::json::write(&vds, &req.out)?,
         Kind::Parquet => writer::parquet::write(&vds, &req.out, req.record_size)?,
+        Kind::Icechunk => return Err(Error::Usage("Icechunk repositories are written by products::icechunk".into())),
     }
     Ok(Summary {
         files: vds.files.len(),
@@ -63,6 +64,7 @@ pub fn run(req: &Request) -> Result<Summary> {
         kind: match kind {
             Kind::Json => "json",
             Kind::Parquet => "parquet",
+            Kind::Icechunk => "icechunk",
         },
     })
 }

@@ -188,7 +188,7 @@ pub fn choose_chunks(dims: &[String], shape: &[u64], isz: u64, target: u64, aske
     c
 }
 
-fn v3_dtype(kind: u8, size: usize) -> Option<&'static str> {
+pub(crate) fn v3_dtype(kind: u8, size: usize) -> Option<&'static str> {
     Some(match (kind, size) {
         (b'f', 4) => "float32",
         (b'f', 8) => "float64",
@@ -226,7 +226,7 @@ fn json_strs(xs: &[String]) -> String {
     out
 }
 
-fn fill_json(out: &mut String, f: &FillValue, kind: u8) {
+pub(crate) fn fill_json(out: &mut String, f: &FillValue, kind: u8) {
     match f {
         FillValue::None | FillValue::Bytes(_) => out.push_str(if kind == b'f' { "0.0" } else { "0" }),
         FillValue::Int(i) => out.push_str(&i.to_string()),
@@ -273,6 +273,18 @@ impl Codecs<'_> {
             Some(c) => format!("[{bytes}, {c}]"),
             None => format!("[{bytes}]"),
         }
+    }
+}
+
+/// xarray reads a v3 variable's _FillValue from its attributes: integers as
+/// numbers, floats as base64 of the little-endian f64.
+pub(crate) fn v3_fill_attr(attrs: &mut Attrs, fill: &FillValue, kind: u8) {
+    match (fill, kind) {
+        (FillValue::Float(x), _) => attrs.insert("_FillValue", AttrValue::Str(base64::engine::general_purpose::STANDARD.encode(x.to_le_bytes()))),
+        (FillValue::Int(i), b'f') => attrs.insert("_FillValue", AttrValue::Str(base64::engine::general_purpose::STANDARD.encode((*i as f64).to_le_bytes()))),
+        (FillValue::Int(i), _) => attrs.insert("_FillValue", AttrValue::Ints(vec![*i])),
+        (FillValue::UInt(u), _) => attrs.insert("_FillValue", AttrValue::UInts(vec![*u])),
+        _ => {}
     }
 }
 
@@ -334,15 +346,7 @@ fn render(root_attrs: &Attrs, groups: &[(String, &Attrs)], vars: &[OutVar], req:
     for ov in vars {
         let v = &ov.var;
         let mut attrs = v.attrs.clone();
-        // xarray reads a v3 variable's _FillValue from its attributes: integers
-        // as numbers, floats as base64 of the little-endian f64.
-        match (&v.fill_value, ov.kind) {
-            (FillValue::Float(x), _) => attrs.insert("_FillValue", AttrValue::Str(base64::engine::general_purpose::STANDARD.encode(x.to_le_bytes()))),
-            (FillValue::Int(i), b'f') => attrs.insert("_FillValue", AttrValue::Str(base64::engine::general_purpose::STANDARD.encode((*i as f64).to_le_bytes()))),
-            (FillValue::Int(i), _) => attrs.insert("_FillValue", AttrValue::Ints(vec![*i])),
-            (FillValue::UInt(u), _) => attrs.insert("_FillValue", AttrValue::UInts(vec![*u])),
-            _ => {}
-        }
+        v3_fill_attr(&mut attrs, &v.fill_value, ov.kind);
         let (dtype, fill, codec_list) = match ov.values {
             Values::Strings => ("\"string\"".to_string(), "\"\"".to_string(), "[{\"name\": \"vlen-utf8\"}]".to_string()),
             _ if ov.is_char() => (format!("{{\"name\": \"null_terminated_bytes\", \"configuration\": {{\"length_bytes\": {}}}}}", ov.size), "\"\"".to_string(), codecs.v3_list(1)),

@@ -625,7 +625,7 @@ mod tests {
 
         fn raw(&mut self, bytes: &[u8]) -> &mut Self {
             self.buf.extend(bytes);
-            while self.buf.len() % 4 != 0 {
+            while !self.buf.len().is_multiple_of(4) {
                 self.buf.push(0);
             }
             self

@@ -346,6 +346,15 @@ pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Resul
     if files.is_empty() {
         return Err(Error::Usage(format!("{}: no source files to compare it with", product_path.display())));
     }
+    let text = product_path.to_string_lossy();
+    if let (Some(url), false) = (crate::products::s3::S3Url::parse(&text), crate::products::icechunk::is_icechunk(&text)) {
+        // A store in an object store is read back whole, then checked as a local one.
+        let tmp = std::env::temp_dir().join(format!("padocc-verify-{}-{}", std::process::id(), url.prefix.replace('/', "_")));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let got = crate::products::upload::download(&url, &crate::products::s3::S3Settings::from_env(), &tmp).and_then(|_| validate(&tmp, files, opts));
+        let _ = std::fs::remove_dir_all(&tmp);
+        return got;
+    }
     let procs = opts.processes.min(files.len());
     if procs <= 1 || opts.part.is_some() {
         return validate_share(product_path, files, opts);

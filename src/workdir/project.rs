@@ -198,12 +198,37 @@ impl Project {
         let stem = format!("{id}{}{version}a", if remote { "r" } else { "" });
         let ext = match (ct, base.cloud.file_type.as_str()) {
             ("zarr", _) => "zarr",
+            ("icechunk", _) => "icechunk",
             (_, "parq" | "parquet") => "parquet",
             _ => "json",
         };
         let path = self.path(&format!("{stem}.{ext}"));
         (stem, path)
     }
+}
+
+impl Project {
+    /// Where the product is published: `s3://<bucket_id>/<name>` for a Zarr
+    /// store or Icechunk repository of a project with padocc's `remote_s3`
+    /// settings (`store_name`, else `<proj>_<stem>.<ext>`), else the local
+    /// product path. A remote Zarr store is still built at the local path first.
+    pub fn product_location(&self, base: &BaseCfg) -> String {
+        let (stem, local) = self.product(base);
+        let ext = local.extension().and_then(|e| e.to_str()).unwrap_or("");
+        match (ext, remote_s3(base)) {
+            ("zarr" | "icechunk", Some(r)) => {
+                let bucket = r.get("bucket_id").and_then(serde_json::Value::as_str).unwrap_or_default();
+                let name = r.get("store_name").and_then(serde_json::Value::as_str).map(String::from).unwrap_or_else(|| format!("{}_{stem}.{ext}", self.code));
+                format!("s3://{bucket}/{}", name.trim_start_matches('/'))
+            }
+            _ => local.to_string_lossy().into_owned(),
+        }
+    }
+}
+
+/// padocc's `remote_s3` settings of a project, when they name a bucket.
+pub fn remote_s3(base: &BaseCfg) -> Option<&serde_json::Value> {
+    base.extra.get("remote_s3").filter(|r| r.get("bucket_id").and_then(serde_json::Value::as_str).is_some_and(|b| !b.is_empty()))
 }
 
 /// Append a line (adding the newline), in one write; if the file does not end

@@ -12,6 +12,8 @@ use crate::model::{AttrValue, Attrs, Codec, CodecParam, FillValue, Group, Variab
 pub enum Kind {
     Json,
     Parquet,
+    /// An Icechunk repository (written by [`crate::products::icechunk`]).
+    Icechunk,
 }
 
 /// A JSON number for an f64 the way Python's `json` writes one (`NaN` and
