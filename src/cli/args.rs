@@ -172,8 +172,10 @@ pub(crate) struct PhaseArgs {
     /// compute: make a new minor version (k1.1a) beside the existing product.
     #[arg(short = 'n', long = "new_version")]
     pub(crate) new_version: bool,
-    /// Cloud format, recorded in each project: kerchunk (references), zarr (a Zarr v3 store) or CFA (only the aggregation file).
-    #[arg(short = 'C', long = "cloud-format", value_parser = ["kerchunk", "zarr", "CFA", "cfa"])]
+    /// Cloud format, recorded in each project: kerchunk (references), zarr (a Zarr v3 store; to S3 with the
+    /// project's remote_s3 settings), icechunk (a repository of virtual references that grows by a commit
+    /// when the project gains files; docs/cloud.md) or CFA (only the aggregation file).
+    #[arg(short = 'C', long = "cloud-format", value_parser = ["kerchunk", "zarr", "icechunk", "CFA", "cfa"])]
     pub(crate) cloud_format: Option<String>,
     /// compute: make the CF aggregation file (<proj>.nca) beside the product (y, the default) or not (n); recorded in each project.
     #[arg(long = "CFA", value_parser = ["y", "n"])]

@@ -151,7 +151,12 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     // failure to make it does not stop the main product.
     if p.cfa_enabled(&base) || cloud == "cfa" {
         let cfa = p.cfa_path();
-        if cfa.exists() && !opts.force && cloud != "cfa" {
+        // Kept only while it aggregates the same files (a grown project's
+        // file list, e.g. an Icechunk append, needs a new one).
+        // (No record, e.g. a padocc 1.5.1 workdir: kept, as before.)
+        let committed = committed_files(&detail);
+        let same_files = committed.is_empty() || committed == files.iter().cloned().collect();
+        if cfa.exists() && !opts.force && cloud != "cfa" && same_files {
             notes.push(format!("{} kept", cfa.display()));
         } else {
             let req = crate::products::cfa::Request { files: files.clone(), out: cfa.clone(), combine: copts.clone(), control: opts.control.quiet() };

@@ -31,6 +31,8 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
         processes: opts.processes,
         part: None,
         cancel: opts.control.cancel.clone(),
+        // The project's remote_s3 settings reach its published product.
+        s3: Some(super::compute::s3_settings(&base)?),
     };
     let mut rep = validate::validate(&product, &files, &vopts)?;
     // References read a source's bytes as they are now: a source rewritten since

@@ -195,9 +195,14 @@ impl Product {
     /// Open a kerchunk JSON file or Parquet reference directory, a Zarr store,
     /// a CF aggregation file or an Icechunk repository (local or `s3://`).
     pub fn open(path: &Path) -> Result<Product> {
+        Self::open_with(path, &crate::products::s3::S3Settings::from_env())
+    }
+
+    /// [`Product::open`], reaching an object store with these settings.
+    pub fn open_with(path: &Path, s3: &crate::products::s3::S3Settings) -> Result<Product> {
         let text = path.to_string_lossy();
         if crate::products::icechunk::is_icechunk(&text) || path.join("repo").is_file() {
-            return crate::products::icechunk::open_product(&text, &crate::products::s3::S3Settings::from_env());
+            return crate::products::icechunk::open_product(&text, s3);
         }
         if path.is_dir() {
             if path.join("zarr.json").is_file() {

@@ -43,6 +43,14 @@ pub struct Options {
     pub part: Option<(usize, usize)>,
     /// Stops the comparison at the next block.
     pub cancel: crate::control::Cancel,
+    /// How to reach a product in an object store (None: the AWS_* environment).
+    pub s3: Option<crate::products::s3::S3Settings>,
+}
+
+impl Options {
+    fn s3_settings(&self) -> crate::products::s3::S3Settings {
+        self.s3.clone().unwrap_or_else(crate::products::s3::S3Settings::from_env)
+    }
 }
 
 /// Below this much source data one process validates alone: starting others
@@ -351,7 +359,7 @@ pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Resul
         // A store in an object store is read back whole, then checked as a local one.
         let tmp = std::env::temp_dir().join(format!("padocc-verify-{}-{}", std::process::id(), url.prefix.replace('/', "_")));
         let _ = std::fs::remove_dir_all(&tmp);
-        let got = crate::products::upload::download(&url, &crate::products::s3::S3Settings::from_env(), &tmp).and_then(|_| validate(&tmp, files, opts));
+        let got = crate::products::upload::download(&url, &opts.s3_settings(), &tmp).and_then(|_| validate(&tmp, files, opts));
         let _ = std::fs::remove_dir_all(&tmp);
         return got;
     }
@@ -372,7 +380,7 @@ pub fn validate(product_path: &Path, files: &[PathBuf], opts: &Options) -> Resul
 
 /// Validate this process's share of the files (all of them without `part`).
 fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Result<Report> {
-    let product = Product::open(product_path)?;
+    let product = Product::open_with(product_path, &opts.s3_settings())?;
     crate::source::filters::register();
     // Every chunk is read once, in order: a chunk cache only holds memory, and
     // netCDF-C's default (64 MiB per variable of every open file) came to 6.4 GB
