@@ -35,6 +35,29 @@ ACCEPT_CMD='{bin} zarr --compression zstd --chunks time=5 --shards time=50 {file
   run_kind zarr-sharded zarr
 ACCEPT_CMD='{bin} cfa {files} -o {out} {concat} -q' run_kind cfa cfa
 
+# Cloud kinds, read by Python icechunk / s3fs under Python 3.12 (ci/check_cloud.py:
+# check_refs.py's rules). s3zarr uploads to a real S3 server (moto) started here,
+# or to PADOCC_TEST_S3_ENDPOINT with PADOCC_TEST_BUCKET and the AWS_* credentials.
+bash scripts/cloudenv.sh
+run_cloud() {
+  local kind=$1
+  echo "== $kind: ci/accept_cloud.py --kind $kind" >&2
+  python3 ci/accept_cloud.py "$SHARED/testdata" --kind "$kind" --keep "$OUT/$kind" | tee "$OUT/$kind.log" || true
+  sed -n "s/^PASS \(.*\)/PASS $kind \1/p" "$OUT/$kind.log" >> "$RESULTS"
+}
+run_cloud icechunk
+if [ -n "${PADOCC_TEST_S3_ENDPOINT:-}" ]; then
+  export AWS_ENDPOINT_URL=$PADOCC_TEST_S3_ENDPOINT
+else
+  /tmp/cloudenv/bin/python tests/support/s3server.py --buckets padocc-accept > "$OUT/moto.port" &
+  MOTO=$!
+  trap 'kill $MOTO 2>/dev/null || true' EXIT
+  for _ in $(seq 300); do grep -q PORT "$OUT/moto.port" 2>/dev/null && break; sleep 0.1; done
+  export AWS_ENDPOINT_URL=http://127.0.0.1:$(awk '/PORT/ {print $2}' "$OUT/moto.port")
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 PADOCC_TEST_BUCKET=padocc-accept
+fi
+run_cloud s3zarr
+
 reencoded() {
   local name=$1 ignore=$2
   local files=("$SHARED/testdata/series/$name"/*.nc)

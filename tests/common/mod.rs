@@ -153,3 +153,134 @@ pub fn write_mixed(p: &Path) {
     gv.put_values(&[7u16, 65535], ..).unwrap();
     gv.put_attribute("comment", "nested").unwrap();
 }
+
+/// The cloud Python environment (/tmp/cloudenv: Python 3.12, icechunk, s3fs,
+/// moto), created by scripts/cloudenv.sh when missing.
+pub fn cloudenv() -> &'static Path {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY.get_or_init(|| {
+        let st = Command::new("bash").arg(repo().join("scripts/cloudenv.sh")).status().expect("run scripts/cloudenv.sh");
+        assert!(st.success(), "the cloud Python environment could not be created");
+        PathBuf::from("/tmp/cloudenv/bin/python")
+    })
+}
+
+/// An S3 endpoint for a test: the one in PADOCC_TEST_S3_ENDPOINT (with
+/// credentials from the AWS_* variables and PADOCC_TEST_BUCKET, which must
+/// exist), or a real moto server started here on a free port and stopped on drop.
+pub struct S3Server {
+    pub endpoint: String,
+    pub bucket: String,
+    key: String,
+    secret: String,
+    child: Option<std::process::Child>,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        if let Ok(endpoint) = std::env::var("PADOCC_TEST_S3_ENDPOINT") {
+            return S3Server {
+                endpoint,
+                bucket: std::env::var("PADOCC_TEST_BUCKET").expect("PADOCC_TEST_BUCKET names an existing bucket"),
+                key: std::env::var("AWS_ACCESS_KEY_ID").unwrap_or_default(),
+                secret: std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default(),
+                child: None,
+            };
+        }
+        Self::start_moto(0)
+    }
+
+    /// A moto server on `port` (0: a free one) with a bucket `padocc-test`.
+    pub fn start_moto(port: u16) -> S3Server {
+        Self::moto(port, false)
+    }
+
+    /// A moto server that checks credentials (an IAM user's key; others are refused).
+    pub fn start_moto_with_auth() -> S3Server {
+        Self::moto(0, true)
+    }
+
+    // The child is kept in the S3Server, which waits for it in stop() and Drop.
+    #[allow(clippy::zombie_processes)]
+    fn moto(port: u16, auth: bool) -> S3Server {
+        use std::io::BufRead as _;
+        let py = cloudenv();
+        let mut cmd = Command::new(py);
+        cmd.arg(repo().join("tests/support/s3server.py")).args(["--port", &port.to_string(), "--buckets", "padocc-test"]);
+        if auth {
+            cmd.arg("--auth");
+        }
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().expect("start moto");
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (mut key, mut secret) = ("testing".to_string(), "testing".to_string());
+        loop {
+            let mut line = String::new();
+            if out.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = child.wait();
+                panic!("moto did not start (see its output above)");
+            }
+            if let Some(k) = line.trim().strip_prefix("KEY ") {
+                let (a, b) = k.split_once(' ').unwrap();
+                (key, secret) = (a.to_string(), b.to_string());
+            } else if let Some(p) = line.trim().strip_prefix("PORT ") {
+                let port: u16 = p.parse().unwrap();
+                return S3Server { endpoint: format!("http://127.0.0.1:{port}"), bucket: "padocc-test".into(), key, secret, child: Some(child) };
+            }
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.endpoint.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// Stop the server (the fault tests); nothing it held survives.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+    }
+
+    /// The environment a client of this server needs.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", self.key.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent".into()),
+        ]
+    }
+
+    pub fn url(&self, name: &str) -> String {
+        format!("s3://{}/{name}", self.bucket)
+    }
+
+    /// `padocc ARGS` as a client of this server.
+    pub fn padocc(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_padocc")).args(args).envs(self.env()).output().expect("run padocc")
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Check a cloud product (Icechunk, local or s3://; Zarr in s3://) with the
+/// real clients under Python 3.12 (ci/check_cloud.py: check_refs.py's rules).
+pub fn check_cloud(product: &str, sources: &[PathBuf], extra: &[&str], env: &[(&str, String)]) {
+    let py = cloudenv();
+    let o = Command::new(py)
+        .arg(repo().join("ci/check_cloud.py"))
+        .arg(product)
+        .args(sources)
+        .args(extra)
+        .args(["--kind", "zarr"])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("PADOCC_SHARED", shared())
+        .output()
+        .expect("run check_cloud.py");
+    assert!(o.status.success(), "check_cloud.py found differences for {product}:\n{}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+}
