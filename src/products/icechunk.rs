@@ -262,7 +262,7 @@ fn chunk_key(path: &str, idx: &[u32]) -> String {
 }
 
 /// The payload each chunk of a variable should have (None: missing, reads as fill).
-fn payloads(v: &Variable, files: &[PathBuf], urls: &[String], mtimes: &[Option<u32>]) -> Vec<(Vec<u32>, Option<ChunkPayload>)> {
+fn payloads(v: &Variable, locations: &[VirtualChunkLocation], mtimes: &[Option<u32>]) -> Vec<(Vec<u32>, Option<ChunkPayload>)> {
     let grid = v.chunk_grid();
     match &v.data {
         ChunkData::Refs(refs) => refs
@@ -274,9 +274,8 @@ fn payloads(v: &Variable, files: &[PathBuf], urls: &[String], mtimes: &[Option<u
                     v.missing_chunk.as_ref().map(|b| ChunkPayload::Inline(Bytes::from(b.clone())))
                 } else {
                     let f = r.file as usize;
-                    let _ = &files[f];
                     Some(ChunkPayload::Virtual(VirtualChunkRef {
-                        location: VirtualChunkLocation::from_url(&urls[f]).expect("file URLs parse"),
+                        location: locations[f].clone(),
                         offset: r.offset,
                         length: r.size,
                         checksum: mtimes[f].map(|t| Checksum::LastModified(SecondsSinceEpoch(t))),
@@ -359,7 +358,12 @@ async fn write(req: &Request) -> Result<Summary> {
     if exists && !req.append {
         store.clear().await.map_err(|e| ic_err(out, "cannot clear the previous content", e))?;
     }
-    let urls: Vec<String> = vds.files.iter().map(|f| file_url(f)).collect();
+    // Parsed once per file, not once per reference.
+    let locations: Vec<VirtualChunkLocation> = vds
+        .files
+        .iter()
+        .map(|f| VirtualChunkLocation::from_url(&file_url(f)).map_err(|e| Error::Internal(format!("{}: not a file URL ({e})", f.display()))))
+        .collect::<Result<_>>()?;
     let mtimes: Vec<Option<u32>> = vds.files.iter().map(|f| mtime(f)).collect();
     // In an append, metadata equal to what is there is not set again, so a
     // rerun that adds nothing leaves the session clean (and makes no commit).
@@ -388,7 +392,7 @@ async fn write(req: &Request) -> Result<Summary> {
             let path = node_path(g, &v.name);
             set(format!("{path}/zarr.json"), array_doc(v)?).await?;
             let np = NodePath::try_from(format!("/{path}").as_str()).map_err(|e| Error::Internal(format!("node path {path}: {e}")))?;
-            let want = payloads(v, &vds.files, &urls, &mtimes);
+            let want = payloads(v, &locations, &mtimes);
             let session = store.session();
             let mut s = session.write().await;
             // In an append, what is already there is left alone.
