@@ -122,13 +122,19 @@ pub fn run_as(manifest_path: &Path, index: u32, job: &str, cores: usize, ctl: &C
     let hb = {
         let path = tasks_dir.join(format!("{index}.alive"));
         let jobid = jobid.clone();
-        std::thread::spawn(move || loop {
-            let text = json!({"job": jobid, "host": hostname(), "time": local_time(true)}).to_string();
-            let _ = fsutil::write_file_atomic(&path, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&path, e)));
-            if stopped.recv_timeout(Duration::from_secs(30)) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-                return;
-            }
-        })
+        // A small stack, and no panic when no thread can be had (a tight
+        // memory limit): the task then runs without a heartbeat.
+        std::thread::Builder::new()
+            .name("heartbeat".into())
+            .stack_size(256 << 10)
+            .spawn(move || loop {
+                let text = json!({"job": jobid, "host": hostname(), "time": local_time(true)}).to_string();
+                let _ = fsutil::write_file_atomic(&path, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&path, e)));
+                if stopped.recv_timeout(Duration::from_secs(30)) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                    return;
+                }
+            })
+            .ok()
     };
 
     let opts = Options { jobid: Some(jobid.clone()), processes: cores, control: ctl.quiet(), ..m.options.to_options() };
@@ -158,7 +164,9 @@ pub fn run_as(manifest_path: &Path, index: u32, job: &str, cores: usize, ctl: &C
         results.push(json!({"code": code, "status": out.status, "seconds": out.seconds, "message": out.message}));
     }
     drop(stop);
-    let _ = hb.join();
+    if let Some(hb) = hb {
+        let _ = hb.join();
+    }
     let rec = json!({"job": jobid, "host": hostname(), "attempt": m.attempt, "wall_seconds": t0.elapsed().as_secs_f64(),
                      "max_rss_kb": peak_rss_kb(), "results": results});
     let rpath = tasks_dir.join(format!("{index}.json"));

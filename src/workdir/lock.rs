@@ -182,7 +182,11 @@ static TOUCHER: Once = Once::new();
 fn register(path: &Path) {
     HELD.lock().unwrap_or_else(|e| e.into_inner()).push(path.to_path_buf());
     TOUCHER.call_once(|| {
-        std::thread::spawn(|| loop {
+        // A small stack: under a tight address-space limit a default 2 MiB
+        // one may not be had, and a run must not fail (or panic) for this.
+        // Without the toucher a long run's locks may be taken for stale
+        // after a while, which is what a run that cannot start threads risks.
+        let _ = std::thread::Builder::new().name("lock-toucher".into()).stack_size(64 << 10).spawn(|| loop {
             std::thread::sleep(Duration::from_secs(60));
             let held = HELD.lock().unwrap_or_else(|e| e.into_inner()).clone();
             for p in held {
