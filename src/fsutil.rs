@@ -122,6 +122,22 @@ pub fn padocc_exe() -> Result<PathBuf> {
         .ok_or_else(|| Error::Usage(format!("this process ({}) is not padocc, and no `padocc` program is on PATH: set PADOCC_EXE to the padocc program", me.display())))
 }
 
+/// `path` with `.` and `..` resolved as text, as Python's `os.path.abspath`
+/// does (symlinks are not followed).
+pub fn lexical_clean(path: &Path) -> PathBuf {
+    let mut clean = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => clean.push(c),
+        }
+    }
+    clean
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -271,3 +271,205 @@ fn tiny_pieces_are_stored_inline() {
         }
     }
 }
+
+/// Variable names of a product, as zarr-python 3 lists its arrays.
+fn product_vars(product: &Path) -> Vec<String> {
+    let code = "import sys, xarray as xr\np=sys.argv[1]\nif p.endswith('.nca'):\n    import netCDF4\n    print(' '.join(sorted(v for v in netCDF4.Dataset(p).variables if not v.startswith('fragment_'))))\nelse:\n    ds = xr.open_dataset(p, engine='kerchunk' if p.endswith('.json') else 'zarr', decode_times=False)\n    print(' '.join(sorted(ds.variables)))";
+    check_env_ready();
+    let o = std::process::Command::new("/tmp/refenv/bin/python").args(["-c", code, &product.display().to_string()]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).split_whitespace().map(String::from).collect()
+}
+
+/// padocc's keep_vars / drop_vars: `--keep-vars`/`--drop-vars` outside a
+/// working directory, and base-cfg.json's keep_vars (the CSV's fifth column)
+/// and drop_vars in the pipeline, for every product kind; validation compares
+/// the selection (and the full comparison names what was left out).
+#[test]
+fn variable_selection_keep_vars_and_drop_vars() {
+    let d = tempfile::tempdir().unwrap();
+    let files = series("cmip6-FGOALS-g3-Amon-ta");
+    let strs: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).args(args).args(&strs).output().unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned() + &stderr(&o))
+    };
+    let bounds = "time_bnds,lat_bnds,lon_bnds";
+    for (cmd, ext) in [("refs", "json"), ("zarr", "zarr"), ("cfa", "nca")] {
+        let out = d.path().join(format!("keep.{ext}"));
+        let o = out.display().to_string();
+        let (code, msg) = run(&[cmd, "-o", &o, "--concat-dim", "time", "--keep-vars", "ta", "-q"]);
+        assert_eq!(code, Some(0), "{cmd}: {msg}");
+        let mut vars = product_vars(&out);
+        vars.retain(|v| v != "bnds");
+        assert_eq!(vars, ["lat", "lon", "plev", "ta", "time"], "{cmd}");
+        if ext != "nca" {
+            // (the bounds' dimension goes with them: check_refs ignores a dimension named there too)
+            check(&out, &files, &["--concat-dim", "time", "--ignore-vars", &format!("{bounds},bnds")]);
+        }
+        let (code, msg) = run(&["verify", &o, "--concat-dim", "time", "--keep-vars", "ta"]);
+        assert_eq!(code, Some(0), "verify {cmd} --keep-vars: {msg}");
+        let (code, msg) = run(&["verify", &o, "--concat-dim", "time"]);
+        assert_eq!(code, Some(1), "verify {cmd} of everything must name what was left out: {msg}");
+        assert!(msg.contains("_bnds") && msg.contains("missing from product"), "{msg}");
+    }
+    let out = d.path().join("drop.json");
+    let (code, msg) = run(&["refs", "-o", &out.display().to_string(), "--concat-dim", "time", "--drop-vars", bounds, "-q"]);
+    assert_eq!(code, Some(0), "{msg}");
+    assert_eq!(product_vars(&out), ["lat", "lon", "plev", "ta", "time"]);
+
+    // The pipeline: keep_vars from the CSV, drop_vars from base-cfg.json.
+    let wd = d.path().join("wd");
+    let csv = d.path().join("in.csv");
+    let dir = files[0].parent().unwrap().display().to_string();
+    std::fs::write(&csv, format!("k,{dir}/*.nc,,,ta\nd,{dir}/*.nc,,\n")).unwrap();
+    let pad = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).arg("-w").arg(&wd).args(args).env_remove("WORKDIR").output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+        o
+    };
+    pad(&["init", "-G", "g", "-i", csv.to_str().unwrap()]);
+    let cfg = wd.join("in_progress/g/d/base-cfg.json");
+    let mut base: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    base["drop_vars"] = serde_json::json!(["lat_bnds", "lon_bnds"]);
+    std::fs::write(&cfg, base.to_string()).unwrap();
+    pad(&["scan", "-G", "g"]);
+    for cf in ["kerchunk", "zarr"] {
+        pad(&["compute", "-G", "g", "-C", cf, "-f"]);
+        let v: serde_json::Value = serde_json::from_slice(&pad(&["validate", "-G", "g", "--format", "json"]).stdout).unwrap();
+        assert_eq!(v["failed"], 0, "{cf}: {v:#}");
+    }
+    let k = product_vars(&wd.join("in_progress/g/k/k1.0a.json"));
+    assert_eq!(k, ["lat", "lon", "plev", "ta", "time"]);
+    let dz = product_vars(&wd.join("in_progress/g/d/zr1.0a.zarr"));
+    assert_eq!(dz, ["lat", "lon", "plev", "ta", "time", "time_bnds"]);
+    let kc = product_vars(&wd.join("in_progress/g/k/k.nca"));
+    assert!(!kc.iter().any(|v| v.ends_with("_bnds")), "{kc:?}");
+}
+
+/// Variables whose `units` is empty (and one without units) in a CF
+/// aggregation file: cfapyx reads them (it converted "" to "None" and failed).
+#[test]
+fn cfa_variables_with_empty_units_read_in_cfapyx() {
+    let d = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            let p = d.path().join(format!("u{i}.nc"));
+            let _g = writing();
+            let mut f = netcdf::create(&p).unwrap();
+            f.add_unlimited_dimension("time").unwrap();
+            f.add_dimension("x", 3).unwrap();
+            let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+            t.put_attribute("units", "days since 2000-01-01").unwrap();
+            t.put_values(&[(2 * i) as f64, (2 * i + 1) as f64], 0..2).unwrap();
+            let mut v = f.add_variable::<f32>("ratio", &["time", "x"]).unwrap();
+            v.put_attribute("units", "").unwrap();
+            v.put_values(&(0..6).map(|k| (k + 10 * i) as f32).collect::<Vec<_>>(), (0..2, 0..3)).unwrap();
+            let mut w = f.add_variable::<i32>("flag", &["time"]).unwrap();
+            w.put_values(&[i, i], 0..2).unwrap();
+            p
+        })
+        .collect();
+    let out = d.path().join("u.nca");
+    let mut args = vec!["cfa".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    args.extend(["-o".into(), out.display().to_string(), "--concat-dim".into(), "time".into(), "-q".into()]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    check(&out, &files, &["--concat-dim", "time"]);
+    verify_ok(&out, &files);
+}
+
+/// HDF5 chunks stored without some of their filters (filter mask): a series
+/// where one file has such a chunk and the other not. Every product kind reads
+/// equal to the sources; the references store that variable decoded, inline.
+#[test]
+fn chunks_that_skipped_filters_are_stored_decoded() {
+    check_env_ready();
+    let d = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = [(0, true), (4, false)]
+        .iter()
+        .map(|&(t0, mask)| {
+            let p = d.path().join(format!("masked_{t0}.h5"));
+            let mut c = std::process::Command::new("/tmp/refenv/bin/python");
+            c.arg(repo().join("tests/support/masked_chunks.py")).arg(&p).arg(t0.to_string());
+            if mask {
+                c.arg("--mask");
+            }
+            let o = c.output().unwrap();
+            assert!(o.status.success(), "{}", stderr(&o));
+            p
+        })
+        .collect();
+    for (cmd, ext) in [("refs", "json"), ("refs", "parquet"), ("zarr", "zarr"), ("cfa", "nca")] {
+        let out = d.path().join(format!("m.{ext}"));
+        let mut args = vec![cmd.to_string()];
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        args.extend(["-o".into(), out.display().to_string(), "--concat-dim".into(), "time".into(), "-q".into()]);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).args(&args).output().unwrap();
+        assert!(o.status.success(), "{cmd} {ext}: {}", stderr(&o));
+        check(&out, &files, &["--concat-dim", "time"]);
+        verify_ok(&out, &files);
+    }
+    let refs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.path().join("m.json")).unwrap()).unwrap();
+    let v_keys: Vec<(&String, &serde_json::Value)> = refs["refs"].as_object().unwrap().iter().filter(|(k, _)| k.starts_with("v/") && !k.contains(".z")).collect();
+    assert!(!v_keys.is_empty() && v_keys.iter().all(|(_, r)| r.is_string()), "v is stored inline: {v_keys:?}");
+}
+
+/// Input files as padocc finds them: a pattern through a `latest` symlink
+/// records the versioned files the links point to; `init --substitutions`
+/// (padocc's schema: init_file, dataset_file, datasets) rewrites the CSV's
+/// lines, .txt file lists and every file path, and is kept in base-cfg.json.
+#[test]
+fn latest_links_and_substitutions_from_the_command_line() {
+    use std::os::unix::fs::symlink;
+    let d = tempfile::tempdir().unwrap();
+    let root = d.path().join("archive");
+    let src = series("padocc-1DAgg");
+    for dir in ["files/d1", "files/d2", "v1"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for (i, f) in src.iter().take(3).enumerate() {
+        let name = format!("x_{i}.nc");
+        std::fs::copy(f, root.join("files/d1").join(&name)).unwrap();
+        std::fs::copy(f, root.join("files/d2").join(&name)).unwrap();
+        symlink(format!("../files/d1/{name}"), root.join("v1").join(&name)).unwrap();
+    }
+    symlink("v1", root.join("latest")).unwrap();
+    let list = d.path().join("list.txt");
+    std::fs::write(&list, "OLDROOT/files/d1/x_0.nc\nOLDROOT/files/d1/x_1.nc\n").unwrap();
+    let csv = d.path().join("in.csv");
+    std::fs::write(&csv, format!("proj_code,pattern,updates,removals\nlat,{}/latest/*.nc,,\nsub,@LIST@,,\n", root.display())).unwrap();
+    let subs = d.path().join("subs.json");
+    let subs_doc = serde_json::json!({
+        "init_file": {"@LIST@": list.display().to_string()},
+        "dataset_file": {"OLDROOT": root.display().to_string()},
+        "datasets": {"/files/d1/": "/files/d2/"},
+    });
+    std::fs::write(&subs, subs_doc.to_string()).unwrap();
+    let wd = d.path().join("wd");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc"))
+        .arg("-w")
+        .arg(&wd)
+        .args(["init", "-G", "g", "-i", csv.to_str().unwrap(), "--substitutions", subs.to_str().unwrap()])
+        .env_remove("WORKDIR")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let allfiles = |code: &str| std::fs::read_to_string(wd.join(format!("in_progress/g/{code}/allfiles.txt"))).unwrap();
+    // Through `latest`: the files the links point to (then `datasets` applies).
+    let want_lat: Vec<String> = (0..3).map(|i| root.join(format!("files/d2/x_{i}.nc")).display().to_string()).collect();
+    assert_eq!(allfiles("lat").lines().collect::<Vec<_>>(), want_lat);
+    let want_sub: Vec<String> = (0..2).map(|i| root.join(format!("files/d2/x_{i}.nc")).display().to_string()).collect();
+    assert_eq!(allfiles("sub").lines().collect::<Vec<_>>(), want_sub);
+    let base: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(wd.join("in_progress/g/sub/base-cfg.json")).unwrap()).unwrap();
+    assert_eq!(base["substitutions"], subs_doc);
+    // A latest pattern without substitutions keeps the versioned d1 files.
+    let csv2 = d.path().join("in2.csv");
+    std::fs::write(&csv2, format!("lat2,{}/latest/*.nc,,\n", root.display())).unwrap();
+    let o =
+        std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).arg("-w").arg(&wd).args(["init", "-G", "h", "-i", csv2.to_str().unwrap()]).env_remove("WORKDIR").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = std::fs::read_to_string(wd.join("in_progress/h/lat2/allfiles.txt")).unwrap();
+    assert_eq!(got.lines().collect::<Vec<_>>(), (0..3).map(|i| root.join(format!("files/d1/x_{i}.nc")).display().to_string()).collect::<Vec<_>>());
+}

@@ -89,9 +89,8 @@ impl ProjectSpec {
                 text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
             }
             Pattern::One(p) => {
-                let mut v: Vec<String> = glob::glob(p).map_err(|e| format!("bad pattern {p}: {e}"))?.filter_map(|f| f.ok()).map(|f| f.to_string_lossy().into_owned()).collect();
-                v.sort();
-                v
+                // The CLI's glob, with padocc's `latest` rule.
+                init::glob_resolved(p)?.into_iter().map(|f| f.to_string_lossy().into_owned()).collect()
             }
         };
         let subs: Vec<(String, String)> = self

@@ -50,6 +50,8 @@ pub struct VerifyRequest {
     pub sample: usize,
     /// Processes to share the files between (None: every core).
     pub processes: Option<usize>,
+    /// The variables the product was made from (--keep-vars/--drop-vars).
+    pub select: crate::aggregate::select::Selection,
 }
 
 /// Any product against its sources, value by value (the validate phase
@@ -57,8 +59,16 @@ pub struct VerifyRequest {
 pub fn verify(product: &Path, files: &[PathBuf], req: &VerifyRequest, ctl: &Control) -> Result<Report> {
     let files: Vec<PathBuf> = files.iter().map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone())).collect();
     let processes = req.processes.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
-    let opts =
-        crate::validate::Options { concat_dims: req.concat_dims.clone(), sample: req.sample, dedupe: req.dedupe, processes, part: None, cancel: ctl.cancel.clone(), s3: None };
+    let opts = crate::validate::Options {
+        concat_dims: req.concat_dims.clone(),
+        sample: req.sample,
+        dedupe: req.dedupe,
+        processes,
+        part: None,
+        cancel: ctl.cancel.clone(),
+        s3: None,
+        select: req.select.clone(),
+    };
     crate::validate::validate(product, &files, &opts)
 }
 
@@ -72,6 +82,7 @@ pub fn validate_part(product: &Path, files: &[PathBuf], part: usize, parts: usiz
         part: Some((part, parts.max(1))),
         cancel: ctl.cancel.clone(),
         s3: None,
+        select: req.select.clone(),
     };
     crate::validate::validate(product, files, &opts)
 }

@@ -31,14 +31,14 @@ pub struct InitResult {
 /// Create (or, with `update`, also update) a group's projects from a CSV
 /// (`proj_code,pattern[,updates,removals[,var...]]`) or a JSON list. Every
 /// row is checked before anything is written.
-pub fn init_group(wd: &Workdir, group: &str, input: &Path, update: bool) -> Result<InitResult> {
+pub fn init_group(wd: &Workdir, group: &str, input: &Path, update: bool, subs: &init::Substitutions) -> Result<InitResult> {
     if input.extension().is_some_and(|e| e == "txt") {
         return Err(Error::Usage("init takes a CSV (proj_code,pattern,...); a .txt file list belongs in a CSV's pattern column".into()));
     }
-    let rows = init::rows_from_input(input)?;
+    let rows = init::rows_from_input_with(input, subs)?;
     let existed = wd.group_dir(group).exists();
     let g = GroupDir::create(wd, group)?;
-    let summary = match init::apply(&g, &rows, update) {
+    let summary = match init::apply(&g, &rows, update, subs) {
         Ok(s) => s,
         Err(e) => {
             // Every row is checked before anything is written: a group this
@@ -53,9 +53,9 @@ pub fn init_group(wd: &Workdir, group: &str, input: &Path, update: bool) -> Resu
 }
 
 /// How many projects `input` holds, checked as `init` would; nothing is written.
-pub fn init_dry_run(group: &str, input: &Path) -> Result<usize> {
+pub fn init_dry_run(group: &str, input: &Path, subs: &init::Substitutions) -> Result<usize> {
     check_name("group", group)?;
-    Ok(init::rows_from_input(input)?.len())
+    Ok(init::rows_from_input_with(input, subs)?.len())
 }
 
 #[derive(Debug, serde::Serialize)]

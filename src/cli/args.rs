@@ -152,11 +152,22 @@ pub(crate) struct SeriesArgs {
     /// What to do when values along the concat dimension repeat or decrease.
     #[arg(long, value_enum, default_value_t = Dedupe::Error)]
     pub(crate) dedupe: Dedupe,
+    /// Only these variables (comma-separated), with the coordinate variables of their
+    /// dimensions: padocc's keep_vars.
+    #[arg(long, value_delimiter = ',', value_name = "VARS")]
+    pub(crate) keep_vars: Vec<String>,
+    /// Leave these variables out (comma-separated): padocc's drop_vars.
+    #[arg(long, value_delimiter = ',', value_name = "VARS")]
+    pub(crate) drop_vars: Vec<String>,
 }
 
 impl SeriesArgs {
     pub(crate) fn combine(&self, layout_only: bool) -> CombineOptions {
-        CombineOptions { concat_dims: self.concat_dim.clone(), dedupe: self.dedupe, layout_only }
+        CombineOptions { concat_dims: self.concat_dim.clone(), dedupe: self.dedupe, layout_only, select: self.select() }
+    }
+
+    pub(crate) fn select(&self) -> crate::aggregate::select::Selection {
+        crate::aggregate::select::Selection { keep: self.keep_vars.clone(), drop: self.drop_vars.clone() }
     }
 }
 
@@ -456,6 +467,10 @@ pub(crate) enum Command {
         /// The input CSV.
         #[arg(short = 'i', long = "input_file", alias = "input")]
         input: PathBuf,
+        /// padocc's substitutions, a JSON file {"init_file"|"dataset_file"|"datasets": {"old": "new"}}:
+        /// literal replacements in the CSV's lines, in the lines of .txt file lists and in every file path.
+        #[arg(long = "substitutions", value_name = "JSON")]
+        substitutions: Option<PathBuf>,
         #[arg(short = 'f', long = "forceful", hide = true)]
         _force: bool,
         #[command(flatten)]
@@ -469,6 +484,10 @@ pub(crate) enum Command {
         fmt: Fmt,
         #[arg(short = 'i', long = "input_file", alias = "input")]
         input: PathBuf,
+        /// padocc's substitutions, a JSON file {"init_file"|"dataset_file"|"datasets": {"old": "new"}}:
+        /// literal replacements in the CSV's lines, in the lines of .txt file lists and in every file path.
+        #[arg(long = "substitutions", value_name = "JSON")]
+        substitutions: Option<PathBuf>,
         /// Also update projects that exist.
         #[arg(short = 'f', long = "forceful")]
         force: bool,
@@ -579,6 +598,10 @@ pub(crate) enum Command {
         dedupe: Dedupe,
         #[arg(long, default_value_t = 0)]
         sample: usize,
+        #[arg(long, value_delimiter = ',')]
+        keep_vars: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        drop_vars: Vec<String>,
     },
     /// Run one array index of a submission (called by job scripts on compute nodes).
     Worker {

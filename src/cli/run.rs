@@ -159,7 +159,7 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Verify { product, series, sample, jobs, .. } => {
-            let req = VerifyRequest { concat_dims: series.concat_dim, dedupe: series.dedupe, sample, processes: jobs };
+            let req = VerifyRequest { select: series.select(), concat_dims: series.concat_dim, dedupe: series.dedupe, sample, processes: jobs };
             let rep = prod::verify(&product, &series.files, &req, &cx.control)?;
             let status = rep.status();
             let doc = json!({"status": status, "values_compared": rep.values_compared, "values_by_identity": rep.values_by_identity, "data": rep.data, "metadata": rep.metadata});
@@ -179,8 +179,9 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             out.info(&format!("dry run: would create group '{group}' in {}", api::open_workdir(cx.workdir.as_deref())?.root.display()));
             Ok(exit::OK)
         }
-        Command::Init { group, input, _legacy: InitLegacy { dryrun: true, .. }, .. } | Command::Add { group, input, _legacy: InitLegacy { dryrun: true, .. }, .. } => {
-            let n = projects::init_dry_run(&group, &input)?;
+        Command::Init { group, input, substitutions, _legacy: InitLegacy { dryrun: true, .. }, .. }
+        | Command::Add { group, input, substitutions, _legacy: InitLegacy { dryrun: true, .. }, .. } => {
+            let n = projects::init_dry_run(&group, &input, &substitutions_of(substitutions.as_deref())?)?;
             out.info(&format!("dry run: {n} project(s) read from {}; nothing written", input.display()));
             Ok(exit::OK)
         }
@@ -189,8 +190,8 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             out.info(&format!("created group '{group}' in {}", g.wd.root.display()));
             Ok(exit::OK)
         }
-        Command::Init { group, input, .. } => init(cx, &group, &input, true),
-        Command::Add { group, input, force, .. } => init(cx, &group, &input, force),
+        Command::Init { group, input, substitutions, .. } => init(cx, &group, &input, true, &substitutions_of(substitutions.as_deref())?),
+        Command::Add { group, input, force, substitutions, .. } => init(cx, &group, &input, force, &substitutions_of(substitutions.as_deref())?),
         Command::List { .. } => {
             let w = api::open_workdir(cx.workdir.as_deref())?;
             let groups = projects::list_groups(&w);
@@ -260,9 +261,13 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Worker { manifest, index } => crate::scheduler::worker::run(&manifest, index, &cx.control),
-        Command::ValidatePart { product, part, parts, concat_dim, dedupe, sample } => {
-            validate_part(cx, &product, part, parts, VerifyRequest { concat_dims: concat_dim, dedupe, sample, processes: Some(1) })
-        }
+        Command::ValidatePart { product, part, parts, concat_dim, dedupe, sample, keep_vars, drop_vars } => validate_part(
+            cx,
+            &product,
+            part,
+            parts,
+            VerifyRequest { concat_dims: concat_dim, dedupe, sample, processes: Some(1), select: crate::aggregate::select::Selection { keep: keep_vars, drop: drop_vars } },
+        ),
         Command::RerunFailed { sel, phase, include_errors, sched, .. } => {
             let g = cx.group(&sel.group)?;
             let req = scheduler_request(&sched, TaskBounds { per_task: sel.subset, ..TaskBounds::default() }, &sel.repeat_id);
@@ -419,8 +424,12 @@ fn confirm(question: &str) -> Result<bool> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
-fn init(cx: &Ctx, group: &str, input: &Path, update: bool) -> Result<i32> {
-    let r = projects::init_group(&api::open_workdir(cx.workdir.as_deref())?, group, input, update)?;
+fn substitutions_of(path: Option<&Path>) -> Result<crate::pipeline::init::Substitutions> {
+    path.map(crate::pipeline::init::Substitutions::from_file).transpose().map(Option::unwrap_or_default)
+}
+
+fn init(cx: &Ctx, group: &str, input: &Path, update: bool, subs: &crate::pipeline::init::Substitutions) -> Result<i32> {
+    let r = projects::init_group(&api::open_workdir(cx.workdir.as_deref())?, group, input, update, subs)?;
     cx.out.either(&r, || {
         cx.out.info(&format!(
             "group '{group}': {} created, {} updated, {} unchanged ({} projects in all)",

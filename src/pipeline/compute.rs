@@ -20,7 +20,12 @@ use crate::workdir::config::{BaseCfg, DetailCfg};
 use crate::workdir::project::{format_size, Project};
 
 /// Concat dims and dedupe rule recorded by scan (or given now).
-pub fn combine_options(detail: &DetailCfg, opts: &Options) -> CombineOptions {
+/// The project's variable selection: base-cfg.json's `keep_vars` and `drop_vars`.
+pub fn selection(base: &BaseCfg) -> crate::aggregate::select::Selection {
+    crate::aggregate::select::Selection::from_config(&base.keep_vars, base.extra.get("drop_vars"))
+}
+
+pub fn combine_options(base: &BaseCfg, detail: &DetailCfg, opts: &Options) -> CombineOptions {
     let kw = detail.kwargs.get("combine_kwargs");
     let recorded: Vec<String> =
         kw.and_then(|k| k.get("concat_dims")).and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
@@ -30,7 +35,7 @@ pub fn combine_options(detail: &DetailCfg, opts: &Options) -> CombineOptions {
         Some("last") => Dedupe::Last,
         _ => Dedupe::Error,
     });
-    CombineOptions { concat_dims: if opts.concat_dims.is_empty() { recorded } else { opts.concat_dims.clone() }, dedupe, layout_only: false }
+    CombineOptions { concat_dims: if opts.concat_dims.is_empty() { recorded } else { opts.concat_dims.clone() }, dedupe, layout_only: false, select: selection(base) }
 }
 
 fn bump_minor(v: &str) -> String {
@@ -143,7 +148,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     opts.control.cancel.check()?;
     let files = p.allfiles()?;
     let mut detail = p.detail()?;
-    let copts = combine_options(&detail, opts);
+    let copts = combine_options(&base, &detail, opts);
     let t0 = Instant::now();
     let mut notes = Vec::new();
 

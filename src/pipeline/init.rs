@@ -106,14 +106,57 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<Row>> {
     }
 }
 
+/// padocc's substitutions (spec §2.5): literal replacements in the CSV's
+/// lines (`init_file`), in the lines of a `.txt` file list (`dataset_file`)
+/// and in every expanded file path (`datasets`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Substitutions {
+    pub init_file: std::collections::BTreeMap<String, String>,
+    pub dataset_file: std::collections::BTreeMap<String, String>,
+    pub datasets: std::collections::BTreeMap<String, String>,
+}
+
+impl Substitutions {
+    /// From a JSON file: `{"init_file": {"old": "new"}, "dataset_file": {...}, "datasets": {...}}`.
+    pub fn from_file(path: &Path) -> Result<Substitutions> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::input_io(path, e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::corrupt(path, format!("not padocc's substitutions ({e}): expected {{\"init_file\"|\"dataset_file\"|\"datasets\": {{\"old\": \"new\"}}}}")))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.init_file.is_empty() && self.dataset_file.is_empty() && self.datasets.is_empty()
+    }
+
+    fn replace(map: &std::collections::BTreeMap<String, String>, s: &str) -> String {
+        map.iter().filter(|(a, _)| !a.is_empty()).fold(s.to_string(), |s, (a, b)| s.replace(a.as_str(), b))
+    }
+}
+
 /// Expand a pattern: a `.txt` file listing paths, or a glob (sorted).
 pub fn expand(pattern: &str) -> std::result::Result<Vec<PathBuf>, String> {
+    expand_with(pattern, &Substitutions::default())
+}
+
+/// A glob's matches (sorted), with padocc's `latest` rule: a file reached
+/// through a pattern naming `latest` is recorded by where its link points
+/// (the versioned file), so the list stays right when `latest` moves on.
+pub fn glob_resolved(pattern: &str) -> std::result::Result<Vec<PathBuf>, String> {
+    let found = glob_files(pattern, WALK_LIMIT)?;
+    Ok(if pattern.contains("latest") { found.into_iter().map(|m| through_link(&m)).collect() } else { found })
+}
+
+/// [`expand`] with substitutions.
+pub fn expand_with(pattern: &str, subs: &Substitutions) -> std::result::Result<Vec<PathBuf>, String> {
     let files: Vec<PathBuf> = if pattern.ends_with(".txt") {
         let text = std::fs::read_to_string(pattern).map_err(|e| format!("cannot read file list {pattern}: {e}"))?;
-        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(PathBuf::from).collect()
+        text.lines().map(|l| Substitutions::replace(&subs.dataset_file, l.trim())).filter(|l| !l.is_empty()).map(PathBuf::from).collect()
     } else {
-        glob_files(pattern, WALK_LIMIT)?
+        glob_resolved(pattern)?
     };
+    let files: Vec<PathBuf> =
+        if subs.datasets.is_empty() { files } else { files.into_iter().map(|f| PathBuf::from(Substitutions::replace(&subs.datasets, &f.to_string_lossy()))).collect() };
     if files.is_empty() {
         return Err(format!("pattern {pattern} matches no files"));
     }
@@ -126,6 +169,16 @@ pub fn expand(pattern: &str) -> std::result::Result<Vec<PathBuf>, String> {
         return Err(format!("{} does not exist or is not a file", missing.display()));
     }
     Ok(files)
+}
+
+/// A symlink's target, relative ones resolved against the link's directory
+/// as text (`abspath(dir/readlink(link))`); other paths as they are.
+fn through_link(m: &Path) -> PathBuf {
+    match std::fs::read_link(m) {
+        Ok(t) if t.is_absolute() => crate::fsutil::lexical_clean(&t),
+        Ok(t) => crate::fsutil::lexical_clean(&std::path::absolute(m.parent().unwrap_or(Path::new("."))).unwrap_or_default().join(t)),
+        Err(_) => m.to_path_buf(),
+    }
 }
 
 /// Entries a pattern may make `init` look at before it gives up.
@@ -192,12 +245,12 @@ pub struct InitSummary {
 }
 
 /// Create or update the projects of `rows` in `group`.
-pub fn apply(group: &GroupDir, rows: &[Row], update_existing: bool) -> Result<InitSummary> {
+pub fn apply(group: &GroupDir, rows: &[Row], update_existing: bool, subs: &Substitutions) -> Result<InitSummary> {
     // Expand every pattern before writing anything.
     let mut expanded = Vec::with_capacity(rows.len());
     let mut errors = Vec::new();
     for r in rows {
-        match expand(&r.pattern) {
+        match expand_with(&r.pattern, subs) {
             Ok(f) => expanded.push(f),
             Err(e) => {
                 errors.push(format!("line {} (project '{}'): {e}", r.line_no, r.code));
@@ -225,6 +278,9 @@ pub fn apply(group: &GroupDir, rows: &[Row], update_existing: bool) -> Result<In
         base.extra.insert("update".into(), json!(r.update));
         base.extra.insert("remove".into(), json!(r.remove));
         base.keep_vars = if r.keep_vars.is_empty() { json!("all") } else { json!(r.keep_vars) };
+        if !subs.is_empty() {
+            base.extra.insert("substitutions".into(), json!(subs));
+        }
         p.save_base(&base)?;
         let mut detail = p.detail()?;
         detail.num_files = Some(files.len() as u64);
@@ -267,7 +323,13 @@ fn merge_datasets_csv(group: &GroupDir, rows: &[Row]) -> Result<()> {
 /// Rows from `add -i`: a CSV like init's, or a JSON object (or list of them)
 /// with `proj_code` and `pattern`.
 pub fn rows_from_input(path: &Path) -> Result<Vec<Row>> {
+    rows_from_input_with(path, &Substitutions::default())
+}
+
+/// [`rows_from_input`], with the `init_file` substitutions applied to the text.
+pub fn rows_from_input_with(path: &Path, subs: &Substitutions) -> Result<Vec<Row>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::input_io(path, e))?;
+    let text = Substitutions::replace(&subs.init_file, &text);
     if path.extension().is_some_and(|e| e == "json") {
         let v: Value = serde_json::from_str(&text).map_err(|e| Error::corrupt(path, e.to_string()))?;
         let items = match v {

@@ -64,11 +64,14 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     // Read every 1-D coordinate so differing ones reveal the concat dims.
     let t0 = Instant::now();
     let mut parts = Vec::with_capacity(sample.len());
+    let select = super::compute::selection(&p.base()?);
     for f in &sample {
         opts.control.cancel.check()?;
         let probe = source::read_file(f, &[])?;
         let coords: Vec<String> = probe.root.vars.iter().filter(|v| v.dims.len() == 1 && v.dims[0] == v.name).map(|v| v.name.clone()).collect();
-        parts.push(source::read_file(f, &coords)?);
+        let mut part = source::read_file(f, &coords)?;
+        select.apply(&mut part);
+        parts.push(part);
     }
     let read_per_file = t0.elapsed().as_secs_f64() / sample.len() as f64 / 2.0;
     let concat_dims = if opts.concat_dims.is_empty() { detect_concat_dims(&parts) } else { opts.concat_dims.clone() };
@@ -92,7 +95,8 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let aggregated: Vec<String> =
         parts[0].root.vars.iter().filter(|v| v.dims.iter().any(|d| concat_dims.contains(d)) && !concat_dims.contains(&v.name)).map(|v| v.name.clone()).collect();
     let t1 = Instant::now();
-    let combined = combine::combine(parts, &CombineOptions { concat_dims: concat_dims.clone(), dedupe: opts.dedupe.unwrap_or_default(), layout_only: false });
+    let combined =
+        combine::combine(parts, &CombineOptions { concat_dims: concat_dims.clone(), dedupe: opts.dedupe.unwrap_or_default(), layout_only: false, select: Default::default() });
     let combine_s = t1.elapsed().as_secs_f64();
     let n = files.len() as f64;
     let avg_refs = refs_per_file.iter().sum::<u64>() as f64 / refs_per_file.len() as f64;

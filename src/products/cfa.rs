@@ -351,6 +351,12 @@ fn write(
                     idents.push((ident, v.name.clone()));
                     o.put_att_text(id, "aggregated_dimensions", &v.dims.join(" ")).map_err(bad)?;
                     o.put_att_text(id, "aggregated_data", &format!("map: {map_name} uris: {uris_name} identifiers: {ident_name}")).map_err(bad)?;
+                    // cfapyx (2026.10) takes units "" for none and then converts each
+                    // fragment's "" to "None", which fails. Dimensionless "1" as the
+                    // aggregated units makes that an identity conversion (pint).
+                    if src_attrs.iter().any(|(k, a)| k == "units" && matches!(a, AttrValue::Str(u) if u.trim().is_empty())) {
+                        o.put_att_text(id, "aggregated_units", "1").map_err(bad)?;
+                    }
                     n_agg += 1;
                     n_frag += layouts[*k].files.len() as u64;
                     id

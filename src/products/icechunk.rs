@@ -123,16 +123,7 @@ async fn storage(out: &str, s3: &S3Settings, create: bool) -> Result<Arc<dyn Sto
 fn file_url(p: &Path) -> String {
     // Readers parse a location as a URL, which drops `..`; the container
     // prefix is matched as text, so both must be written already resolved.
-    let mut clean = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                clean.pop();
-            }
-            std::path::Component::CurDir => {}
-            c => clean.push(c),
-        }
-    }
+    let clean = crate::fsutil::lexical_clean(p);
     let p = clean.as_path();
     url::Url::from_file_path(p).map(String::from).unwrap_or_else(|_| format!("file://{}", p.display()))
 }

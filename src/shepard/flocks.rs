@@ -233,7 +233,7 @@ fn finish_txt_flock(wd: &Workdir, staging: &Path, flock: &str) -> Result<Made> {
     }
     let csv = staging.join("flock.csv");
     crate::fsutil::write_file_atomic(&csv, |w| std::io::Write::write_all(w, lines.join("\n").as_bytes()).map_err(|e| Error::output(&csv, e)))?;
-    let made = crate::api::projects::init_group(wd, flock, &csv, true)?;
+    let made = crate::api::projects::init_group(wd, flock, &csv, true, &Default::default())?;
     std::fs::remove_dir_all(staging).map_err(|e| Error::output(staging, e))?;
     Ok(Made { flock: flock.to_string(), projects: made.total, from })
 }
@@ -247,7 +247,7 @@ fn finish_csv_flock(wd: &Workdir, marked: &Path, flock: &str) -> Result<Made> {
     std::fs::create_dir_all(&making).map_err(|e| Error::output(&making, e))?;
     let csv = making.join(format!("{flock}.csv"));
     std::fs::copy(marked, &csv).map_err(|e| Error::output(&csv, e))?;
-    let made = crate::api::projects::init_group(wd, flock, &csv, true);
+    let made = crate::api::projects::init_group(wd, flock, &csv, true, &Default::default());
     let _ = std::fs::remove_file(&csv);
     let made = made?;
     std::fs::remove_file(marked).map_err(|e| Error::output(marked, e))?;

@@ -128,6 +128,8 @@ pub fn read_structure(path: &Path, want: &[String]) -> Result<VirtualDataset> {
     }
 }
 
+pub use netcdf4::{read_decoded, MAX_DECODED_INLINE};
+
 /// Whether the combiner needs this root variable's values.
 pub(crate) fn wanted_coord(v: &crate::model::Variable, unlimited: bool, want: &[String]) -> bool {
     v.dims.len() == 1 && v.dims[0] == v.name && (unlimited || want.contains(&v.name))

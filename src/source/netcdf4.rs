@@ -154,11 +154,11 @@ fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: Option<&::hdf5::Group>)
             let grid = var.chunk_grid();
             let n: u64 = grid.iter().product();
             let mut refs = vec![ChunkRef::MISSING; n as usize];
+            let mut masked = None;
             if n > 0 {
                 let chunk_shape = var.chunks.clone();
-                let mut masked = None;
                 let mut coords = vec![0u64; chunk_shape.len()];
-                ds.chunks_visit(|ci| {
+                let visited = ds.chunks_visit(|ci| {
                     if ci.filter_mask != 0 {
                         masked = Some(ci.offset.to_vec());
                         return -1;
@@ -171,13 +171,36 @@ fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: Option<&::hdf5::Group>)
                         *slot = ChunkRef { file: 0, offset: ci.addr, size: ci.size };
                     }
                     0
-                })
-                .map_err(|e| match &masked {
-                    Some(off) => Error::unsupported(path, &name, format!("chunk at {off:?} skipped some filters (filter mask); Zarr needs one codec pipeline per array")),
-                    None => bad(format!("cannot list chunks: {e}")),
-                })?;
+                });
+                if masked.is_none() {
+                    visited.map_err(|e| bad(format!("cannot list chunks: {e}")))?;
+                }
             }
-            var.data = ChunkData::Refs(refs);
+            match masked {
+                // HDF5 stored this chunk without some optional filter (it did not
+                // help), and a reference has one codec pipeline per array: the
+                // variable is stored decoded, inline, as compact data is.
+                Some(off) => {
+                    let bytes = n_elems * size as u64;
+                    if bytes > MAX_DECODED_INLINE {
+                        return Err(Error::unsupported(
+                            path,
+                            &name,
+                            format!(
+                                "the chunk at {off:?} skipped some of its filters (HDF5 filter mask), so the variable must be stored decoded, and at {} MiB it is over the {} MiB that padocc stores inline",
+                                bytes >> 20,
+                                MAX_DECODED_INLINE >> 20
+                            ),
+                        ));
+                    }
+                    var.data = ChunkData::Inline(vec![whole_variable(ncid, varid, &shape, size, big && kind != 'S').map_err(bad)?]);
+                    var.layout = Layout::Inline;
+                    var.chunks = shape.clone();
+                    var.filters = vec![];
+                    var.compressor = None;
+                }
+                None => var.data = ChunkData::Refs(refs),
+            }
         }
         other => return Err(Error::unsupported(path, &name, format!("HDF5 layout {other:?} is not supported"))),
     }
@@ -229,6 +252,29 @@ fn plain_variable(name: String, dims: Vec<String>, shape: Vec<u64>, kind: char, 
         missing_chunk: None,
         layout: Layout::Contiguous,
     }
+}
+
+/// Largest variable (decoded bytes in one file) stored inline because a
+/// reference cannot express it (chunks that skipped filters).
+pub const MAX_DECODED_INLINE: u64 = 64 << 20;
+
+/// Every value of a variable as netCDF-C decodes it, in the variable's byte
+/// order (`big`: swapped to big-endian).
+fn whole_variable(ncid: c_int, varid: c_int, shape: &[u64], size: usize, big: bool) -> std::result::Result<Vec<u8>, String> {
+    let mut raw = ncapi::get_vara(ncid, varid, &vec![0; shape.len()], shape, size)?;
+    if big && size > 1 {
+        swap_bytes(&mut raw, size);
+    }
+    Ok(raw)
+}
+
+/// A variable of this file (`group/name` path) decoded whole, for a series
+/// where another file stores it decoded (see [`MAX_DECODED_INLINE`]).
+pub fn read_decoded(path: &Path, var_path: &str, v: &Variable) -> Result<Vec<u8>> {
+    let f = NcFile::open(path).map_err(|e| Error::source(path, e))?;
+    let (gid, varid) = ncapi::locate_var(f.ncid, var_path).map_err(|e| Error::corrupt(path, e))?;
+    let size = v.itemsize() as usize;
+    whole_variable(gid, varid, &v.shape, size, v.dtype.starts_with('>') && !v.dtype.contains('S')).map_err(|e| Error::source(path, format!("variable '{var_path}': {e}")))
 }
 
 fn has_missing(v: &Variable) -> bool {

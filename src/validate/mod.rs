@@ -45,6 +45,9 @@ pub struct Options {
     pub cancel: crate::control::Cancel,
     /// How to reach a product in an object store (None: the AWS_* environment).
     pub s3: Option<crate::products::s3::S3Settings>,
+    /// The variables the product was made from (keep_vars/drop_vars): the
+    /// others are not expected in it.
+    pub select: crate::aggregate::select::Selection,
 }
 
 impl Options {
@@ -413,7 +416,15 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
             None => rep.meta_err("groups", &path, "type", json!("missing from product")),
         }
     }
-    let src_names = ncapi::var_paths(first.ncid()?).map_err(|e| Error::corrupt(&first.path, e))?;
+    let mut src_names = ncapi::var_paths(first.ncid()?).map_err(|e| Error::corrupt(&first.path, e))?;
+    if !opts.select.is_all() {
+        let mut with_dims = Vec::new();
+        for n in &src_names {
+            with_dims.push((n.clone(), source_var(first, n)?.map(|v| v.dims).unwrap_or_default()));
+        }
+        let kept = opts.select.kept(with_dims.iter().map(|(n, d)| (n.as_str(), d.as_slice())));
+        src_names.retain(|n| kept.contains(n));
+    }
     for n in &src_names {
         if product.var(n).is_none() {
             rep.meta_err("data_vars", n, "type", json!("missing from product"));

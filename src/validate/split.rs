@@ -72,6 +72,12 @@ pub(super) fn validate_split(product_path: &Path, files: &[PathBuf], opts: &Opti
         let mut c = Command::new(&exe);
         c.arg("validate-part").arg(product_path).args(["--part", &i.to_string(), "--parts", &procs.to_string(), "--sample", &opts.sample.to_string()]);
         c.args(["--dedupe", &format!("{:?}", opts.dedupe).to_lowercase()]);
+        if !opts.select.keep.is_empty() {
+            c.args(["--keep-vars", &opts.select.keep.join(",")]);
+        }
+        if !opts.select.drop.is_empty() {
+            c.args(["--drop-vars", &opts.select.drop.join(",")]);
+        }
         if !opts.concat_dims.is_empty() {
             c.args(["--concat-dim", &opts.concat_dims.join(",")]);
         }
