@@ -16,8 +16,7 @@ DATA = Path(os.environ.get('PADOCC_TEST_1DAGG', REPO.parent / 'shared' / 'testda
 
 @pytest.fixture
 def data_1dagg() -> Path:
-    if not DATA.is_dir():
-        pytest.skip(f'test data {DATA} not found (set PADOCC_TEST_1DAGG)')
+    assert DATA.is_dir(), f'test data {DATA} not found (../shared beside the repository, or PADOCC_TEST_1DAGG)'
     return DATA
 
 
