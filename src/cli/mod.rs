@@ -41,6 +41,10 @@ where
         }
     };
     let out = Out { mode: mode_of(&cli.command), quiet: cli.quiet };
+    if let Err(e) = crate::source::start_libraries() {
+        eprintln!("padocc: error: {e}");
+        return e.exit_code();
+    }
     start_threads();
     crate::workdir::apply_umask();
     // First Ctrl-C or SIGTERM (what SLURM sends on scancel and at the time

@@ -130,6 +130,20 @@ pub fn read_structure(path: &Path, want: &[String]) -> Result<VirtualDataset> {
 
 pub use netcdf4::{read_decoded, MAX_DECODED_INLINE};
 
+/// Start the HDF5 library now. Its first use initialises every package, and
+/// an allocation failing half-way through that (a tight memory limit) left
+/// HDF5 looping for ever in its own lists, in the middle of a run. Started
+/// first, such a failure is a clear out-of-memory error before any work.
+pub fn start_libraries() -> crate::error::Result<()> {
+    let _g = hdf5_sys::LOCK.lock();
+    // SAFETY: H5open only initialises the library (idempotent); the lock
+    // keeps other HDF5 callers out meanwhile.
+    if unsafe { hdf5_sys::h5::H5open() } < 0 {
+        return Err(crate::error::Error::Resources("the HDF5 library could not start (out of memory)".into()));
+    }
+    Ok(())
+}
+
 /// Whether the combiner needs this root variable's values.
 pub(crate) fn wanted_coord(v: &crate::model::Variable, unlimited: bool, want: &[String]) -> bool {
     v.dims.len() == 1 && v.dims[0] == v.name && (unlimited || want.contains(&v.name))
