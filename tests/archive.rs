@@ -473,3 +473,48 @@ fn latest_links_and_substitutions_from_the_command_line() {
     let got = std::fs::read_to_string(wd.join("in_progress/h/lat2/allfiles.txt")).unwrap();
     assert_eq!(got.lines().collect::<Vec<_>>(), (0..3).map(|i| root.join(format!("files/d1/x_{i}.nc")).display().to_string()).collect::<Vec<_>>());
 }
+
+/// The CSV's updates and removals (padocc 1.5.1 stores them and never applies
+/// them) are applied to every product kind, kept by complete, and not counted
+/// as differences by validate; the values are still the sources'.
+#[test]
+fn csv_updates_and_removals_are_applied_to_every_product() {
+    check_env_ready();
+    let d = tempfile::tempdir().unwrap();
+    let files = series("padocc-1DAgg");
+    let upd = d.path().join("upd.json");
+    std::fs::write(&upd, r#"{"title": "edited by padocc", "rain.long_name": "rainfall", "nemo": 7}"#).unwrap();
+    let rem = d.path().join("rem.json");
+    std::fs::write(&rem, r#"["time.axis", "lon.standard_name"]"#).unwrap();
+    let wd = d.path().join("wd");
+    let csv = d.path().join("in.csv");
+    std::fs::write(&csv, format!("e,{}/*.nc,{},{}\n", files[0].parent().unwrap().display(), upd.display(), rem.display())).unwrap();
+    let pad = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).arg("-w").arg(&wd).args(args).env_remove("WORKDIR").output().unwrap();
+        assert!(o.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+        o
+    };
+    pad(&["init", "-G", "g", "-i", csv.to_str().unwrap()]);
+    pad(&["scan", "-G", "g"]);
+    let probe = "import sys, json, xarray as xr\np=sys.argv[1]\nkw={'engine':'kerchunk'} if p.endswith('.json') else ({'engine':'CFA'} if p.endswith('.nca') else {'engine':'zarr'})\nds=xr.open_dataset(p, decode_times=False, **kw)\nprint(json.dumps({'title': ds.attrs.get('title'), 'nemo': str(ds.attrs.get('nemo')), 'rain': ds['rain'].attrs.get('long_name'), 'axis': 'axis' in ds['time'].attrs, 'lon_sn': 'standard_name' in ds['lon'].attrs}))";
+    let ignore = ["--ignore-attrs", "title,nemo,long_name,axis,standard_name"];
+    for cf in ["kerchunk", "zarr"] {
+        pad(&["compute", "-G", "g", "-C", cf, "-f"]);
+        let v: serde_json::Value = serde_json::from_slice(&pad(&["validate", "-G", "g", "--format", "json"]).stdout).unwrap();
+        assert_eq!(v["failed"], 0, "{cf}: {v:#}");
+        let done = d.path().join(format!("done-{cf}"));
+        pad(&["complete", "-G", "g", "-f", "--completion_dir", done.to_str().unwrap()]);
+        let mut products: Vec<PathBuf> = std::fs::read_dir(done.join("data")).unwrap().flatten().map(|e| e.path()).collect();
+        products.sort();
+        assert!(products.len() >= 2, "{products:?}");
+        for product in &products {
+            let o = std::process::Command::new("/tmp/refenv/bin/python").args(["-c", probe, &product.display().to_string()]).output().unwrap();
+            assert!(o.status.success(), "{}: {}", product.display(), stderr(&o));
+            let got: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(got, serde_json::json!({"title": "edited by padocc", "nemo": "7", "rain": "rainfall", "axis": false, "lon_sn": false}), "{}", product.display());
+            if product.extension().is_some_and(|e| e != "nca") {
+                check(product, &files, &[&["--concat-dim", "time"][..], &ignore[..]].concat());
+            }
+        }
+    }
+}

@@ -50,6 +50,8 @@ pub struct Options {
     /// The variables to aggregate (padocc's keep_vars/drop_vars), applied
     /// to each file as it is read.
     pub select: super::select::Selection,
+    /// Attribute edits (the CSV's updates/removals), applied to each file as it is read.
+    pub edits: super::edit::AttrEdits,
 }
 
 /// Where each file's data sits in the aggregate: what Zarr and CFA products
@@ -784,7 +786,7 @@ mod tests {
     fn uneven_contiguous_lengths_are_recut_at_the_gcd() {
         let a = part("/a.nc", var("v", 6, 6, vec![ChunkRef { file: 0, offset: 100, size: 96 }]));
         let b = part("/b.nc", var("v", 4, 4, vec![ChunkRef { file: 0, offset: 200, size: 64 }]));
-        let out = combine(vec![a, b], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false, select: Default::default() }).unwrap();
+        let out = combine(vec![a, b], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false, ..Default::default() }).unwrap();
         let v = out.root.var("v").unwrap();
         assert_eq!(v.shape, vec![10, 2]);
         assert_eq!(v.chunks, vec![2, 2]);
@@ -801,11 +803,8 @@ mod tests {
         va.compressor = Some(crate::model::Codec::new("zlib").with("level", 4));
         let mut vb = var("v", 4, 4, vec![ChunkRef { file: 0, offset: 1, size: 5 }]);
         vb.compressor = va.compressor.clone();
-        let e = combine(
-            vec![part("/a.nc", va), part("/b.nc", vb)],
-            &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false, select: Default::default() },
-        )
-        .unwrap_err();
+        let e = combine(vec![part("/a.nc", va), part("/b.nc", vb)], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false, ..Default::default() })
+            .unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("'v'") && msg.contains("/a.nc") && msg.contains("zlib") && msg.contains("CFA"), "{msg}");
     }
@@ -815,11 +814,8 @@ mod tests {
         let va = var("v", 2, 2, vec![ChunkRef { file: 0, offset: 1, size: 32 }]);
         let mut vb = va.clone();
         vb.dtype = "<f4".into();
-        let e = combine(
-            vec![part("/a.nc", va), part("/b.nc", vb)],
-            &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false, select: Default::default() },
-        )
-        .unwrap_err();
+        let e = combine(vec![part("/a.nc", va), part("/b.nc", vb)], &Options { concat_dims: vec!["time".into()], dedupe: Dedupe::Keep, layout_only: false, ..Default::default() })
+            .unwrap_err();
         assert_eq!(e.exit_code(), crate::error::exit::INCOMPATIBLE);
         assert!(e.to_string().contains("dtype"), "{e}");
     }

@@ -4,6 +4,7 @@
 
 pub mod cftime;
 pub mod combine;
+pub mod edit;
 pub mod region;
 pub mod select;
 
@@ -40,6 +41,7 @@ pub fn read_all_with(files: &[PathBuf], opts: &Options, ctl: &Control, reader: f
             ctl.cancel.check()?;
             let r = reader(f, &opts.concat_dims).map(|mut vds| {
                 opts.select.apply(&mut vds);
+                opts.edits.apply(&mut vds);
                 vds
             });
             progress.inc();

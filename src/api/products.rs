@@ -52,6 +52,8 @@ pub struct VerifyRequest {
     pub processes: Option<usize>,
     /// The variables the product was made from (--keep-vars/--drop-vars).
     pub select: crate::aggregate::select::Selection,
+    /// The attribute edits it was made with (a project's updates/removals).
+    pub edits: crate::aggregate::edit::AttrEdits,
 }
 
 /// Any product against its sources, value by value (the validate phase
@@ -68,6 +70,7 @@ pub fn verify(product: &Path, files: &[PathBuf], req: &VerifyRequest, ctl: &Cont
         cancel: ctl.cancel.clone(),
         s3: None,
         select: req.select.clone(),
+        edits: req.edits.clone(),
     };
     crate::validate::validate(product, &files, &opts)
 }
@@ -83,6 +86,7 @@ pub fn validate_part(product: &Path, files: &[PathBuf], part: usize, parts: usiz
         cancel: ctl.cancel.clone(),
         s3: None,
         select: req.select.clone(),
+        edits: req.edits.clone(),
     };
     crate::validate::validate(product, files, &opts)
 }

@@ -163,7 +163,7 @@ pub(crate) struct SeriesArgs {
 
 impl SeriesArgs {
     pub(crate) fn combine(&self, layout_only: bool) -> CombineOptions {
-        CombineOptions { concat_dims: self.concat_dim.clone(), dedupe: self.dedupe, layout_only, select: self.select() }
+        CombineOptions { concat_dims: self.concat_dim.clone(), dedupe: self.dedupe, layout_only, select: self.select(), ..Default::default() }
     }
 
     pub(crate) fn select(&self) -> crate::aggregate::select::Selection {
@@ -602,6 +602,11 @@ pub(crate) enum Command {
         keep_vars: Vec<String>,
         #[arg(long, value_delimiter = ',')]
         drop_vars: Vec<String>,
+        /// The attribute edits, as JSON (AttrEdits::to_config).
+        #[arg(long)]
+        update: Option<String>,
+        #[arg(long)]
+        remove: Option<String>,
     },
     /// Run one array index of a submission (called by job scripts on compute nodes).
     Worker {

@@ -159,7 +159,7 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Verify { product, series, sample, jobs, .. } => {
-            let req = VerifyRequest { select: series.select(), concat_dims: series.concat_dim, dedupe: series.dedupe, sample, processes: jobs };
+            let req = VerifyRequest { select: series.select(), concat_dims: series.concat_dim, dedupe: series.dedupe, sample, processes: jobs, edits: Default::default() };
             let rep = prod::verify(&product, &series.files, &req, &cx.control)?;
             let status = rep.status();
             let doc = json!({"status": status, "values_compared": rep.values_compared, "values_by_identity": rep.values_by_identity, "data": rep.data, "metadata": rep.metadata});
@@ -261,13 +261,11 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             Ok(exit::OK)
         }
         Command::Worker { manifest, index } => crate::scheduler::worker::run(&manifest, index, &cx.control),
-        Command::ValidatePart { product, part, parts, concat_dim, dedupe, sample, keep_vars, drop_vars } => validate_part(
-            cx,
-            &product,
-            part,
-            parts,
-            VerifyRequest { concat_dims: concat_dim, dedupe, sample, processes: Some(1), select: crate::aggregate::select::Selection { keep: keep_vars, drop: drop_vars } },
-        ),
+        Command::ValidatePart { product, part, parts, concat_dim, dedupe, sample, keep_vars, drop_vars, update, remove } => {
+            let edits = crate::aggregate::edit::AttrEdits::from_config(update.map(serde_json::Value::from).as_ref(), remove.map(serde_json::Value::from).as_ref())?;
+            let select = crate::aggregate::select::Selection { keep: keep_vars, drop: drop_vars };
+            validate_part(cx, &product, part, parts, VerifyRequest { concat_dims: concat_dim, dedupe, sample, processes: Some(1), select, edits })
+        }
         Command::RerunFailed { sel, phase, include_errors, sched, .. } => {
             let g = cx.group(&sel.group)?;
             let req = scheduler_request(&sched, TaskBounds { per_task: sel.subset, ..TaskBounds::default() }, &sel.repeat_id);

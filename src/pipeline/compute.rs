@@ -25,7 +25,7 @@ pub fn selection(base: &BaseCfg) -> crate::aggregate::select::Selection {
     crate::aggregate::select::Selection::from_config(&base.keep_vars, base.extra.get("drop_vars"))
 }
 
-pub fn combine_options(base: &BaseCfg, detail: &DetailCfg, opts: &Options) -> CombineOptions {
+pub fn combine_options(base: &BaseCfg, detail: &DetailCfg, opts: &Options) -> Result<CombineOptions> {
     let kw = detail.kwargs.get("combine_kwargs");
     let recorded: Vec<String> =
         kw.and_then(|k| k.get("concat_dims")).and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
@@ -35,7 +35,13 @@ pub fn combine_options(base: &BaseCfg, detail: &DetailCfg, opts: &Options) -> Co
         Some("last") => Dedupe::Last,
         _ => Dedupe::Error,
     });
-    CombineOptions { concat_dims: if opts.concat_dims.is_empty() { recorded } else { opts.concat_dims.clone() }, dedupe, layout_only: false, select: selection(base) }
+    Ok(CombineOptions {
+        concat_dims: if opts.concat_dims.is_empty() { recorded } else { opts.concat_dims.clone() },
+        dedupe,
+        layout_only: false,
+        select: selection(base),
+        edits: crate::aggregate::edit::AttrEdits::from_config(base.extra.get("update"), base.extra.get("remove"))?,
+    })
 }
 
 fn bump_minor(v: &str) -> String {
@@ -148,7 +154,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     opts.control.cancel.check()?;
     let files = p.allfiles()?;
     let mut detail = p.detail()?;
-    let copts = combine_options(&base, &detail, opts);
+    let copts = combine_options(&base, &detail, opts)?;
     let t0 = Instant::now();
     let mut notes = Vec::new();
 

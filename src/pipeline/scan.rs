@@ -95,8 +95,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let aggregated: Vec<String> =
         parts[0].root.vars.iter().filter(|v| v.dims.iter().any(|d| concat_dims.contains(d)) && !concat_dims.contains(&v.name)).map(|v| v.name.clone()).collect();
     let t1 = Instant::now();
-    let combined =
-        combine::combine(parts, &CombineOptions { concat_dims: concat_dims.clone(), dedupe: opts.dedupe.unwrap_or_default(), layout_only: false, select: Default::default() });
+    let combined = combine::combine(parts, &CombineOptions { concat_dims: concat_dims.clone(), dedupe: opts.dedupe.unwrap_or_default(), layout_only: false, ..Default::default() });
     let combine_s = t1.elapsed().as_secs_f64();
     let n = files.len() as f64;
     let avg_refs = refs_per_file.iter().sum::<u64>() as f64 / refs_per_file.len() as f64;

@@ -23,7 +23,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     opts.control.cancel.check()?;
     let files = p.allfiles()?;
     let detail = p.detail()?;
-    let copts = super::compute::combine_options(&base, &detail, opts);
+    let copts = super::compute::combine_options(&base, &detail, opts)?;
     let vopts = ValidateOptions {
         concat_dims: copts.concat_dims.clone(),
         sample: opts.sample,
@@ -34,6 +34,7 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
         // The project's remote_s3 settings reach its published product.
         s3: Some(super::compute::s3_settings(&base)?),
         select: copts.select.clone(),
+        edits: copts.edits.clone(),
     };
     let mut rep = validate::validate(&product, &files, &vopts)?;
     // References read a source's bytes as they are now: a source rewritten since

@@ -151,6 +151,37 @@ fn layout_of(v: &Variable, placement: &Placement, kept: Option<&[usize]>, n_file
     Some(Layout { dims: v.dims.clone(), sizes, files })
 }
 
+/// A source's attributes after the project's edits.
+fn edited_attrs(edits: &crate::aggregate::edit::AttrEdits, src: &[(String, AttrValue)], var: Option<&str>, var_exists: impl Fn(&str) -> bool) -> Vec<(String, AttrValue)> {
+    let mut a = crate::model::Attrs(src.to_vec());
+    edits.apply_to(&mut a, var, var_exists);
+    a.0
+}
+
+/// Write `edited` on `varid`: attributes the edits left as the source has
+/// them are copied with their exact types (`on_copy_error` may write another
+/// way); edited or new ones are written from their values.
+fn write_attrs(
+    o: &NcOut,
+    src_ncid: c_int,
+    src_varid: c_int,
+    varid: c_int,
+    src: &[(String, AttrValue)],
+    edited: &[(String, AttrValue)],
+    on_copy_error: impl Fn(&str, String) -> std::result::Result<(), String>,
+) -> std::result::Result<(), String> {
+    for (name, value) in edited {
+        if src.iter().any(|(k, v)| k == name && v == value) {
+            if let Err(e) = o.copy_att(src_ncid, src_varid, name, varid) {
+                on_copy_error(name, e)?;
+            }
+        } else {
+            o.put_attr(varid, name, value)?;
+        }
+    }
+    Ok(())
+}
+
 fn is_packed(v: &Variable) -> bool {
     v.attrs.get("scale_factor").is_some() || v.attrs.get("add_offset").is_some()
 }
@@ -194,7 +225,7 @@ pub fn run(req: &Request) -> Result<Summary> {
         }
     }
     let (vds, placement) = crate::aggregate::combine::aggregate(parts, &copts)?;
-    write(&vds, &placement, &mixed_units, &known, &req.out, &req.control.cancel).map(|(aggregated, copied, fragments, notes)| Summary {
+    write(&vds, &placement, &mixed_units, &known, &req.combine.edits, &req.out, &req.control.cancel).map(|(aggregated, copied, fragments, notes)| Summary {
         files: vds.files.len(),
         aggregated,
         copied,
@@ -210,6 +241,7 @@ fn write(
     placement: &Placement,
     mixed_units: &[String],
     known: &HashMap<String, Vec<f64>>,
+    edits: &crate::aggregate::edit::AttrEdits,
     out: &Path,
     cancel: &crate::control::Cancel,
 ) -> Result<(usize, usize, u64, Vec<String>)> {
@@ -266,10 +298,10 @@ fn write(
         // Global attributes: the first file's, verbatim. cfapyx cannot open a
         // file without `Conventions`.
         let gattrs = ncapi::attributes(first_ncid, nc::NC_GLOBAL).map_err(|e| Error::corrupt(&vds.files[0], e))?;
-        for (name, _) in &gattrs {
-            o.copy_att(first_ncid, nc::NC_GLOBAL, name, nc::NC_GLOBAL).map_err(bad)?;
-        }
-        if !gattrs.iter().any(|(k, _)| k == "Conventions") {
+        let var_exists = |n: &str| vds.root.var(n).is_some();
+        let edited = edited_attrs(edits, &gattrs, None, var_exists);
+        write_attrs(&o, first_ncid, nc::NC_GLOBAL, nc::NC_GLOBAL, &gattrs, &edited, |_, _| Ok(())).map_err(bad)?;
+        if !edited.iter().any(|(k, _)| k == "Conventions") {
             o.put_att_text(nc::NC_GLOBAL, "Conventions", "CF-1.12").map_err(bad)?;
         }
         let mut dimids: HashMap<String, c_int> = HashMap::new();
@@ -363,22 +395,20 @@ fn write(
                 }
             };
             let recoded = placement.recoded.contains(&v.name);
-            for (name, _) in &src_attrs {
-                // A re-encoded variable may have a new type; its fill value cannot follow.
-                if recoded && (name == "_FillValue" || name == "missing_value") {
-                    continue;
+            // A re-encoded variable may have a new type; its fill value cannot follow.
+            let src_attrs: Vec<_> = src_attrs.iter().filter(|(name, _)| !(recoded && (name == "_FillValue" || name == "missing_value"))).cloned().collect();
+            let edited = edited_attrs(edits, &src_attrs, Some(&v.name), var_exists);
+            write_attrs(&o, src.ncid, src_varid, varid, &src_attrs, &edited, |name, e| {
+                // An enum-typed fill value (h5netcdf writes them) on a variable stored
+                // as its base type: write the same value in that type.
+                let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'?');
+                let raw = (name == "_FillValue").then(|| v.fill_value.native_bytes(kind, v.itemsize() as usize)).flatten();
+                match raw {
+                    Some(b) => o.put_att_raw(varid, name, xtype, 1, &b),
+                    None => Err(format!("variable '{}': {e}", v.name)),
                 }
-                if let Err(e) = o.copy_att(src.ncid, src_varid, name, varid) {
-                    // An enum-typed fill value (h5netcdf writes them) on a variable stored
-                    // as its base type: write the same value in that type.
-                    let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'?');
-                    let raw = (name == "_FillValue").then(|| v.fill_value.native_bytes(kind, v.itemsize() as usize)).flatten();
-                    match raw {
-                        Some(b) => o.put_att_raw(varid, name, xtype, 1, &b).map_err(bad)?,
-                        None => return Err(bad(format!("variable '{}': {e}", v.name))),
-                    }
-                }
-            }
+            })
+            .map_err(bad)?;
         }
         o.enddef().map_err(bad)?;
         drop(sources);

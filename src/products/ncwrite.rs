@@ -90,6 +90,26 @@ impl NcOut {
         check(unsafe { nc::nc_put_att(self.ncid, varid, n.as_ptr(), xtype, n_items, bytes.as_ptr().cast()) }, &format!("writing attribute {name}"))
     }
 
+    /// Write an attribute from the model: text, 64-bit integers or doubles,
+    /// or a list of strings.
+    pub fn put_attr(&self, varid: c_int, name: &str, value: &crate::model::AttrValue) -> NcResult<()> {
+        use crate::model::AttrValue;
+        match value {
+            AttrValue::Str(s) => self.put_att_text(varid, name, s),
+            AttrValue::Ints(v) => self.put_att_raw(varid, name, nc::NC_INT64, v.len(), &v.iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>()),
+            AttrValue::UInts(v) => self.put_att_raw(varid, name, nc::NC_UINT64, v.len(), &v.iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>()),
+            AttrValue::Floats(v) => self.put_att_raw(varid, name, nc::NC_DOUBLE, v.len(), &v.iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>()),
+            AttrValue::Strs(v) => {
+                let owned: Vec<CString> = v.iter().map(|s| cstr(s)).collect::<NcResult<_>>()?;
+                let ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+                let n = cstr(name)?;
+                let _g = hdf5_sys::LOCK.lock();
+                // SAFETY: ptrs holds v.len() NUL-terminated strings kept alive by `owned`.
+                check(unsafe { nc::nc_put_att_string(self.ncid, varid, n.as_ptr(), ptrs.len(), ptrs.as_ptr() as *mut *const c_char) }, &format!("writing attribute {name}"))
+            }
+        }
+    }
+
     pub fn enddef(&self) -> NcResult<()> {
         let _g = hdf5_sys::LOCK.lock();
         // SAFETY: valid ncid.

@@ -48,6 +48,9 @@ pub struct Options {
     /// The variables the product was made from (keep_vars/drop_vars): the
     /// others are not expected in it.
     pub select: crate::aggregate::select::Selection,
+    /// The attribute edits the product was made with: applied to the
+    /// sources' attributes before they are compared.
+    pub edits: crate::aggregate::edit::AttrEdits,
 }
 
 impl Options {
@@ -406,6 +409,12 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
         // cfapyx cannot open an aggregation file without it; padocc adds it.
         pattrs.remove("Conventions");
     }
+    let src_var_exists = |v: &str| source_var(first, v).ok().flatten().is_some();
+    let gattrs = {
+        let mut a = crate::model::Attrs(gattrs);
+        opts.edits.apply_to(&mut a, None, src_var_exists);
+        a.0
+    };
     compare_attrs(&mut rep, "global", &gattrs, &pattrs);
 
     // Every group's attributes and variables, not just the root's.
@@ -443,8 +452,9 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
             rep.meta_err("data_vars", &pv.name, "type", json!("not in the first source file"));
             continue;
         };
-        let attrs: Vec<_> = sv0.attrs.iter().filter(|(k, _)| k != "_FillValue").cloned().collect();
-        compare_attrs(&mut rep, &pv.name, &attrs, &pv.attrs);
+        let mut attrs = crate::model::Attrs(sv0.attrs.iter().filter(|(k, _)| k != "_FillValue").cloned().collect());
+        opts.edits.apply_to(&mut attrs, Some(pv.name.rsplit('/').next().unwrap_or(&pv.name)), src_var_exists);
+        compare_attrs(&mut rep, &pv.name, &attrs.0, &pv.attrs);
         if pv.dims != sv0.dims {
             rep.data_err("dim_errors", &pv.name, json!({"product": pv.dims, "source": sv0.dims}));
             continue;

@@ -78,6 +78,10 @@ pub(super) fn validate_split(product_path: &Path, files: &[PathBuf], opts: &Opti
         if !opts.select.drop.is_empty() {
             c.args(["--drop-vars", &opts.select.drop.join(",")]);
         }
+        if !opts.edits.is_empty() {
+            let (update, remove) = opts.edits.to_config();
+            c.args(["--update", &update.to_string(), "--remove", &remove.to_string()]);
+        }
         if !opts.concat_dims.is_empty() {
             c.args(["--concat-dim", &opts.concat_dims.join(",")]);
         }
