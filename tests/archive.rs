@@ -32,6 +32,15 @@ fn write_nan_fill_series(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// `padocc CMD FILES -o OUT --concat-dim time -q` (refs, zarr or cfa), which must succeed.
+fn make_along_time(cmd: &str, files: &[PathBuf], out: &Path) {
+    let mut args = vec![cmd.to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    args.extend(["-o".into(), out.display().to_string(), "--concat-dim".into(), "time".into(), "-q".into()]);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).args(&args).output().unwrap();
+    assert!(o.status.success(), "{cmd} -> {}: {}", out.display(), stderr(&o));
+}
+
 fn verify_ok(product: &Path, files: &[PathBuf]) {
     let mut args = vec!["verify".to_string(), product.display().to_string()];
     args.extend(files.iter().map(|f| f.display().to_string()));
@@ -371,11 +380,7 @@ fn cfa_variables_with_empty_units_read_in_cfapyx() {
         })
         .collect();
     let out = d.path().join("u.nca");
-    let mut args = vec!["cfa".to_string()];
-    args.extend(files.iter().map(|f| f.display().to_string()));
-    args.extend(["-o".into(), out.display().to_string(), "--concat-dim".into(), "time".into(), "-q".into()]);
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).args(&args).output().unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    make_along_time("cfa", &files, &out);
     check(&out, &files, &["--concat-dim", "time"]);
     verify_ok(&out, &files);
 }
@@ -403,11 +408,7 @@ fn chunks_that_skipped_filters_are_stored_decoded() {
         .collect();
     for (cmd, ext) in [("refs", "json"), ("refs", "parquet"), ("zarr", "zarr"), ("cfa", "nca")] {
         let out = d.path().join(format!("m.{ext}"));
-        let mut args = vec![cmd.to_string()];
-        args.extend(files.iter().map(|f| f.display().to_string()));
-        args.extend(["-o".into(), out.display().to_string(), "--concat-dim".into(), "time".into(), "-q".into()]);
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).args(&args).output().unwrap();
-        assert!(o.status.success(), "{cmd} {ext}: {}", stderr(&o));
+        make_along_time(cmd, &files, &out);
         check(&out, &files, &["--concat-dim", "time"]);
         verify_ok(&out, &files);
     }

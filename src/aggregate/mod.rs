@@ -69,7 +69,7 @@ fn decoded_everywhere(files: &[PathBuf], parts: &mut [VirtualDataset]) -> Result
     for p in parts.iter() {
         for g in p.groups() {
             for v in g.vars.iter().filter(|v| is_decoded_whole(v)) {
-                names.insert(if g.path.is_empty() { v.name.clone() } else { format!("{}/{}", g.path, v.name) });
+                names.insert(format!("{}{}", g.key_prefix(), v.name));
             }
         }
     }

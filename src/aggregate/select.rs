@@ -67,24 +67,16 @@ impl Selection {
         if self.is_all() {
             return;
         }
-        let all: Vec<(String, Vec<String>)> = vds.groups().iter().flat_map(|g| g.vars.iter().map(|v| (path_of(g, &v.name), v.dims.clone()))).collect();
+        let all: Vec<(String, Vec<String>)> = vds.groups().iter().flat_map(|g| g.vars.iter().map(|v| (format!("{}{}", g.key_prefix(), v.name), v.dims.clone()))).collect();
         let kept = self.kept(all.iter().map(|(p, d)| (p.as_str(), d.as_slice())));
         retain(&mut vds.root, &kept);
         vds.coords.retain(|(name, _)| kept.contains(name));
     }
 }
 
-fn path_of(g: &Group, name: &str) -> String {
-    if g.path.is_empty() {
-        name.to_string()
-    } else {
-        format!("{}/{name}", g.path)
-    }
-}
-
 fn retain(g: &mut Group, kept: &BTreeSet<String>) {
-    let path = g.path.clone();
-    g.vars.retain(|v| kept.contains(&if path.is_empty() { v.name.clone() } else { format!("{path}/{}", v.name) }));
+    let prefix = g.key_prefix();
+    g.vars.retain(|v| kept.contains(&format!("{prefix}{}", v.name)));
     for sub in &mut g.groups {
         retain(sub, kept);
     }

@@ -312,7 +312,10 @@ async fn write(req: &Request) -> Result<Summary> {
     } else {
         Repository::create(st.clone()).execute().await.map_err(|e| ic_err(out, "cannot create the repository", e))?
     };
-    let mut files: Vec<PathBuf> = if req.append { recorded_files(&repo).await?.into_iter().map(|(f, _)| f).collect() } else { vec![] };
+    // What the last snapshot holds: an append's starting list, and what a
+    // rerun that changes nothing is compared with before committing.
+    let recorded = if exists { recorded_files(&repo).await? } else { vec![] };
+    let mut files: Vec<PathBuf> = if req.append { recorded.iter().map(|(f, _)| f.clone()).collect() } else { vec![] };
     if req.append && files.is_empty() {
         return Err(Error::Usage(format!("{out}: the last snapshot records no file list (not made by padocc): rebuild it without --append")));
     }
@@ -447,7 +450,7 @@ async fn write(req: &Request) -> Result<Summary> {
     let mut s = session.write().await;
     // A rerun that finds everything in place makes no empty commit.
     let now: Vec<(PathBuf, Option<u32>)> = vds.files.iter().cloned().zip(mtimes.iter().copied()).collect();
-    let (snapshot, message) = if exists && !s.has_uncommitted_changes() && recorded_files(&repo).await? == now {
+    let (snapshot, message) = if exists && !s.has_uncommitted_changes() && recorded == now {
         (s.snapshot_id().clone(), "unchanged (no commit)".to_string())
     } else {
         (

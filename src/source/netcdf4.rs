@@ -127,10 +127,7 @@ fn read_var(path: &Path, ncid: c_int, varid: c_int, h5g: Option<&::hdf5::Group>)
         H5Layout::Compact => {
             // Compact data lives in the object header: no byte range to point at, so inline it.
             var.layout = Layout::Compact;
-            let mut raw = ncapi::get_vara(ncid, varid, &vec![0; shape.len()], &shape, size).map_err(bad)?;
-            if big && size > 1 && kind != 'S' {
-                swap_bytes(&mut raw, size);
-            }
+            let raw = whole_variable(ncid, varid, &shape, size, big && kind != 'S').map_err(bad)?;
             var.data = ChunkData::Inline(if n_elems == 0 { vec![] } else { vec![raw] });
         }
         H5Layout::Contiguous => {

@@ -409,7 +409,7 @@ fn validate_share(product_path: &Path, files: &[PathBuf], opts: &Options) -> Res
         // cfapyx cannot open an aggregation file without it; padocc adds it.
         pattrs.remove("Conventions");
     }
-    let src_var_exists = |v: &str| source_var(first, v).ok().flatten().is_some();
+    let src_var_exists = |v: &str| first.ncid().is_ok_and(|id| ncapi::locate_var(id, v).is_ok());
     let gattrs = {
         let mut a = crate::model::Attrs(gattrs);
         opts.edits.apply_to(&mut a, None, src_var_exists);
