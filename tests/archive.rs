@@ -159,11 +159,7 @@ fn subsets_merged_removed_and_projects_removed_by_status() {
     let csv = d.path().join("in.csv");
     let pattern = format!("{}/*.nc", testdata("series/padocc-1DAgg").display());
     std::fs::write(&csv, (0..4).map(|i| format!("p{i},{pattern}")).collect::<Vec<_>>().join("\n")).unwrap();
-    let pad = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).arg("-w").arg(&wd).args(args).env_remove("WORKDIR").output().unwrap();
-        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
-        o
-    };
+    let pad = |args: &[&str]| padocc_ok(&wd, args);
     pad(&["init", "-G", "g", "-i", csv.to_str().unwrap()]);
     pad(&["repeat", "-G", "g", "-p", "p0,p1", "--new_repeat", "a"]);
     pad(&["repeat", "-G", "g", "-p", "p1,p2", "--new_repeat", "b"]);
@@ -332,11 +328,7 @@ fn variable_selection_keep_vars_and_drop_vars() {
     let csv = d.path().join("in.csv");
     let dir = files[0].parent().unwrap().display().to_string();
     std::fs::write(&csv, format!("k,{dir}/*.nc,,,ta\nd,{dir}/*.nc,,\n")).unwrap();
-    let pad = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).arg("-w").arg(&wd).args(args).env_remove("WORKDIR").output().unwrap();
-        assert!(o.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
-        o
-    };
+    let pad = |args: &[&str]| padocc_ok(&wd, args);
     pad(&["init", "-G", "g", "-i", csv.to_str().unwrap()]);
     let cfg = wd.join("in_progress/g/d/base-cfg.json");
     let mut base: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
@@ -490,11 +482,7 @@ fn csv_updates_and_removals_are_applied_to_every_product() {
     let wd = d.path().join("wd");
     let csv = d.path().join("in.csv");
     std::fs::write(&csv, format!("e,{}/*.nc,{},{}\n", files[0].parent().unwrap().display(), upd.display(), rem.display())).unwrap();
-    let pad = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).arg("-w").arg(&wd).args(args).env_remove("WORKDIR").output().unwrap();
-        assert!(o.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
-        o
-    };
+    let pad = |args: &[&str]| padocc_ok(&wd, args);
     pad(&["init", "-G", "g", "-i", csv.to_str().unwrap()]);
     pad(&["scan", "-G", "g"]);
     let probe = "import sys, json, xarray as xr\np=sys.argv[1]\nkw={'engine':'kerchunk'} if p.endswith('.json') else ({'engine':'CFA'} if p.endswith('.nca') else {'engine':'zarr'})\nds=xr.open_dataset(p, decode_times=False, **kw)\nprint(json.dumps({'title': ds.attrs.get('title'), 'nemo': str(ds.attrs.get('nemo')), 'rain': ds['rain'].attrs.get('long_name'), 'axis': 'axis' in ds['time'].attrs, 'lon_sn': 'standard_name' in ds['lon'].attrs}))";
@@ -518,4 +506,116 @@ fn csv_updates_and_removals_are_applied_to_every_product() {
             }
         }
     }
+}
+
+/// Run padocc on a working directory; panics with its output unless it succeeds.
+fn padocc_ok(wd: &Path, args: &[&str]) -> std::process::Output {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc")).arg("-w").arg(wd).args(args).env_remove("WORKDIR").output().unwrap();
+    assert!(o.status.success(), "{args:?}: {}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+    o
+}
+
+/// The global attributes and one variable's, as xarray reads a product
+/// (kerchunk, Zarr or, through cfapyx, CFA).
+const ATTR_PROBE: &str = "import sys, json, xarray as xr\np=sys.argv[1]\nkw={'engine':'kerchunk'} if p.endswith('.json') else ({'engine':'CFA'} if p.endswith('.nca') else {'engine':'zarr'})\nds=xr.open_dataset(p, decode_times=False, **kw)\nv=sys.argv[2] if len(sys.argv) > 2 else 'rain'\nprint(json.dumps({'global': {k: str(v) for k, v in ds.attrs.items()}, 'rain': {k: str(v) for k, v in ds[v].attrs.items()}, 'time': {k: str(v) for k, v in ds['time'].attrs.items()}, 'sum': float(__import__('numpy').asarray(ds[v].values, dtype='float64').sum())}))";
+
+fn probe_attrs(product: &Path) -> serde_json::Value {
+    probe_var_attrs(product, "rain")
+}
+
+fn probe_var_attrs(product: &Path, var: &str) -> serde_json::Value {
+    let o = std::process::Command::new("/tmp/refenv/bin/python").args(["-c", ATTR_PROBE, &product.display().to_string(), var]).output().unwrap();
+    assert!(o.status.success(), "{}: {}", product.display(), stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// padocc's provenance attributes in every product (not differences for
+/// validate), update_attribute/remove_attribute on existing products (the
+/// CFA file whole and readable after each), kept by a new version, and
+/// padocc's history on completion.
+#[test]
+fn provenance_and_attribute_edits_of_existing_products() {
+    check_env_ready();
+    let d = tempfile::tempdir().unwrap();
+    let files = series("padocc-1DAgg");
+    let wd = d.path().join("wd");
+    let csv = d.path().join("in.csv");
+    let ta = series("cmip6-FGOALS-g3-Amon-ta");
+    std::fs::write(&csv, format!("e,{}/*.nc,,\nt,{}/*.nc,,\n", files[0].parent().unwrap().display(), ta[0].parent().unwrap().display())).unwrap();
+    let pad = |args: &[&str]| padocc_ok(&wd, args);
+    let validate_ok = |what: &str| {
+        let v: serde_json::Value = serde_json::from_slice(&pad(&["validate", "-G", "g", "-f", "--format", "json"]).stdout).unwrap();
+        assert_eq!(v["failed"], 0, "{what}: {v:#}");
+    };
+    pad(&["init", "-G", "g", "-i", csv.to_str().unwrap()]);
+    pad(&["scan", "-G", "g"]);
+    pad(&["compute", "-G", "g"]);
+    let proj = wd.join("in_progress/g/e");
+    let (kfile, nca) = (proj.join("k1.0a.json"), proj.join("e.nca"));
+    let source_sum = probe_attrs(&kfile)["sum"].as_f64().unwrap();
+    // Provenance, as padocc adds it; validate knows it is the tool's.
+    for p in [&kfile, &nca] {
+        let g = &probe_attrs(p)["global"];
+        assert_eq!(g["aggregation"], "padocc", "{}", p.display());
+        let date = g["aggregation_date"].as_str().unwrap();
+        assert!(date.len() == 20 && date.ends_with('Z') && &date[10..11] == "T", "{date}");
+    }
+    validate_ok("fresh products");
+    check(&kfile, &files, &["--concat-dim", "time"]);
+
+    // Edits of the products where they lie, recorded for compute and validate.
+    let k_before = std::fs::read_to_string(&kfile).unwrap();
+    pad(&["update_attribute", "-G", "g", "--attr", "title", "--value", "Edited rainfall"]);
+    pad(&["update_attribute", "-G", "g", "-p", "e", "--attr", "rain.units", "--value", "mm day-1"]);
+    // An aggregated variable relabelled: the CFA file is made again with it copied
+    // (cfapyx would convert its fragments to the new units).
+    let t_nca = wd.join("in_progress/g/t/t.nca");
+    let t_sum = probe_var_attrs(&t_nca, "ta")["sum"].as_f64().unwrap();
+    pad(&["update_attribute", "-G", "g", "-p", "t", "--attr", "ta.units", "--value", "kelvin"]);
+    let a = probe_var_attrs(&t_nca, "ta");
+    assert_eq!((a["rain"]["units"].as_str(), a["sum"].as_f64()), (Some("kelvin"), Some(t_sum)), "{a}");
+    pad(&["update_attribute", "-G", "g", "--attr", "version", "--value", "3"]);
+    let o = pad(&["remove_attribute", "-G", "g", "--attr", "time.axis", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((report[0]["code"].as_str(), report[0]["edited"].as_array().unwrap().len()), (Some("e"), 2), "{report:#}");
+    for p in [&kfile, &nca] {
+        let a = probe_attrs(p);
+        assert_eq!(a["global"]["title"], "Edited rainfall", "{}", p.display());
+        assert_eq!(a["global"]["version"], "3", "{}", p.display());
+        assert_eq!(a["rain"]["units"], "mm day-1", "{}", p.display());
+        assert!(a["time"].get("axis").is_none(), "{}: {a}", p.display());
+        // The CFA file is whole: its aggregated values still read.
+        assert_eq!(a["sum"].as_f64().unwrap(), source_sum, "{}", p.display());
+    }
+    // Only metadata lines changed in the reference file.
+    let k_after = std::fs::read_to_string(&kfile).unwrap();
+    let changed = k_before.lines().zip(k_after.lines()).filter(|(a, b)| a != b).count();
+    assert_eq!((changed, k_before.lines().count()), (3, k_after.lines().count()));
+    let base: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(proj.join("base-cfg.json")).unwrap()).unwrap();
+    assert_eq!(base["update"], serde_json::json!({"title": "Edited rainfall", "rain.units": "mm day-1", "version": 3}));
+    assert_eq!(base["remove"], serde_json::json!(["time.axis"]));
+    validate_ok("edited products");
+    let edited = ["--concat-dim", "time", "--ignore-attrs", "title,version,units,axis"];
+    check(&kfile, &files, &edited);
+
+    // A new version keeps the edits and, on completion, gets padocc's history.
+    pad(&["compute", "-G", "g", "-n"]);
+    let k11 = proj.join("k1.1a.json");
+    assert_eq!(probe_attrs(&k11)["global"]["title"], "Edited rainfall");
+    validate_ok("new version");
+    let done = d.path().join("done");
+    pad(&["complete", "-G", "g", "--completion_dir", done.to_str().unwrap()]);
+    for name in ["e_k1.1.json", "e_c1.1.nca"] {
+        let a = probe_attrs(&done.join("data").join(name));
+        let history = a["global"]["history"].as_str().unwrap_or_default().to_string();
+        assert!(history.contains("1.0: ") && history.ends_with(" for padocc-rs"), "{name}: {history:?}");
+    }
+
+    // A Zarr store, v3, edited in place too.
+    pad(&["compute", "-G", "g", "-C", "zarr", "-f"]);
+    pad(&["update_attribute", "-G", "g", "--attr", "title", "--value", "Zarr title"]);
+    let zarr = std::fs::read_dir(&proj).unwrap().flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == "zarr")).unwrap();
+    let a = probe_attrs(&zarr);
+    assert_eq!((a["global"]["title"].as_str(), a["rain"]["units"].as_str()), (Some("Zarr title"), Some("mm day-1")));
+    validate_ok("edited Zarr");
 }

@@ -39,7 +39,8 @@ fn load(cell: &Value, what: &str) -> Result<Value> {
     }
 }
 
-fn attr_value(v: &Value) -> Option<AttrValue> {
+/// A JSON value as an attribute (None: not a string, a number or a list of them).
+pub fn attr_value(v: &Value) -> Option<AttrValue> {
     let all = |a: &[Value], f: fn(&Value) -> bool| !a.is_empty() && a.iter().all(f);
     Some(match v {
         Value::String(s) => AttrValue::Str(s.clone()),
@@ -56,7 +57,7 @@ fn attr_value(v: &Value) -> Option<AttrValue> {
 }
 
 /// `var.attr` → (Some(var), attr); a name without a dot → (None, name).
-fn target(name: &str) -> (Option<String>, String) {
+pub fn target(name: &str) -> (Option<String>, String) {
     match name.split_once('.') {
         Some((v, a)) if !v.is_empty() && !a.is_empty() => (Some(v.to_string()), a.to_string()),
         _ => (None, name.to_string()),
@@ -106,14 +107,33 @@ impl AttrEdits {
         (Value::Object(update), Value::Array(remove))
     }
 
+    /// Add `later`'s edits; where both name the same attribute, `later`
+    /// wins (setting what was removed, or removing what was set).
+    pub fn merge(&mut self, later: &AttrEdits) {
+        for (v, a, x) in &later.set {
+            self.remove.retain(|(rv, ra)| !(rv == v && ra == a));
+            match self.set.iter_mut().find(|(sv, sa, _)| sv == v && sa == a) {
+                Some(slot) => slot.2 = x.clone(),
+                None => self.set.push((v.clone(), a.clone(), x.clone())),
+            }
+        }
+        for (v, a) in &later.remove {
+            self.set.retain(|(sv, sa, _)| !(sv == v && sa == a));
+            if !self.remove.iter().any(|(rv, ra)| rv == v && ra == a) {
+                self.remove.push((v.clone(), a.clone()));
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.set.is_empty() && self.remove.is_empty()
     }
 
-    /// Apply to one attribute set: `var` is the variable's name (None: global).
-    /// A `var.attr` name whose variable does not exist is a global attribute
-    /// with a dot in its name.
-    pub fn apply_to(&self, attrs: &mut Attrs, var: Option<&str>, var_exists: impl Fn(&str) -> bool) {
+    /// What the edits do to one attribute set: the names removed, then the
+    /// names set. `var` is the variable's name (None: global). A `var.attr`
+    /// name whose variable does not exist is a global attribute with a dot in
+    /// its name.
+    pub fn aimed_at(&self, var: Option<&str>, var_exists: impl Fn(&str) -> bool) -> (Vec<String>, Vec<(String, &AttrValue)>) {
         let aimed = |v: &Option<String>, a: &str| -> Option<String> {
             match (v, var) {
                 (Some(v), Some(me)) if v == me => Some(a.to_string()),
@@ -122,15 +142,19 @@ impl AttrEdits {
                 _ => None,
             }
         };
-        for (v, a) in &self.remove {
-            if let Some(name) = aimed(v, a) {
-                attrs.remove(&name);
-            }
+        let removed = self.remove.iter().filter_map(|(v, a)| aimed(v, a)).collect();
+        let set = self.set.iter().filter_map(|(v, a, x)| aimed(v, a).map(|n| (n, x))).collect();
+        (removed, set)
+    }
+
+    /// Apply to one attribute set (see [`AttrEdits::aimed_at`]).
+    pub fn apply_to(&self, attrs: &mut Attrs, var: Option<&str>, var_exists: impl Fn(&str) -> bool) {
+        let (removed, set) = self.aimed_at(var, var_exists);
+        for name in removed {
+            attrs.remove(&name);
         }
-        for (v, a, value) in &self.set {
-            if let Some(name) = aimed(v, a) {
-                attrs.insert(&name, value.clone());
-            }
+        for (name, value) in set {
+            attrs.insert(&name, value.clone());
         }
     }
 
@@ -177,5 +201,15 @@ mod tests {
         assert!(lat.get("units").is_none());
         assert!(AttrEdits::from_config(Some(&serde_json::json!("")), None).unwrap().is_empty());
         assert!(AttrEdits::from_config(Some(&serde_json::json!("[1]")), None).is_err());
+    }
+
+    #[test]
+    fn later_edits_win() {
+        let mut e = AttrEdits::from_config(Some(&serde_json::json!({"title": "A", "x": 1})), Some(&serde_json::json!(["history"]))).unwrap();
+        let later = AttrEdits::from_config(Some(&serde_json::json!({"history": "h", "title": "B"})), Some(&serde_json::json!(["x"]))).unwrap();
+        e.merge(&later);
+        let (update, remove) = e.to_config();
+        assert_eq!(update, serde_json::json!({"title": "B", "history": "h"}));
+        assert_eq!(remove, serde_json::json!(["x"]));
     }
 }

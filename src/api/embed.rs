@@ -290,10 +290,6 @@ fn nc_check(code: c_int, path: &Path, what: &str) -> Result<()> {
     Err(Error::Internal(format!("{}: {what}: {msg}", path.display())))
 }
 
-fn c_string(s: &str) -> Result<CString> {
-    CString::new(s).map_err(|_| Error::Usage(format!("'{s}' contains a NUL byte")))
-}
-
 /// An open netCDF file, closed on drop.
 struct NcFile {
     ncid: c_int,
@@ -400,53 +396,39 @@ pub fn nc_global_attributes(path: &Path) -> Result<Map<String, Value>> {
 /// (or lists of them) as int64/double, booleans as "True"/"False", anything
 /// else as its JSON text.
 pub fn set_nc_global_attributes(path: &Path, set: &Map<String, Value>, remove: &[String]) -> Result<()> {
-    let _g = hdf5_sys::LOCK.lock();
-    let f = NcFile::open(path, true)?;
-    // SAFETY: valid id; NC_EINDEFINE (already in define mode) is fine.
-    let r = unsafe { nc::nc_redef(f.ncid) };
-    if r != nc::NC_EINDEFINE {
-        nc_check(r, path, "nc_redef")?;
-    }
-    for name in remove {
-        let n = c_string(name)?;
-        // SAFETY: valid id and C string.
-        let r = unsafe { nc::nc_del_att(f.ncid, nc::NC_GLOBAL, n.as_ptr()) };
-        if r != nc::NC_ENOTATT {
-            nc_check(r, path, &format!("deleting attribute {name}"))?;
+    use crate::model::AttrValue;
+    // A copy is edited and then replaces the file: a kill never leaves it half-written.
+    crate::products::cfa::edit_copy(path, path, |o| {
+        o.redef()?;
+        for name in remove {
+            o.del_att(nc::NC_GLOBAL, name)?;
         }
-    }
-    for (name, v) in set {
-        let n = c_string(name)?;
-        let what = format!("writing attribute {name}");
-        let ints: Option<Vec<i64>> = match v {
-            Value::Number(x) => x.as_i64().map(|i| vec![i]),
-            Value::Array(a) if !a.is_empty() => a.iter().map(Value::as_i64).collect(),
-            _ => None,
-        };
-        let floats: Option<Vec<f64>> = match v {
-            Value::Number(x) => x.as_f64().map(|i| vec![i]),
-            Value::Array(a) if !a.is_empty() => a.iter().map(Value::as_f64).collect(),
-            _ => None,
-        };
-        // SAFETY (all three): valid id, C string, and a buffer of the given length.
-        if let Some(i) = ints {
-            nc_check(unsafe { nc::nc_put_att_longlong(f.ncid, nc::NC_GLOBAL, n.as_ptr(), nc::NC_INT64, i.len(), i.as_ptr()) }, path, &what)?;
-        } else if let Some(x) = floats {
-            nc_check(unsafe { nc::nc_put_att_double(f.ncid, nc::NC_GLOBAL, n.as_ptr(), nc::NC_DOUBLE, x.len(), x.as_ptr()) }, path, &what)?;
-        } else {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                Value::Bool(true) => "True".into(),
-                Value::Bool(false) => "False".into(),
-                Value::Null => "None".into(),
-                other => other.to_string(),
+        for (name, v) in set {
+            let ints: Option<Vec<i64>> = match v {
+                Value::Number(x) => x.as_i64().map(|i| vec![i]),
+                Value::Array(a) if !a.is_empty() => a.iter().map(Value::as_i64).collect(),
+                _ => None,
             };
-            nc_check(unsafe { nc::nc_put_att_text(f.ncid, nc::NC_GLOBAL, n.as_ptr(), text.len(), text.as_ptr().cast()) }, path, &what)?;
+            let floats: Option<Vec<f64>> = match v {
+                Value::Number(x) => x.as_f64().map(|i| vec![i]),
+                Value::Array(a) if !a.is_empty() => a.iter().map(Value::as_f64).collect(),
+                _ => None,
+            };
+            let value = match (ints, floats) {
+                (Some(i), _) => AttrValue::Ints(i),
+                (None, Some(x)) => AttrValue::Floats(x),
+                _ => AttrValue::Str(match v {
+                    Value::String(s) => s.clone(),
+                    Value::Bool(true) => "True".into(),
+                    Value::Bool(false) => "False".into(),
+                    Value::Null => "None".into(),
+                    other => other.to_string(),
+                }),
+            };
+            o.put_attr(nc::NC_GLOBAL, name, &value)?;
         }
-    }
-    // SAFETY: valid id.
-    nc_check(unsafe { nc::nc_enddef(f.ncid) }, path, "nc_enddef")?;
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Rewrite, in place, the fragment URIs of a CFA file that start with `sub`

@@ -813,6 +813,44 @@ pub(crate) enum Command {
         #[command(flatten)]
         fmt: Fmt,
     },
+    /// Set an attribute in the selected projects' products, where they lie, and record it.
+    ///
+    /// Edits the kerchunk JSON/Parquet or local Zarr store and the CFA file (.nca) in place
+    /// (each file replaced whole, so a kill leaves the old or the new one), and records the
+    /// edit in base-cfg.json's `update`, as the CSV's updates column does: compute keeps it
+    /// and validate expects it. Products in an object store or Icechunk take it at the next
+    /// `compute -f`.
+    ///   padocc update_attribute -G mygroup --attr title --value "Monthly rainfall"
+    ///   padocc update_attribute -G mygroup -p rain1 --attr rain.units --value "mm day-1"
+    ///   padocc update_attribute -G mygroup --attr version --value 3
+    /// --attr VAR.NAME is attribute NAME of variable VAR; a plain NAME is global.
+    /// --value: a number or a JSON list of numbers or strings is written as such; anything
+    /// else is text.
+    #[command(name = "update_attribute", verbatim_doc_comment)]
+    UpdateAttribute {
+        #[command(flatten)]
+        sel: Sel,
+        #[arg(long = "attr")]
+        attr: String,
+        #[arg(long = "value")]
+        value: String,
+        #[command(flatten)]
+        fmt: Fmt,
+    },
+    /// Remove an attribute from the selected projects' products, and record the removal.
+    ///
+    /// As update_attribute, recorded in base-cfg.json's `remove` (the CSV's removals):
+    ///   padocc remove_attribute -G mygroup --attr history
+    ///   padocc remove_attribute -G mygroup -p rain1 --attr time.axis
+    #[command(name = "remove_attribute", verbatim_doc_comment)]
+    RemoveAttribute {
+        #[command(flatten)]
+        sel: Sel,
+        #[arg(long = "attr")]
+        attr: String,
+        #[command(flatten)]
+        fmt: Fmt,
+    },
     /// Set a base-cfg/detail-cfg value (dotted paths allowed; True/False/None/numbers are converted).
     #[command(name = "set_attr")]
     SetAttr {

@@ -95,7 +95,9 @@ fn mode_of(command: &Command) -> Mode {
         | Command::Repeat { fmt, .. }
         | Command::RerunFailed { fmt, .. }
         | Command::Run { fmt, .. }
-        | Command::Shepard { fmt, .. } => fmt.format,
+        | Command::Shepard { fmt, .. }
+        | Command::UpdateAttribute { fmt, .. }
+        | Command::RemoveAttribute { fmt, .. } => fmt.format,
         Command::Refs { json: true, .. } | Command::Zarr { json: true, .. } | Command::Cfa { json: true, .. } | Command::Verify { json: true, .. } => OutFormat::Json,
         _ => OutFormat::Human,
     };

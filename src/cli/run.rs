@@ -401,6 +401,22 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             }
             Ok(exit::OK)
         }
+        Command::UpdateAttribute { sel, attr, value, .. } => {
+            let v: serde_json::Value = match serde_json::from_str(&value) {
+                Ok(v @ (serde_json::Value::Number(_) | serde_json::Value::Array(_))) => v,
+                _ => serde_json::Value::String(value.clone()),
+            };
+            let value = crate::aggregate::edit::attr_value(&v).ok_or_else(|| Error::Usage(format!("--value {value}: a list must hold only numbers or only strings")))?;
+            let (var, name) = crate::aggregate::edit::target(&attr);
+            let edits = crate::aggregate::edit::AttrEdits { set: vec![(var, name, value)], remove: vec![] };
+            report_attribute_edits(out, &projects::edit_attributes(&cx.group(&sel.group)?, &selection(&sel), &edits)?, &format!("{attr} = {v}"));
+            Ok(exit::OK)
+        }
+        Command::RemoveAttribute { sel, attr, .. } => {
+            let edits = crate::aggregate::edit::AttrEdits { set: vec![], remove: vec![crate::aggregate::edit::target(&attr)] };
+            report_attribute_edits(out, &projects::edit_attributes(&cx.group(&sel.group)?, &selection(&sel), &edits)?, &format!("{attr} removed"));
+            Ok(exit::OK)
+        }
         Command::SetAttr { sel, attr, value } => {
             let v = projects::parse_attr_value(&value);
             for code in projects::set_attr(&cx.group(&sel.group)?, &selection(&sel), &attr, &v)? {
@@ -409,6 +425,25 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             Ok(exit::OK)
         }
     }
+}
+
+fn report_attribute_edits(out: &Out, done: &[projects::AttributeEdit], what: &str) {
+    out.either(&done, || {
+        for d in done {
+            let edited: Vec<String> = d.edited.iter().map(|(p, n)| if *n == 0 { format!("{p} (already so)") } else { p.clone() }).collect();
+            let mut line = format!("{}: {what}", d.code);
+            if !edited.is_empty() {
+                line.push_str(&format!(" in {}", edited.join(", ")));
+            }
+            if edited.is_empty() && d.pending.is_empty() {
+                line.push_str("; recorded (no product yet: compute makes it with the edit)");
+            }
+            for p in &d.pending {
+                line.push_str(&format!("; {p}"));
+            }
+            println!("{line}");
+        }
+    });
 }
 
 /// Ask on the terminal; without one, refuse (use --yes in scripts).

@@ -79,11 +79,15 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
         copy_rewriting(&product, &dest, if remote { Some((sub, rep)) } else { None })?;
     }
     let mut exported = vec![if published { location.clone() } else { dest.display().to_string() }];
+    if !published && ext != "icechunk" {
+        add_history(&dest, &base)?;
+    }
     let cfa = p.cfa_path();
     if cfa.exists() && cfa != product && p.cfa_enabled(&base) {
         let cdest = data.join(format!("{}{sep}c{}{version}.nca", p.code, if remote { "r" } else { "" }));
         let sub = if remote { Some((opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""))) } else { None };
         crate::products::cfa::export(&cfa, &cdest, sub)?;
+        add_history(&cdest, &base)?;
         exported.push(cdest.display().to_string());
     }
     let mut report = Map::new();
@@ -96,6 +100,25 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let text = serde_json::to_string_pretty(&Value::Object(report)).expect("JSON");
     fsutil::write_file_atomic(&rpath, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&rpath, e)))?;
     Ok(Done { status: "Success".into(), message: Some(exported.join(", ")), skipped: false })
+}
+
+/// padocc's `history` on completion: the product's own lines, then the
+/// project's `internal_history` (one line per earlier version, from compute
+/// -n). Nothing to add, nothing written.
+fn add_history(published: &Path, base: &crate::workdir::config::BaseCfg) -> Result<()> {
+    let added: Vec<&str> = base.extra.get("internal_history").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+    if added.is_empty() {
+        return Ok(());
+    }
+    let mut lines: Vec<String> = match crate::products::meta::read_global(published)?.get("history") {
+        Some(Value::String(s)) => s.split('\n').map(String::from).collect(),
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
+        _ => Vec::new(),
+    };
+    lines.retain(|l| !l.is_empty());
+    lines.extend(added.iter().map(|s| s.to_string()));
+    let edits = crate::aggregate::edit::AttrEdits { set: vec![(None, "history".into(), crate::model::AttrValue::Str(lines.join("\n")))], remove: vec![] };
+    crate::products::meta::edit(published, &edits).map(|_| ())
 }
 
 /// Copy a JSON product line by line, rewriting reference paths that start with

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::{Done, Options};
 use crate::aggregate::combine::{Dedupe, Options as CombineOptions};
 use crate::error::{Error, Result};
+use crate::model::AttrValue;
 use crate::products::writer::{self, parquet::DEFAULT_RECORD_SIZE};
 use crate::workdir::config::{BaseCfg, DetailCfg};
 use crate::workdir::project::{format_size, Project};
@@ -154,7 +155,8 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     opts.control.cancel.check()?;
     let files = p.allfiles()?;
     let mut detail = p.detail()?;
-    let copts = combine_options(&base, &detail, opts)?;
+    let mut copts = combine_options(&base, &detail, opts)?;
+    add_provenance(&mut copts, cloud != "icechunk");
     let t0 = Instant::now();
     let mut notes = Vec::new();
 
@@ -273,6 +275,27 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     p.save_base(&base)?;
     let message = if notes.is_empty() { what } else { format!("{what}; CFA: {}", notes.join("; ")) };
     Ok(Done { status: "Success".into(), message: Some(message), skipped: false })
+}
+
+/// Provenance, as padocc adds it (validation knows these are not the
+/// sources'). An Icechunk snapshot records its own time: a date there would
+/// make every rerun a commit.
+fn add_provenance(copts: &mut CombineOptions, dated: bool) {
+    copts.edits.set.push((None, "aggregation".into(), AttrValue::Str("padocc".into())));
+    if dated {
+        copts.edits.set.push((None, "aggregation_date".into(), AttrValue::Str(crate::workdir::project::utc_time_iso())));
+    }
+}
+
+/// Make a project's CFA file again from its sources, with its recorded
+/// settings and edits (for an edit the file cannot take in place).
+pub fn remake_cfa(p: &Project, control: &crate::control::Control) -> Result<crate::products::cfa::Summary> {
+    let base = p.base()?;
+    let detail = p.detail()?;
+    let mut copts = combine_options(&base, &detail, &Options::default())?;
+    add_provenance(&mut copts, true);
+    let req = crate::products::cfa::Request { files: p.allfiles()?, out: p.cfa_path(), combine: copts, control: control.quiet() };
+    crate::products::cfa::run(&req)
 }
 
 /// What identifies a source's content cheaply: path, size, mtime (ns).

@@ -182,6 +182,10 @@ fn write_attrs(
     Ok(())
 }
 
+/// The largest aggregated variable copied into the file when its units are
+/// edited (see `write`).
+const RELABEL_COPY_LIMIT: u64 = 64 << 20;
+
 fn is_packed(v: &Variable) -> bool {
     v.attrs.get("scale_factor").is_some() || v.attrs.get("add_offset").is_some()
 }
@@ -250,6 +254,28 @@ fn write(
     let mut notes = Vec::new();
     let mut layouts: Vec<Layout> = Vec::new();
     let mut plans = Vec::with_capacity(vds.root.vars.len());
+    let var_exists = |n: &str| vds.root.var(n).is_some();
+    // cfapyx converts each fragment's values from the fragment's units to the
+    // aggregation variable's (`aggregated_units`, else `units`), and presents
+    // those as the variable's units: an edit that relabels the units of an
+    // aggregated variable cannot be said. Such a variable is copied into the
+    // file when small; a big one keeps its sources' units, with a note.
+    let first = NcFile::open(&vds.files[0]).map_err(|e| Error::source(&vds.files[0], e))?;
+    let relabelled = |name: &str| -> bool {
+        let (removed, set) = edits.aimed_at(Some(name), var_exists);
+        let new = match set.iter().rev().find(|(n, _)| n == "units") {
+            Some((_, v)) => v.as_str().map(String::from),
+            None if removed.iter().any(|n| n == "units") => None,
+            None => return false,
+        };
+        let old = ncapi::var_id(first.ncid, name)
+            .ok()
+            .and_then(|id| ncapi::attributes(first.ncid, id).ok())
+            .and_then(|a| a.into_iter().find(|(k, _)| k == "units"))
+            .and_then(|(_, v)| v.as_str().map(String::from));
+        new != old
+    };
+    let mut kept_units: Vec<String> = Vec::new();
     for v in &vds.root.vars {
         let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'?');
         let concat_axes = v.dims.iter().filter(|d| placement.dims.contains(d)).count();
@@ -266,6 +292,18 @@ fn write(
         if copy {
             plans.push(Plan::Copied);
             continue;
+        }
+        if relabelled(&v.name) {
+            if v.shape.iter().product::<u64>() * v.itemsize() <= RELABEL_COPY_LIMIT {
+                notes.push(format!("'{}' is copied into the aggregation file: its units are edited, and cfapyx would convert its fragments to them", v.name));
+                plans.push(Plan::Copied);
+                continue;
+            }
+            notes.push(format!(
+                "'{}' keeps its sources' units in the aggregation file: its units are edited, cfapyx would convert its fragments to them, and it is too big to copy",
+                v.name
+            ));
+            kept_units.push(v.name.clone());
         }
         match layout_of(v, placement, kept.as_deref(), n_files) {
             Some(l) => {
@@ -293,12 +331,10 @@ fn write(
     let result = (|| -> Result<(usize, usize, u64)> {
         let o = NcOut::create(&tmp).map_err(|e| Error::output(out, std::io::Error::other(e)))?;
         let bad = |e: String| Error::output(out, std::io::Error::other(e));
-        let first = NcFile::open(&vds.files[0]).map_err(|e| Error::source(&vds.files[0], e))?;
         let first_ncid = first.ncid;
         // Global attributes: the first file's, verbatim. cfapyx cannot open a
         // file without `Conventions`.
         let gattrs = ncapi::attributes(first_ncid, nc::NC_GLOBAL).map_err(|e| Error::corrupt(&vds.files[0], e))?;
-        let var_exists = |n: &str| vds.root.var(n).is_some();
         let edited = edited_attrs(edits, &gattrs, None, var_exists);
         write_attrs(&o, first_ncid, nc::NC_GLOBAL, nc::NC_GLOBAL, &gattrs, &edited, |_, _| Ok(())).map_err(bad)?;
         if !edited.iter().any(|(k, _)| k == "Conventions") {
@@ -397,7 +433,11 @@ fn write(
             let recoded = placement.recoded.contains(&v.name);
             // A re-encoded variable may have a new type; its fill value cannot follow.
             let src_attrs: Vec<_> = src_attrs.iter().filter(|(name, _)| !(recoded && (name == "_FillValue" || name == "missing_value"))).cloned().collect();
-            let edited = edited_attrs(edits, &src_attrs, Some(&v.name), var_exists);
+            let mut edited = edited_attrs(edits, &src_attrs, Some(&v.name), var_exists);
+            if kept_units.contains(&v.name) {
+                edited.retain(|(k, _)| k != "units");
+                edited.extend(src_attrs.iter().filter(|(k, _)| k == "units").cloned());
+            }
             write_attrs(&o, src.ncid, src_varid, varid, &src_attrs, &edited, |name, e| {
                 // An enum-typed fill value (h5netcdf writes them) on a variable stored
                 // as its base type: write the same value in that type.
@@ -510,40 +550,50 @@ fn copy_values(o: &NcOut, id: c_int, v: &Variable, placement: &Placement, reader
 /// Copy an aggregation file to `dest` (atomically), rewriting the fragment
 /// URIs that start with `sub.0` to start with `sub.1` instead.
 pub fn export(src: &Path, dest: &Path, sub: Option<(&str, &str)>) -> Result<()> {
-    let tmp = crate::fsutil::temp_sibling(dest, "tmp");
-    let result = (|| -> Result<()> {
-        std::fs::copy(src, &tmp).map_err(|e| Error::output(dest, e))?;
-        if let Some((from, to)) = sub {
-            let bad = |e: String| Error::output(dest, std::io::Error::other(e));
-            let o = NcOut::open_write(&tmp).map_err(bad)?;
-            let mut uris_vars = Vec::new();
-            for id in ncapi::var_ids(o.ncid).map_err(bad)? {
-                let attrs = ncapi::attributes(o.ncid, id).map_err(bad)?;
-                if let Some(d) = attrs.iter().find(|(k, _)| k == "aggregated_data").and_then(|(_, v)| v.as_str().map(String::from)) {
-                    let words: Vec<&str> = d.split_whitespace().collect();
-                    if let Some(w) = words.windows(2).find(|w| w[0] == "uris:") {
-                        if !uris_vars.contains(&w[1].to_string()) {
-                            uris_vars.push(w[1].to_string());
-                        }
+    let Some((from, to)) = sub else {
+        return edit_copy(src, dest, |_| Ok(()));
+    };
+    edit_copy(src, dest, |o| {
+        let mut uris_vars = Vec::new();
+        for id in ncapi::var_ids(o.ncid)? {
+            let attrs = ncapi::attributes(o.ncid, id)?;
+            if let Some(d) = attrs.iter().find(|(k, _)| k == "aggregated_data").and_then(|(_, v)| v.as_str().map(String::from)) {
+                let words: Vec<&str> = d.split_whitespace().collect();
+                if let Some(w) = words.windows(2).find(|w| w[0] == "uris:") {
+                    if !uris_vars.contains(&w[1].to_string()) {
+                        uris_vars.push(w[1].to_string());
                     }
                 }
             }
-            for name in uris_vars {
-                let id = ncapi::var_id(o.ncid, &name).map_err(bad)?;
-                let info = ncapi::var_info(o.ncid, id).map_err(bad)?;
-                let shape: Vec<u64> = info.dimids.iter().map(|d| ncapi::dim(o.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(bad)?;
-                let uris: Vec<String> = ncapi::get_strings(o.ncid, id, &shape)
-                    .map_err(bad)?
-                    .into_iter()
-                    .map(|u| match u.strip_prefix(from) {
-                        Some(rest) => format!("{to}{rest}"),
-                        None => u,
-                    })
-                    .collect();
-                o.put_strings(id, &shape, &uris).map_err(bad)?;
-            }
-            o.close().map_err(bad)?;
         }
+        for name in uris_vars {
+            let id = ncapi::var_id(o.ncid, &name)?;
+            let info = ncapi::var_info(o.ncid, id)?;
+            let shape: Vec<u64> = info.dimids.iter().map(|d| ncapi::dim(o.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>()?;
+            let uris: Vec<String> = ncapi::get_strings(o.ncid, id, &shape)?
+                .into_iter()
+                .map(|u| match u.strip_prefix(from) {
+                    Some(rest) => format!("{to}{rest}"),
+                    None => u,
+                })
+                .collect();
+            o.put_strings(id, &shape, &uris)?;
+        }
+        Ok(())
+    })
+}
+
+/// Copy a netCDF file to `dest` and change the copy with `edit`; the copy
+/// replaces `dest` by rename only when complete, so a kill or a failed edit
+/// leaves `dest` (which may be `src`) as it was.
+pub fn edit_copy(src: &Path, dest: &Path, edit: impl FnOnce(&NcOut) -> std::result::Result<(), String>) -> Result<()> {
+    let tmp = crate::fsutil::temp_sibling(dest, "tmp");
+    let result = (|| -> Result<()> {
+        std::fs::copy(src, &tmp).map_err(|e| Error::output(dest, e))?;
+        let bad = |e: String| Error::output(dest, std::io::Error::other(e));
+        let o = NcOut::open_write(&tmp).map_err(bad)?;
+        edit(&o).map_err(bad)?;
+        o.close().map_err(bad)?;
         let f = std::fs::File::open(&tmp).map_err(|e| Error::output(dest, e))?;
         f.sync_all().map_err(|e| Error::output(dest, e))?;
         std::fs::rename(&tmp, dest).map_err(|e| Error::output(dest, e))

@@ -5,11 +5,13 @@
 //! - [`cfa`]: a CF aggregation file (`.nca`), written through [`ncwrite`];
 //! - [`icechunk`]: an Icechunk repository of virtual references (local or
 //!   [`s3`]);
-//! - [`reader`]: any of them opened again, for validation.
+//! - [`reader`]: any of them opened again, for validation;
+//! - [`meta`]: their attributes edited where they lie.
 
 pub mod cfa;
 pub mod icechunk;
 pub mod inline;
+pub mod meta;
 pub mod ncwrite;
 pub mod reader;
 pub mod refs;

@@ -110,6 +110,29 @@ impl NcOut {
         }
     }
 
+    /// Enter define mode (a netCDF-3 file needs it to change attributes).
+    pub fn redef(&self) -> NcResult<()> {
+        let _g = hdf5_sys::LOCK.lock();
+        // SAFETY: valid ncid.
+        let rc = unsafe { nc::nc_redef(self.ncid) };
+        if rc == nc::NC_EINDEFINE {
+            return Ok(());
+        }
+        check(rc, "nc_redef")
+    }
+
+    /// Delete an attribute; one that is not there is not an error.
+    pub fn del_att(&self, varid: c_int, name: &str) -> NcResult<()> {
+        let n = cstr(name)?;
+        let _g = hdf5_sys::LOCK.lock();
+        // SAFETY: valid id and C string.
+        let rc = unsafe { nc::nc_del_att(self.ncid, varid, n.as_ptr()) };
+        if rc == nc::NC_ENOTATT {
+            return Ok(());
+        }
+        check(rc, &format!("deleting attribute {name}"))
+    }
+
     pub fn enddef(&self) -> NcResult<()> {
         let _g = hdf5_sys::LOCK.lock();
         // SAFETY: valid ncid.

@@ -93,8 +93,8 @@ fn parse_json_text(path: &Path, key: &str, v: &Value) -> Result<Value> {
 /// JSON as Python writes it: NaN and Infinity are allowed.
 /// Python's JSON writes NaN and infinities as bare words, which strict JSON
 /// does not allow: quote them where they stand as values (outside strings;
-/// a string that already holds "NaN" is left alone).
-fn quote_bare_floats(s: &str) -> String {
+/// a string that already holds "NaN" is left alone), each between `mark`s.
+pub(crate) fn quote_bare_floats(s: &str, mark: &str) -> String {
     let mut out = String::with_capacity(s.len() + 16);
     let (mut in_str, mut escaped) = (false, false);
     let mut i = 0;
@@ -111,7 +111,9 @@ fn quote_bare_floats(s: &str) -> String {
             }
         } else if let Some(word) = ["-Infinity", "Infinity", "NaN"].into_iter().find(|w| rest.starts_with(w)) {
             out.push('"');
+            out.push_str(mark);
             out.push_str(word);
+            out.push_str(mark);
             out.push('"');
             i += word.len();
             continue;
@@ -127,7 +129,7 @@ fn quote_bare_floats(s: &str) -> String {
 pub fn json5ish(s: &str) -> std::result::Result<Value, String> {
     match serde_json::from_str(s) {
         Ok(v) => Ok(v),
-        Err(_) => serde_json::from_str(&quote_bare_floats(s)).map_err(|e| e.to_string()),
+        Err(_) => serde_json::from_str(&quote_bare_floats(s, "")).map_err(|e| e.to_string()),
     }
 }
 

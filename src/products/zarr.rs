@@ -402,7 +402,10 @@ fn plan_text(docs: &[(String, String)], files: &[PathBuf], req: &Request) -> Str
         out.push_str(&format!("file {} {size} {mtime}\n", f.display()));
     }
     out.push_str(&format!("codec {:?} {}\n", req.compression, req.level));
-    for (k, t) in docs {
+    // The root's documents are written last, from this run's render, and no
+    // chunk depends on them: a changed global attribute (e.g. the pipeline's
+    // aggregation_date) must not throw away the chunks already written.
+    for (k, t) in docs.iter().filter(|(k, _)| !matches!(k.as_str(), "zarr.json" | ".zattrs" | ".zmetadata" | ".zgroup")) {
         out.push_str(&format!("{k} {t}\n"));
     }
     out

@@ -55,6 +55,15 @@ pub fn local_time(long: bool) -> String {
     }
 }
 
+/// Now in UTC as padocc writes `aggregation_date`: `%Y-%m-%dT%H:%M:%SZ`.
+pub fn utc_time_iso() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as libc::time_t;
+    // SAFETY: gmtime_r writes into our struct only.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    unsafe { libc::gmtime_r(&now, &mut tm) };
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)
+}
+
 /// The local clock now, broken down (`tm_year` counts from 1900, `tm_mon` from 0).
 pub fn local_tm() -> libc::tm {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as libc::time_t;

@@ -59,12 +59,26 @@ fn refenv() -> &'static Path {
     })
 }
 
+/// The global attributes a pipeline product gets from the tool itself, as
+/// padocc's do (aggregation_date, aggregation): not the sources'. Added to the
+/// checker's --ignore-attrs (which it reads once: the last one wins).
+pub const PROVENANCE_ATTRS: &str = "aggregation_date,aggregation";
+
+pub fn provenance_ignored<S: AsRef<str>>(args: &[S]) -> Vec<String> {
+    let mut out: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
+    match out.iter().position(|a| a == "--ignore-attrs") {
+        Some(i) if i + 1 < out.len() => out[i + 1] = format!("{},{PROVENANCE_ATTRS}", out[i + 1]),
+        _ => out.extend(["--ignore-attrs".to_string(), PROVENANCE_ATTRS.to_string()]),
+    }
+    out
+}
+
 /// Check a product against its sources with the real clients; panics with the
 /// checker's report on any difference.
 pub fn check(product: &Path, sources: &[PathBuf], extra: &[&str]) {
     let py = refenv();
     let mut cmd = Command::new(py);
-    cmd.arg(shared().join("tools/check_refs.py")).arg(product).args(sources).args(extra);
+    cmd.arg(shared().join("tools/check_refs.py")).arg(product).args(sources).args(provenance_ignored(extra));
     if product.extension().is_some_and(|e| e == "json") {
         cmd.args(["--also-python", "/tmp/refenv-z2/bin/python"]);
     }
@@ -276,7 +290,7 @@ pub fn check_cloud(product: &str, sources: &[PathBuf], extra: &[&str], env: &[(&
         .arg(repo().join("ci/check_cloud.py"))
         .arg(product)
         .args(sources)
-        .args(extra)
+        .args(provenance_ignored(extra))
         .args(["--kind", "zarr"])
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env("PADOCC_SHARED", shared())
