@@ -619,3 +619,87 @@ fn provenance_and_attribute_edits_of_existing_products() {
     assert_eq!((a["global"]["title"].as_str(), a["rain"]["units"].as_str()), (Some("Zarr title"), Some("mm day-1")));
     validate_ok("edited Zarr");
 }
+
+/// Three files along time, each with groups: `grp` (its own dimension `y`,
+/// attributes, a variable on the root's `time`) and `grp/deep` below it.
+fn write_grouped_series(dir: &Path) -> Vec<PathBuf> {
+    (0..3)
+        .map(|i| {
+            let p = dir.join(format!("grouped_{i}.nc"));
+            let _g = writing();
+            let mut f = netcdf::create(&p).unwrap();
+            f.add_attribute("Conventions", "CF-1.8").unwrap();
+            f.add_dimension("time", 2).unwrap();
+            f.add_dimension("x", 3).unwrap();
+            let mut t = f.add_variable::<f64>("time", &["time"]).unwrap();
+            t.put_attribute("units", "days since 2000-01-01").unwrap();
+            t.put_values(&[(2 * i) as f64, (2 * i + 1) as f64], ..).unwrap();
+            let mut tas = f.add_variable::<f32>("tas", &["time", "x"]).unwrap();
+            tas.put_attribute("units", "K").unwrap();
+            tas.put_values(&(0..6).map(|k| (k + 10 * i) as f32).collect::<Vec<_>>(), ..).unwrap();
+            let mut g = f.add_group("grp").unwrap();
+            g.add_attribute("title", "a group").unwrap();
+            g.add_dimension("y", 4).unwrap();
+            let mut v = g.add_variable::<f64>("v", &["time", "y"]).unwrap();
+            v.put_attribute("units", "m").unwrap();
+            v.put_values(&(0..8).map(|k| (k * 100 + i) as f64).collect::<Vec<_>>(), ..).unwrap();
+            let mut deep = g.add_group("deep").unwrap();
+            let mut w = deep.add_variable::<i32>("w", &["time"]).unwrap();
+            w.put_values(&[i, -i], ..).unwrap();
+            p
+        })
+        .collect()
+}
+
+/// Item 6: CF aggregation files keep the sources' groups. A variable in a
+/// group of the root is aggregated (cfapyx reads its fragments as
+/// "/grp/v"); deeper ones are copied (cfapyx reads fragments one group deep).
+#[test]
+fn cfa_files_aggregate_variables_in_groups() {
+    check_env_ready();
+    let d = tempfile::tempdir().unwrap();
+    let files = write_grouped_series(d.path());
+    let nca = d.path().join("grouped.nca");
+    make_along_time("cfa", &files, &nca);
+    // The root, with the real clients; every group, with our own reader.
+    check(&nca, &files, &["--kind", "cfa", "--concat-dim", "time"]);
+    verify_ok(&nca, &files);
+    // Each group through cfapyx, against xarray's netCDF4 engine (cfapyx adds
+    // the root's variables to a group's dataset: only the group's are compared).
+    let probe = "import sys, xarray as xr, numpy as np\nnca, files = sys.argv[1], sys.argv[2:]\nfor group, names in (('grp', ['v']), ('grp/deep', ['w'])):\n    got = xr.open_dataset(nca, engine='CFA', group=group, decode_times=False)\n    exp = xr.open_mfdataset(files, group=group, combine='nested', concat_dim='time', decode_times=False)\n    for n in names:\n        assert got[n].dims == exp[n].dims, (n, got[n].dims, exp[n].dims)\n        np.testing.assert_array_equal(got[n].values, exp[n].values)\n        assert got[n].attrs == exp[n].attrs, (n, got[n].attrs, exp[n].attrs)\n    print(group, 'ok')\nimport netCDF4\nds = netCDF4.Dataset(nca)\nassert 'aggregated_dimensions' in ds['grp'].variables['v'].ncattrs()\nassert 'aggregated_dimensions' not in ds['grp/deep'].variables['w'].ncattrs()\nassert ds['grp'].getncattr('title') == 'a group'\n";
+    let mut args = vec!["-c".to_string(), probe.to_string(), nca.display().to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let o = std::process::Command::new("/tmp/refenv/bin/python").args(&args).output().unwrap();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+
+    // Through the pipeline: validated against every group, and published with
+    // the sources' new place written into each group's fragment URIs.
+    let wd = d.path().join("wd");
+    let csv = d.path().join("in.csv");
+    std::fs::write(&csv, format!("grouped,{}/grouped_*.nc,,\n", d.path().display())).unwrap();
+    let pad = |args: &[&str]| padocc_ok(&wd, args);
+    pad(&["init", "-G", "g", "-i", csv.to_str().unwrap()]);
+    pad(&["scan", "-G", "g"]);
+    pad(&["compute", "-G", "g", "-C", "CFA"]);
+    let v: serde_json::Value = serde_json::from_slice(&pad(&["validate", "-G", "g", "--format", "json"]).stdout).unwrap();
+    assert_eq!(v["failed"], 0, "{v:#}");
+    let moved = d.path().join("moved");
+    std::fs::create_dir(&moved).unwrap();
+    for f in &files {
+        std::fs::copy(f, moved.join(f.file_name().unwrap())).unwrap();
+    }
+    let done = d.path().join("done");
+    let from = format!("{}/", d.path().display());
+    let to = format!("{}/", moved.display());
+    pad(&["complete", "-G", "g", "--completion_dir", done.to_str().unwrap(), "--sub", &from, "--replace", &to]);
+    let published: Vec<PathBuf> = std::fs::read_dir(done.join("data")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(published.len(), 1, "{published:?}");
+    let moved_files: Vec<PathBuf> = files.iter().map(|f| moved.join(f.file_name().unwrap())).collect();
+    for f in &files {
+        std::fs::remove_file(f).unwrap();
+    }
+    let mut args = vec!["-c".to_string(), probe.to_string(), published[0].display().to_string()];
+    args.extend(moved_files.iter().map(|f| f.display().to_string()));
+    let o = std::process::Command::new("/tmp/refenv/bin/python").args(&args).output().unwrap();
+    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+}

@@ -239,9 +239,9 @@ fn validation_split_between_processes_agrees_and_catches_differences() {
 
 /// Groups: a Zarr store holds every group at its path (the clients open them
 /// equal), verify compares every group's values and attributes, and a CFA
-/// file, which holds one root group here, refuses grouped sources.
+/// file keeps the group with its variable aggregated.
 #[test]
-fn groups_are_copied_and_verified_or_refused_where_they_cannot_be_held() {
+fn groups_are_kept_in_every_product_and_verified() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("mixed.nc");
     write_mixed(&p);
@@ -271,12 +271,17 @@ fn groups_are_copied_and_verified_or_refused_where_they_cannot_be_held() {
     assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
     let rep: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(rep["data"]["variables"]["data_errors"]["sub/inner"].is_object(), "{rep:#}");
-    // CFA: refused with the reason, nothing written.
+    // CFA: the group is kept, its variable aggregated as "/sub/inner" (the
+    // source was changed above: verify finds it in the group, by path).
     let nca = d.path().join("g.nca");
-    let o = run(&with_files(&["cfa", "-q", "-o", s(&nca)], &files, &[]));
-    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
-    assert!(stderr(&o).contains("'sub'") && stderr(&o).contains("padocc zarr"), "{}", stderr(&o));
-    assert!(!nca.exists());
+    ok(run(&with_files(&["cfa", "-q", "-o", s(&nca)], &files, &[])));
+    check(&nca, &files, &["--kind", "cfa"]);
+    let o = verify(&nca, &files, &["--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    python(&format!(
+        "import netCDF4, xarray as xr; d = netCDF4.Dataset('{0}'); assert d['sub'].variables['fragment_identifiers_sub_inner'][...] == '/sub/inner'; g = xr.open_dataset('{0}', engine='CFA', group='sub'); assert list(g['inner'].values) == [7, 3], g['inner'].values",
+        nca.display()
+    ));
 }
 
 /// A small deterministic generator: kill times must differ, not be secret.

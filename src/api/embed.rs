@@ -444,24 +444,9 @@ pub fn rewrite_cfa_uris(path: &Path, sub: &str, replace: &str) -> Result<usize> 
         let _g = hdf5_sys::LOCK.lock();
         let f = NcFile::open(path, false)?;
         let bad = |e: String| Error::corrupt(path, e);
-        let mut uris_vars: Vec<String> = Vec::new();
-        for id in ncapi::var_ids(f.ncid).map_err(bad)? {
-            let attrs = ncapi::attributes(f.ncid, id).map_err(bad)?;
-            if let Some(d) = attrs.iter().find(|(k, _)| k == "aggregated_data").and_then(|(_, v)| v.as_str().map(String::from)) {
-                let words: Vec<&str> = d.split_whitespace().collect();
-                if let Some(w) = words.windows(2).find(|w| w[0] == "uris:") {
-                    if !uris_vars.contains(&w[1].to_string()) {
-                        uris_vars.push(w[1].to_string());
-                    }
-                }
-            }
-        }
         let mut n = 0;
-        for name in uris_vars {
-            let id = ncapi::var_id(f.ncid, &name).map_err(bad)?;
-            let info = ncapi::var_info(f.ncid, id).map_err(bad)?;
-            let shape: Vec<u64> = info.dimids.iter().map(|d| ncapi::dim(f.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(bad)?;
-            n += ncapi::get_strings(f.ncid, id, &shape).map_err(bad)?.iter().filter(|u| u.starts_with(sub)).count();
+        for (gid, id, shape) in crate::products::cfa::fragment_uris(f.ncid).map_err(bad)? {
+            n += ncapi::get_strings(gid, id, &shape).map_err(bad)?.iter().filter(|u| u.starts_with(sub)).count();
         }
         n
     };

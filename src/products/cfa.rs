@@ -199,24 +199,14 @@ pub fn run(req: &Request) -> Result<Summary> {
     let mut copts = req.combine.clone();
     copts.layout_only = true;
     let parts = crate::aggregate::read_all_with(&req.files, &copts, &req.control, crate::source::read_structure)?;
-    // An aggregation file here is one root group: refuse rather than drop
-    // the subgroups' variables without a word.
-    if let Some((part, g)) = parts.iter().find_map(|p| p.root.groups.first().map(|g| (p, g))) {
-        let what = g.vars.first().map_or_else(|| g.path.clone(), |v| format!("{}/{}", g.path, v.name));
-        return Err(Error::unsupported(
-            &part.files[0],
-            &what,
-            format!(
-                "the files have groups ('{}'), and padocc cfa aggregates the root group only: make references (padocc refs) or a Zarr store (padocc zarr) for grouped data",
-                g.path
-            ),
-        ));
-    }
     // Variables whose units differ between files cannot be fragments.
     let mut mixed_units: Vec<String> = Vec::new();
-    for v in &parts[0].root.vars {
-        if parts.iter().any(|p| p.root.var(&v.name).is_some_and(|w| units(w) != units(v))) {
-            mixed_units.push(v.name.clone());
+    for g in parts[0].groups() {
+        for v in &g.vars {
+            let differs = parts.iter().any(|p| p.groups().iter().find(|h| h.path == g.path).and_then(|h| h.var(&v.name)).is_some_and(|w| units(w) != units(v)));
+            if differs {
+                mixed_units.push(format!("{}{}", g.key_prefix(), v.name));
+            }
         }
     }
     // The concat coordinate's values were read with each file's structure:
@@ -252,8 +242,11 @@ fn write(
     let kept = whole_files(placement);
     let n_files = vds.files.len();
     let mut notes = Vec::new();
-    let mut layouts: Vec<Layout> = Vec::new();
-    let mut plans = Vec::with_capacity(vds.root.vars.len());
+    let groups = vds.groups();
+    // Per group, its layouts (fragment map/uris pairs live in the group of
+    // the variables they serve) and the plan of each of its variables.
+    let mut layouts: Vec<(usize, Layout)> = Vec::new();
+    let mut plans: Vec<Vec<Plan>> = Vec::with_capacity(groups.len());
     let var_exists = |n: &str| vds.root.var(n).is_some();
     // cfapyx converts each fragment's values from the fragment's units to the
     // aggregation variable's (`aggregated_units`, else `units`), and presents
@@ -261,66 +254,79 @@ fn write(
     // aggregated variable cannot be said. Such a variable is copied into the
     // file when small; a big one keeps its sources' units, with a note.
     let first = NcFile::open(&vds.files[0]).map_err(|e| Error::source(&vds.files[0], e))?;
-    let relabelled = |name: &str| -> bool {
+    let relabelled = |path: &str, name: &str| -> bool {
         let (removed, set) = edits.aimed_at(Some(name), var_exists);
         let new = match set.iter().rev().find(|(n, _)| n == "units") {
             Some((_, v)) => v.as_str().map(String::from),
             None if removed.iter().any(|n| n == "units") => None,
             None => return false,
         };
-        let old = ncapi::var_id(first.ncid, name)
+        let old = ncapi::locate_var(first.ncid, path)
             .ok()
-            .and_then(|id| ncapi::attributes(first.ncid, id).ok())
+            .and_then(|(g, id)| ncapi::attributes(g, id).ok())
             .and_then(|a| a.into_iter().find(|(k, _)| k == "units"))
             .and_then(|(_, v)| v.as_str().map(String::from));
         new != old
     };
     let mut kept_units: Vec<String> = Vec::new();
-    for v in &vds.root.vars {
-        let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'?');
-        let concat_axes = v.dims.iter().filter(|d| placement.dims.contains(d)).count();
-        let is_coord = v.dims.len() == 1 && v.dims[0] == v.name;
-        let copy = placement.recoded.contains(&v.name)
-            || v.dtype == "|O"
-            || kind == b'S'
-            || v.shape.is_empty()
-            || v.shape.contains(&0)
-            || is_coord
-            || is_packed(v)
-            || (concat_axes > 0 && mixed_units.contains(&v.name))
-            || nc_type_of(kind, v.itemsize() as usize).is_none();
-        if copy {
-            plans.push(Plan::Copied);
-            continue;
-        }
-        if relabelled(&v.name) {
-            if v.shape.iter().product::<u64>() * v.itemsize() <= RELABEL_COPY_LIMIT {
-                notes.push(format!("'{}' is copied into the aggregation file: its units are edited, and cfapyx would convert its fragments to them", v.name));
-                plans.push(Plan::Copied);
+    for (gi, g) in groups.iter().enumerate() {
+        let prefix = g.key_prefix();
+        // cfapyx reads a fragment variable at most one group deep
+        // ("/group/var"; cfapyx/filehandlers.py).
+        let too_deep = g.path.contains('/');
+        let mut gplans = Vec::with_capacity(g.vars.len());
+        for v in &g.vars {
+            let path = format!("{prefix}{}", v.name);
+            let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'?');
+            let concat_axes = v.dims.iter().filter(|d| placement.dims.contains(d)).count();
+            let is_coord = v.dims.len() == 1 && v.dims[0] == v.name;
+            let copy = placement.recoded.contains(&path)
+                || v.dtype == "|O"
+                || kind == b'S'
+                || v.shape.is_empty()
+                || v.shape.contains(&0)
+                || is_coord
+                || is_packed(v)
+                || (concat_axes > 0 && mixed_units.contains(&path))
+                || nc_type_of(kind, v.itemsize() as usize).is_none();
+            if copy {
+                gplans.push(Plan::Copied);
                 continue;
             }
-            notes.push(format!(
-                "'{}' keeps its sources' units in the aggregation file: its units are edited, cfapyx would convert its fragments to them, and it is too big to copy",
-                v.name
-            ));
-            kept_units.push(v.name.clone());
-        }
-        match layout_of(v, placement, kept.as_deref(), n_files) {
-            Some(l) => {
-                let key = match layouts.iter().position(|x| *x == l) {
-                    Some(k) => k,
-                    None => {
-                        layouts.push(l);
-                        layouts.len() - 1
-                    }
-                };
-                plans.push(Plan::Aggregated(key));
+            if too_deep {
+                notes.push(format!("'{path}' is copied into the aggregation file: cfapyx reads fragment variables at most one group deep"));
+                gplans.push(Plan::Copied);
+                continue;
             }
-            None => {
-                notes.push(format!("'{}' is copied into the aggregation file: --dedupe dropped rows inside a file, and a fragment is always a whole file", v.name));
-                plans.push(Plan::Copied);
+            if relabelled(&path, &v.name) {
+                if v.shape.iter().product::<u64>() * v.itemsize() <= RELABEL_COPY_LIMIT {
+                    notes.push(format!("'{path}' is copied into the aggregation file: its units are edited, and cfapyx would convert its fragments to them"));
+                    gplans.push(Plan::Copied);
+                    continue;
+                }
+                notes.push(format!(
+                    "'{path}' keeps its sources' units in the aggregation file: its units are edited, cfapyx would convert its fragments to them, and it is too big to copy"
+                ));
+                kept_units.push(path.clone());
+            }
+            match layout_of(v, placement, kept.as_deref(), n_files) {
+                Some(l) => {
+                    let key = match layouts.iter().position(|(lg, x)| *lg == gi && *x == l) {
+                        Some(k) => k,
+                        None => {
+                            layouts.push((gi, l));
+                            layouts.len() - 1
+                        }
+                    };
+                    gplans.push(Plan::Aggregated(key));
+                }
+                None => {
+                    notes.push(format!("'{path}' is copied into the aggregation file: --dedupe dropped rows inside a file, and a fragment is always a whole file"));
+                    gplans.push(Plan::Copied);
+                }
             }
         }
+        plans.push(gplans);
     }
 
     let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -329,40 +335,75 @@ fn write(
     }
     let tmp = crate::fsutil::temp_sibling(out, "tmp");
     let result = (|| -> Result<(usize, usize, u64)> {
-        let o = NcOut::create(&tmp).map_err(|e| Error::output(out, std::io::Error::other(e)))?;
+        let root = NcOut::create(&tmp).map_err(|e| Error::output(out, std::io::Error::other(e)))?;
         let bad = |e: String| Error::output(out, std::io::Error::other(e));
         let first_ncid = first.ncid;
-        // Global attributes: the first file's, verbatim. cfapyx cannot open a
-        // file without `Conventions`.
-        let gattrs = ncapi::attributes(first_ncid, nc::NC_GLOBAL).map_err(|e| Error::corrupt(&vds.files[0], e))?;
-        let edited = edited_attrs(edits, &gattrs, None, var_exists);
-        write_attrs(&o, first_ncid, nc::NC_GLOBAL, nc::NC_GLOBAL, &gattrs, &edited, |_, _| Ok(())).map_err(bad)?;
-        if !edited.iter().any(|(k, _)| k == "Conventions") {
-            o.put_att_text(nc::NC_GLOBAL, "Conventions", "CF-1.12").map_err(bad)?;
+        // Each group of the sources, with its attributes (the first file's,
+        // verbatim) and its dimensions.
+        let mut gids: Vec<c_int> = Vec::with_capacity(groups.len());
+        let mut dimids: HashMap<(String, String), c_int> = HashMap::new();
+        for g in &groups {
+            let gid = match g.path.rsplit_once('/') {
+                None if g.path.is_empty() => root.ncid,
+                parent => {
+                    let (parent, name) = parent.unwrap_or(("", g.path.as_str()));
+                    let pi = groups.iter().position(|x| x.path == parent).expect("parents come first");
+                    root.in_group(gids[pi]).def_grp(name).map_err(bad)?
+                }
+            };
+            gids.push(gid);
+            let o = root.in_group(gid);
+            let src_gid = ncapi::group_at(first_ncid, &g.path).map_err(|e| Error::corrupt(&vds.files[0], format!("group '{}': {e}", g.path)))?;
+            let gattrs = ncapi::attributes(src_gid, nc::NC_GLOBAL).map_err(|e| Error::corrupt(&vds.files[0], e))?;
+            // Global edits are the root's (as in every other product kind).
+            let none = crate::aggregate::edit::AttrEdits::default();
+            let edited = edited_attrs(if g.path.is_empty() { edits } else { &none }, &gattrs, None, var_exists);
+            write_attrs(&o, src_gid, nc::NC_GLOBAL, nc::NC_GLOBAL, &gattrs, &edited, |_, _| Ok(())).map_err(bad)?;
+            // cfapyx cannot open a file without `Conventions`.
+            if g.path.is_empty() && !edited.iter().any(|(k, _)| k == "Conventions") {
+                o.put_att_text(nc::NC_GLOBAL, "Conventions", "CF-1.12").map_err(bad)?;
+            }
+            for (name, len, _) in &g.dims {
+                dimids.insert((g.path.clone(), name.clone()), o.def_dim(name, *len).map_err(bad)?);
+            }
         }
-        let mut dimids: HashMap<String, c_int> = HashMap::new();
-        for (name, len, _) in &vds.root.dims {
-            dimids.insert(name.clone(), o.def_dim(name, *len).map_err(bad)?);
-        }
-        let taken = |n: &str| vds.root.var(n).is_some() || vds.root.dims.iter().any(|d| d.0 == n);
+        // A dimension is its group's, else the nearest ancestor's (netCDF's scoping).
+        let dim_of = |group: &str, name: &str| -> Option<c_int> {
+            let mut at = group.to_string();
+            loop {
+                if let Some(id) = dimids.get(&(at.clone(), name.to_string())) {
+                    return Some(*id);
+                }
+                if at.is_empty() {
+                    return None;
+                }
+                at = at.rsplit_once('/').map_or(String::new(), |(p, _)| p.to_string());
+            }
+        };
+        // cfapyx resolves aggregated_data names in the root and the opened
+        // group merged (cfapyx/group.py): names made here are unique file-wide.
+        let taken_names: std::collections::HashSet<String> = groups.iter().flat_map(|g| g.vars.iter().map(|v| v.name.clone()).chain(g.dims.iter().map(|d| d.0.clone()))).collect();
+        let made = std::cell::RefCell::new(std::collections::HashSet::<String>::new());
         let fresh = |base: String| {
             let mut n = base;
-            while taken(&n) {
+            while taken_names.contains(&n) || made.borrow().contains(&n) {
                 n.push('_');
             }
+            made.borrow_mut().insert(n.clone());
             n
         };
-        // Fragment dimensions, one per aggregated dimension, shared.
-        let mut frag_dims: HashMap<(String, usize), c_int> = HashMap::new();
+        // Fragment dimensions, one per aggregated dimension, shared within a group.
+        let mut frag_dims: HashMap<(usize, String, usize), c_int> = HashMap::new();
         let mut layout_vars = Vec::new();
-        for (k, l) in layouts.iter().enumerate() {
+        for (k, (gi, l)) in layouts.iter().enumerate() {
+            let o = root.in_group(gids[*gi]);
             let mut fd = Vec::new();
             for (d, s) in l.dims.iter().zip(&l.sizes) {
-                let key = (d.clone(), s.len());
+                let key = (*gi, d.clone(), s.len());
                 let id = match frag_dims.get(&key) {
                     Some(id) => *id,
                     None => {
-                        let base = if frag_dims.keys().any(|(x, _)| x == d) { format!("f_{d}_{}", s.len()) } else { format!("f_{d}") };
+                        let base = if frag_dims.keys().any(|(xg, x, _)| xg == gi && x == d) { format!("f_{d}_{}", s.len()) } else { format!("f_{d}") };
                         let id = o.def_dim(&fresh(base), s.len() as u64).map_err(bad)?;
                         frag_dims.insert(key, id);
                         id
@@ -382,78 +423,88 @@ fn write(
         }
         let mut sources: HashMap<usize, NcFile> = HashMap::new();
         sources.insert(0, first);
-        let mut copies = Vec::new();
+        let mut copies: Vec<(Variable, c_int, c_int)> = Vec::new();
         let mut idents = Vec::new();
         let (mut n_agg, mut n_copy, mut n_frag) = (0, 0, 0u64);
-        for (v, plan) in vds.root.vars.iter().zip(&plans) {
-            let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'?');
-            let xtype = if v.dtype == "|O" { nc::NC_STRING } else { nc_type_of(kind, v.itemsize() as usize).unwrap_or(nc::NC_DOUBLE) };
-            // Attributes come from the first file that has the variable, with their exact types.
-            let mut found = None;
-            for f in 0..n_files {
-                let src = match sources.entry(f) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => e.insert(NcFile::open(&vds.files[f]).map_err(|err| Error::source(&vds.files[f], err))?),
-                };
-                if let Ok(id) = ncapi::var_id(src.ncid, &v.name) {
-                    found = Some((f, id));
-                    break;
-                }
-            }
-            let (holder, src_varid) = found.ok_or_else(|| Error::Incompatible(format!("variable '{}' is in no source file", v.name)))?;
-            let src = &sources[&holder];
-            let src_attrs = ncapi::attributes(src.ncid, src_varid).map_err(|e| Error::corrupt(&vds.files[holder], e))?;
-            let varid = match plan {
-                Plan::Copied => {
-                    let ids: Vec<c_int> = v.dims.iter().map(|d| dimids[d]).collect();
-                    let id = o.def_var(&v.name, xtype, &ids).map_err(bad)?;
-                    copies.push((v, id));
-                    n_copy += 1;
-                    id
-                }
-                Plan::Aggregated(k) => {
-                    let id = o.def_var(&v.name, xtype, &[]).map_err(bad)?;
-                    let (map_name, _, uris_name, _, _) = &layout_vars[*k];
-                    let ident_name = fresh(format!("fragment_identifiers_{}", v.name));
-                    let ident = o.def_var(&ident_name, nc::NC_STRING, &[]).map_err(bad)?;
-                    idents.push((ident, v.name.clone()));
-                    o.put_att_text(id, "aggregated_dimensions", &v.dims.join(" ")).map_err(bad)?;
-                    o.put_att_text(id, "aggregated_data", &format!("map: {map_name} uris: {uris_name} identifiers: {ident_name}")).map_err(bad)?;
-                    // cfapyx (2026.10) takes units "" for none and then converts each
-                    // fragment's "" to "None", which fails. Dimensionless "1" as the
-                    // aggregated units makes that an identity conversion (pint).
-                    if src_attrs.iter().any(|(k, a)| k == "units" && matches!(a, AttrValue::Str(u) if u.trim().is_empty())) {
-                        o.put_att_text(id, "aggregated_units", "1").map_err(bad)?;
-                    }
-                    n_agg += 1;
-                    n_frag += layouts[*k].files.len() as u64;
-                    id
-                }
-            };
-            let recoded = placement.recoded.contains(&v.name);
-            // A re-encoded variable may have a new type; its fill value cannot follow.
-            let src_attrs: Vec<_> = src_attrs.iter().filter(|(name, _)| !(recoded && (name == "_FillValue" || name == "missing_value"))).cloned().collect();
-            let mut edited = edited_attrs(edits, &src_attrs, Some(&v.name), var_exists);
-            if kept_units.contains(&v.name) {
-                edited.retain(|(k, _)| k != "units");
-                edited.extend(src_attrs.iter().filter(|(k, _)| k == "units").cloned());
-            }
-            write_attrs(&o, src.ncid, src_varid, varid, &src_attrs, &edited, |name, e| {
-                // An enum-typed fill value (h5netcdf writes them) on a variable stored
-                // as its base type: write the same value in that type.
+        for ((g, gplans), gid) in groups.iter().zip(&plans).zip(&gids) {
+            let o = root.in_group(*gid);
+            let prefix = g.key_prefix();
+            for (v, plan) in g.vars.iter().zip(gplans) {
+                let path = format!("{prefix}{}", v.name);
                 let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'?');
-                let raw = (name == "_FillValue").then(|| v.fill_value.native_bytes(kind, v.itemsize() as usize)).flatten();
-                match raw {
-                    Some(b) => o.put_att_raw(varid, name, xtype, 1, &b),
-                    None => Err(format!("variable '{}': {e}", v.name)),
+                let xtype = if v.dtype == "|O" { nc::NC_STRING } else { nc_type_of(kind, v.itemsize() as usize).unwrap_or(nc::NC_DOUBLE) };
+                // Attributes come from the first file that has the variable, with their exact types.
+                let mut found = None;
+                for f in 0..n_files {
+                    let src = match sources.entry(f) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => e.insert(NcFile::open(&vds.files[f]).map_err(|err| Error::source(&vds.files[f], err))?),
+                    };
+                    if let Ok((sg, id)) = ncapi::locate_var(src.ncid, &path) {
+                        found = Some((f, sg, id));
+                        break;
+                    }
                 }
-            })
-            .map_err(bad)?;
+                let (holder, src_gid, src_varid) = found.ok_or_else(|| Error::Incompatible(format!("variable '{path}' is in no source file")))?;
+                let src_attrs = ncapi::attributes(src_gid, src_varid).map_err(|e| Error::corrupt(&vds.files[holder], e))?;
+                let varid = match plan {
+                    Plan::Copied => {
+                        let ids: Vec<c_int> =
+                            v.dims.iter().map(|d| dim_of(&g.path, d).ok_or_else(|| bad(format!("variable '{path}': no dimension '{d}'")))).collect::<Result<_>>()?;
+                        let id = o.def_var(&v.name, xtype, &ids).map_err(bad)?;
+                        // Read by path from the sources.
+                        let mut named = v.clone();
+                        named.name = path.clone();
+                        copies.push((named, *gid, id));
+                        n_copy += 1;
+                        id
+                    }
+                    Plan::Aggregated(k) => {
+                        let id = o.def_var(&v.name, xtype, &[]).map_err(bad)?;
+                        let (map_name, _, uris_name, _, _) = &layout_vars[*k];
+                        let ident_name = fresh(format!("fragment_identifiers_{}", path.replace('/', "_")));
+                        let ident = o.def_var(&ident_name, nc::NC_STRING, &[]).map_err(bad)?;
+                        // cfapyx opens a fragment at its root: a grouped variable is "/group/var".
+                        idents.push((*gid, ident, if g.path.is_empty() { v.name.clone() } else { format!("/{path}") }));
+                        o.put_att_text(id, "aggregated_dimensions", &v.dims.join(" ")).map_err(bad)?;
+                        o.put_att_text(id, "aggregated_data", &format!("map: {map_name} uris: {uris_name} identifiers: {ident_name}")).map_err(bad)?;
+                        // cfapyx (2026.10) takes units "" for none and then converts each
+                        // fragment's "" to "None", which fails. Dimensionless "1" as the
+                        // aggregated units makes that an identity conversion (pint).
+                        if src_attrs.iter().any(|(k, a)| k == "units" && matches!(a, AttrValue::Str(u) if u.trim().is_empty())) {
+                            o.put_att_text(id, "aggregated_units", "1").map_err(bad)?;
+                        }
+                        n_agg += 1;
+                        n_frag += layouts[*k].1.files.len() as u64;
+                        id
+                    }
+                };
+                let recoded = placement.recoded.contains(&path);
+                // A re-encoded variable may have a new type; its fill value cannot follow.
+                let src_attrs: Vec<_> = src_attrs.iter().filter(|(name, _)| !(recoded && (name == "_FillValue" || name == "missing_value"))).cloned().collect();
+                let mut edited = edited_attrs(edits, &src_attrs, Some(&v.name), var_exists);
+                if kept_units.contains(&path) {
+                    edited.retain(|(k, _)| k != "units");
+                    edited.extend(src_attrs.iter().filter(|(k, _)| k == "units").cloned());
+                }
+                write_attrs(&o, src_gid, src_varid, varid, &src_attrs, &edited, |name, e| {
+                    // An enum-typed fill value (h5netcdf writes them) on a variable stored
+                    // as its base type: write the same value in that type.
+                    let kind = v.dtype.as_bytes().get(1).copied().unwrap_or(b'?');
+                    let raw = (name == "_FillValue").then(|| v.fill_value.native_bytes(kind, v.itemsize() as usize)).flatten();
+                    match raw {
+                        Some(b) => o.put_att_raw(varid, name, xtype, 1, &b),
+                        None => Err(format!("variable '{path}': {e}")),
+                    }
+                })
+                .map_err(bad)?;
+            }
         }
-        o.enddef().map_err(bad)?;
+        root.enddef().map_err(bad)?;
         drop(sources);
 
-        for (l, (_, map, _, uris, widest)) in layouts.iter().zip(&layout_vars) {
+        for ((gi, l), (_, map, _, uris, widest)) in layouts.iter().zip(&layout_vars) {
+            let o = root.in_group(gids[*gi]);
             let mut cells = vec![-1i64; l.dims.len() * widest];
             for (d, s) in l.sizes.iter().enumerate() {
                 for (i, x) in s.iter().enumerate() {
@@ -466,14 +517,14 @@ fn write(
             let shape: Vec<u64> = l.sizes.iter().map(|s| s.len() as u64).collect();
             o.put_strings(*uris, &shape, &paths).map_err(bad)?;
         }
-        for (id, name) in &idents {
-            o.put_strings(*id, &[], std::slice::from_ref(name)).map_err(bad)?;
+        for (gid, id, ident) in &idents {
+            root.in_group(*gid).put_strings(*id, &[], std::slice::from_ref(ident)).map_err(bad)?;
         }
         let reader = RegionReader::new(&vds.files, placement);
-        for (v, id) in copies {
-            copy_values(&o, id, v, placement, &reader, known.get(&v.name), cancel)?;
+        for (v, gid, id) in &copies {
+            copy_values(&root.in_group(*gid), *id, v, placement, &reader, known.get(&v.name), cancel)?;
         }
-        o.close().map_err(bad)?;
+        root.close().map_err(bad)?;
         Ok((n_agg, n_copy, n_frag))
     })();
     match result {
@@ -554,33 +605,64 @@ pub fn export(src: &Path, dest: &Path, sub: Option<(&str, &str)>) -> Result<()> 
         return edit_copy(src, dest, |_| Ok(()));
     };
     edit_copy(src, dest, |o| {
-        let mut uris_vars = Vec::new();
-        for id in ncapi::var_ids(o.ncid)? {
-            let attrs = ncapi::attributes(o.ncid, id)?;
-            if let Some(d) = attrs.iter().find(|(k, _)| k == "aggregated_data").and_then(|(_, v)| v.as_str().map(String::from)) {
-                let words: Vec<&str> = d.split_whitespace().collect();
-                if let Some(w) = words.windows(2).find(|w| w[0] == "uris:") {
-                    if !uris_vars.contains(&w[1].to_string()) {
-                        uris_vars.push(w[1].to_string());
-                    }
-                }
-            }
-        }
-        for name in uris_vars {
-            let id = ncapi::var_id(o.ncid, &name)?;
-            let info = ncapi::var_info(o.ncid, id)?;
-            let shape: Vec<u64> = info.dimids.iter().map(|d| ncapi::dim(o.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>()?;
-            let uris: Vec<String> = ncapi::get_strings(o.ncid, id, &shape)?
+        for (gid, id, shape) in fragment_uris(o.ncid)? {
+            let uris: Vec<String> = ncapi::get_strings(gid, id, &shape)?
                 .into_iter()
                 .map(|u| match u.strip_prefix(from) {
                     Some(rest) => format!("{to}{rest}"),
                     None => u,
                 })
                 .collect();
-            o.put_strings(id, &shape, &uris)?;
+            o.in_group(gid).put_strings(id, &shape, &uris)?;
         }
         Ok(())
     })
+}
+
+/// The fragment URI variables of an aggregation file, in every group, as
+/// (group id, variable id, shape): those `aggregated_data` names as `uris`.
+pub fn fragment_uris(ncid: c_int) -> ncapi::NcResult<Vec<(c_int, c_int, Vec<u64>)>> {
+    let mut out = Vec::new();
+    let groups = std::iter::once(ncid).chain(ncapi::group_paths(ncid)?.into_iter().map(|(_, g)| g));
+    for gid in groups {
+        let mut names: Vec<String> = Vec::new();
+        for id in ncapi::var_ids(gid)? {
+            let attrs = ncapi::attributes(gid, id)?;
+            if let Some(d) = attrs.iter().find(|(k, _)| k == "aggregated_data").and_then(|(_, v)| v.as_str().map(String::from)) {
+                let words: Vec<&str> = d.split_whitespace().collect();
+                if let Some(w) = words.windows(2).find(|w| w[0] == "uris:") {
+                    if !names.contains(&w[1].to_string()) {
+                        names.push(w[1].to_string());
+                    }
+                }
+            }
+        }
+        for name in names {
+            // Written beside the variables that use them (or, by other
+            // writers, in an ancestor group).
+            let mut at = gid;
+            let id = loop {
+                if let Ok(id) = ncapi::var_id(at, &name) {
+                    break Some(id);
+                }
+                let mut parent = 0;
+                let _g = hdf5_sys::LOCK.lock();
+                // SAFETY: valid id and out-pointer.
+                if unsafe { nc::nc_inq_grp_parent(at, &mut parent) } != nc::NC_NOERR {
+                    break None;
+                }
+                at = parent;
+            };
+            let Some(id) = id else { return Err(format!("no variable '{name}' named by aggregated_data")) };
+            if out.iter().any(|(g, v, _)| *g == at && *v == id) {
+                continue;
+            }
+            let info = ncapi::var_info(at, id)?;
+            let shape: Vec<u64> = info.dimids.iter().map(|d| ncapi::dim(at, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>()?;
+            out.push((at, id, shape));
+        }
+    }
+    Ok(out)
 }
 
 /// Copy a netCDF file to `dest` and change the copy with `edit`; the copy
@@ -608,15 +690,27 @@ pub fn edit_copy(src: &Path, dest: &Path, edit: impl FnOnce(&NcOut) -> std::resu
 /// through their fragments (read with netCDF-C), the others directly.
 pub struct CfaReader {
     path: PathBuf,
-    nca: NcFile,
+    /// Kept open: the group ids in `vars` are this file's.
+    _nca: NcFile,
     vars: HashMap<String, Source>,
     /// Fragment files kept open.
     open: ncapi::OpenFiles<String>,
 }
 
 enum Source {
-    Direct { varid: c_int, isz: usize, string: bool },
-    Fragments { sizes: Vec<Vec<u64>>, uris: Vec<String>, identifiers: Vec<String>, isz: usize },
+    /// Stored in the aggregation file, in group `gid`.
+    Direct {
+        gid: c_int,
+        varid: c_int,
+        isz: usize,
+        string: bool,
+    },
+    Fragments {
+        sizes: Vec<Vec<u64>>,
+        uris: Vec<String>,
+        identifiers: Vec<String>,
+        isz: usize,
+    },
 }
 
 fn numpy_dtype(xtype: nc::nc_type) -> Option<(&'static str, usize)> {
@@ -638,9 +732,13 @@ fn numpy_dtype(xtype: nc::nc_type) -> Option<(&'static str, usize)> {
 }
 
 impl CfaReader {
-    /// Open an aggregation file: the reader, the global attributes and the
-    /// variables as a client presents them (fragment variables hidden).
-    pub fn open(path: &Path) -> Result<(CfaReader, serde_json::Map<String, serde_json::Value>, Vec<crate::products::reader::ProductVar>)> {
+    /// Open an aggregation file: the reader, the global attributes, the
+    /// subgroups with theirs, and the variables of every group as a client
+    /// presents them (fragment variables hidden), named by path ("v", "g/v").
+    #[allow(clippy::type_complexity)]
+    pub fn open(
+        path: &Path,
+    ) -> Result<(CfaReader, serde_json::Map<String, serde_json::Value>, Vec<(String, serde_json::Map<String, serde_json::Value>)>, Vec<crate::products::reader::ProductVar>)> {
         let corrupt = |e: String| Error::corrupt(path, e);
         let nca = NcFile::open(path).map_err(|e| Error::source(path, e))?;
         let to_map = |attrs: Vec<(String, AttrValue)>| -> serde_json::Map<String, serde_json::Value> {
@@ -654,20 +752,47 @@ impl CfaReader {
                 .collect()
         };
         let gattrs = to_map(ncapi::attributes(nca.ncid, nc::NC_GLOBAL).map_err(corrupt)?);
-        let dims: HashMap<String, u64> = ncapi::group_dims(nca.ncid).map_err(corrupt)?.into_iter().map(|(_, n, l, _)| (n, l)).collect();
-        let ids = ncapi::var_ids(nca.ncid).map_err(corrupt)?;
-        let mut infos = Vec::new();
-        for id in ids {
-            let info = ncapi::var_info(nca.ncid, id).map_err(corrupt)?;
-            let attrs = ncapi::attributes(nca.ncid, id).map_err(corrupt)?;
-            infos.push((id, info, attrs));
+        let subgroups = ncapi::group_paths(nca.ncid).map_err(corrupt)?;
+        let mut groups = Vec::new();
+        for (gpath, gid) in &subgroups {
+            groups.push((gpath.clone(), to_map(ncapi::attributes(*gid, nc::NC_GLOBAL).map_err(corrupt)?)));
         }
-        let by_name = |n: &str| infos.iter().find(|(_, i, _)| i.name == n);
+        // Every variable, with its group's path and id.
+        let mut infos = Vec::new();
+        for (gpath, gid) in std::iter::once((String::new(), nca.ncid)).chain(subgroups.iter().cloned()) {
+            for id in ncapi::var_ids(gid).map_err(corrupt)? {
+                let info = ncapi::var_info(gid, id).map_err(corrupt)?;
+                let attrs = ncapi::attributes(gid, id).map_err(corrupt)?;
+                infos.push((gpath.clone(), gid, id, info, attrs));
+            }
+        }
+        // Names in aggregated_data and aggregated_dimensions are looked up
+        // as cfapyx does: in the variable's group, then its ancestors.
+        let ancestry = |g: &str| -> Vec<String> {
+            let mut out = vec![g.to_string()];
+            let mut at = g.to_string();
+            while let Some((p, _)) = at.rsplit_once('/') {
+                at = p.to_string();
+                out.push(at.clone());
+            }
+            if !g.is_empty() {
+                out.push(String::new());
+            }
+            out
+        };
+        let by_name = |g: &str, n: &str| ancestry(g).into_iter().find_map(|a| infos.iter().find(|(gp, _, _, i, _)| *gp == a && i.name == n));
+        let path_of = |g: &str, n: &str| if g.is_empty() { n.to_string() } else { format!("{g}/{n}") };
+        let mut dims_in: HashMap<String, HashMap<String, u64>> = HashMap::new();
+        for (gpath, gid) in std::iter::once((String::new(), nca.ncid)).chain(subgroups.iter().cloned()) {
+            dims_in.insert(gpath, ncapi::group_dims(gid).map_err(corrupt)?.into_iter().map(|(_, n, l, _)| (n, l)).collect());
+        }
+        let dim_len = |g: &str, d: &str| ancestry(g).into_iter().find_map(|a| dims_in.get(&a).and_then(|m| m.get(d)).copied());
         let mut hidden: Vec<String> = Vec::new();
         let mut vars = Vec::new();
         let mut sources = HashMap::new();
-        for (id, info, attrs) in &infos {
-            let bad = |e: String| Error::corrupt(path, format!("variable '{}': {e}", info.name));
+        for (gpath, gid, id, info, attrs) in &infos {
+            let name = path_of(gpath, &info.name);
+            let bad = |e: String| Error::corrupt(path, format!("variable '{name}': {e}"));
             let Some((dtype, isz)) = numpy_dtype(info.xtype) else {
                 return Err(bad(format!("netCDF type {} is not one padocc writes", info.xtype)));
             };
@@ -676,38 +801,38 @@ impl CfaReader {
             let (vdims, shape, source) = match agg_dims {
                 Some(d) => {
                     let vdims: Vec<String> = d.split_whitespace().map(String::from).collect();
-                    let shape: Vec<u64> = vdims.iter().map(|d| dims.get(d).copied().ok_or_else(|| bad(format!("no dimension '{d}'")))).collect::<Result<_>>()?;
+                    let shape: Vec<u64> = vdims.iter().map(|d| dim_len(gpath, d).ok_or_else(|| bad(format!("no dimension '{d}'")))).collect::<Result<_>>()?;
                     let data = attrs.iter().find(|(k, _)| k == "aggregated_data").and_then(|(_, v)| v.as_str().map(String::from)).unwrap_or_default();
                     let words: Vec<&str> = data.split_whitespace().collect();
                     let term = |t: &str| words.windows(2).find(|w| w[0] == format!("{t}:")).map(|w| w[1].to_string());
                     let (Some(map), Some(uris), Some(idents)) = (term("map"), term("uris"), term("identifiers")) else {
                         return Err(bad(format!("aggregated_data '{data}' lacks map, uris or identifiers")));
                     };
-                    let get = |n: &str| by_name(n).ok_or_else(|| bad(format!("no variable '{n}'")));
-                    let (map_id, map_info, _) = get(&map)?;
-                    let map_shape: Vec<u64> = map_info.dimids.iter().map(|d| ncapi::dim(nca.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(bad)?;
-                    let cells = ncapi::get_all_f64(nca.ncid, *map_id, &map_shape).map_err(bad)?;
+                    let get = |n: &str| by_name(gpath, n).ok_or_else(|| bad(format!("no variable '{n}'")));
+                    let (map_g, map_gid, map_id, map_info, _) = get(&map)?;
+                    let map_shape: Vec<u64> = map_info.dimids.iter().map(|d| ncapi::dim(*map_gid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(bad)?;
+                    let cells = ncapi::get_all_f64(*map_gid, *map_id, &map_shape).map_err(bad)?;
                     let width = map_shape.get(1).copied().unwrap_or(1) as usize;
                     let sizes: Vec<Vec<u64>> = (0..vdims.len()).map(|k| cells[k * width..(k + 1) * width].iter().filter(|x| **x >= 0.0).map(|x| *x as u64).collect()).collect();
-                    let read_strings = |n: &str| -> Result<Vec<String>> {
-                        let (sid, sinfo, _) = get(n)?;
-                        let sshape: Vec<u64> = sinfo.dimids.iter().map(|d| ncapi::dim(nca.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(bad)?;
-                        ncapi::get_strings(nca.ncid, *sid, &sshape).map_err(bad)
+                    let read_strings = |n: &str| -> Result<(String, Vec<String>)> {
+                        let (sg, sgid, sid, sinfo, _) = get(n)?;
+                        let sshape: Vec<u64> = sinfo.dimids.iter().map(|d| ncapi::dim(*sgid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(bad)?;
+                        Ok((path_of(sg, n), ncapi::get_strings(*sgid, *sid, &sshape).map_err(bad)?))
                     };
-                    let uris = read_strings(&uris)?;
-                    let identifiers = read_strings(&idents)?;
-                    hidden.extend([map, term("uris").unwrap_or_default(), idents]);
+                    let (uris_path, uris) = read_strings(&uris)?;
+                    let (idents_path, identifiers) = read_strings(&idents)?;
+                    hidden.extend([path_of(map_g, &map), uris_path, idents_path]);
                     (vdims, shape, Source::Fragments { sizes, uris, identifiers, isz })
                 }
                 None => {
                     let mut vdims = Vec::new();
                     let mut shape = Vec::new();
                     for d in &info.dimids {
-                        let (n, l) = ncapi::dim(nca.ncid, *d).map_err(bad)?;
+                        let (n, l) = ncapi::dim(*gid, *d).map_err(bad)?;
                         vdims.push(n);
                         shape.push(l);
                     }
-                    (vdims, shape, Source::Direct { varid: *id, isz, string: info.xtype == nc::NC_STRING })
+                    (vdims, shape, Source::Direct { gid: *gid, varid: *id, isz, string: info.xtype == nc::NC_STRING })
                 }
             };
             let fill = attrs.iter().find(|(k, _)| k == "_FillValue").map(|(_, v)| {
@@ -716,9 +841,9 @@ impl CfaReader {
                 crate::products::reader::json5ish(&t).unwrap_or(serde_json::Value::Null)
             });
             pattrs.retain(|(k, _)| !k.is_empty());
-            sources.insert(info.name.clone(), source);
+            sources.insert(name.clone(), source);
             vars.push(crate::products::reader::ProductVar {
-                name: info.name.clone(),
+                name,
                 dims: vdims,
                 chunks: shape.clone(),
                 shape,
@@ -732,7 +857,7 @@ impl CfaReader {
         }
         vars.retain(|v| !hidden.contains(&v.name));
         sources.retain(|k, _| !hidden.contains(k));
-        Ok((CfaReader { path: path.to_path_buf(), nca, vars: sources, open: ncapi::OpenFiles::new(32) }, gattrs, vars))
+        Ok((CfaReader { path: path.to_path_buf(), _nca: nca, vars: sources, open: ncapi::OpenFiles::new(32) }, gattrs, groups, vars))
     }
 
     fn fragment_file(&self, uri: &str) -> Result<std::sync::Arc<NcFile>> {
@@ -745,7 +870,7 @@ impl CfaReader {
         let bad = |e: String| Error::corrupt(&self.path, format!("variable '{name}': {e}"));
         match self.vars.get(name) {
             None => Err(bad("not in the aggregation file".into())),
-            Some(Source::Direct { varid, isz, .. }) => ncapi::get_vara(self.nca.ncid, *varid, start, count, *isz).map_err(bad),
+            Some(Source::Direct { gid, varid, isz, .. }) => ncapi::get_vara(*gid, *varid, start, count, *isz).map_err(bad),
             Some(Source::Fragments { sizes, uris, identifiers, isz }) => {
                 let n: u64 = count.iter().product();
                 let mut out = vec![0u8; n as usize * isz];
@@ -786,8 +911,9 @@ impl CfaReader {
                     let ident = identifiers.get(lin).or(identifiers.first()).ok_or_else(|| bad("no identifier".into()))?;
                     let f = self.fragment_file(uri)?;
                     let p = Path::new(uri.as_str());
-                    let id = ncapi::var_id(f.ncid, ident).map_err(|e| Error::corrupt(p, format!("fragment variable '{ident}': {e}")))?;
-                    let b = ncapi::get_vara(f.ncid, id, &lstart, &lcount, *isz).map_err(|e| Error::corrupt(p, format!("fragment variable '{ident}': {e}")))?;
+                    // "v", or "/group/v" for a variable in a group of the fragment.
+                    let (fg, id) = ncapi::locate_var(f.ncid, ident).map_err(|e| Error::corrupt(p, format!("fragment variable '{ident}': {e}")))?;
+                    let b = ncapi::get_vara(fg, id, &lstart, &lcount, *isz).map_err(|e| Error::corrupt(p, format!("fragment variable '{ident}': {e}")))?;
                     let r1: Vec<u64> = gstart.iter().zip(&lcount).map(|(s, c)| s + c).collect();
                     crate::slab::copy_region(&b, &lcount, &gstart, &mut out, count, start, &gstart, &r1, *isz);
                     Ok(())
@@ -822,17 +948,17 @@ impl CfaReader {
         let lin = crate::model::ravel(&idx, &grid) as usize;
         let uri = uris.get(lin)?;
         let ident = identifiers.get(lin).or(identifiers.first())?;
-        Some((PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri)), ident.clone(), local))
+        Some((PathBuf::from(uri.strip_prefix("file://").unwrap_or(uri)), ident.trim_start_matches('/').to_string(), local))
     }
 
     /// Every string of a string variable stored in the file.
     pub fn strings(&self, name: &str) -> Result<Vec<String>> {
         match self.vars.get(name) {
-            Some(Source::Direct { varid, string: true, .. }) => {
-                let info = ncapi::var_info(self.nca.ncid, *varid).map_err(|e| Error::corrupt(&self.path, e))?;
+            Some(Source::Direct { gid, varid, string: true, .. }) => {
+                let info = ncapi::var_info(*gid, *varid).map_err(|e| Error::corrupt(&self.path, e))?;
                 let shape: Vec<u64> =
-                    info.dimids.iter().map(|d| ncapi::dim(self.nca.ncid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(|e| Error::corrupt(&self.path, e))?;
-                ncapi::get_strings(self.nca.ncid, *varid, &shape).map_err(|e| Error::corrupt(&self.path, e))
+                    info.dimids.iter().map(|d| ncapi::dim(*gid, *d).map(|x| x.1)).collect::<std::result::Result<_, _>>().map_err(|e| Error::corrupt(&self.path, e))?;
+                ncapi::get_strings(*gid, *varid, &shape).map_err(|e| Error::corrupt(&self.path, e))
             }
             _ => Err(Error::corrupt(&self.path, format!("variable '{name}' is not a string variable"))),
         }

@@ -186,7 +186,10 @@ pub fn array_doc(v: &Variable) -> Result<String> {
             codecs.push("{\"name\": \"vlen-utf8\"}".into());
             ("\"string\"".to_string(), "\"\"".to_string())
         }
-        b'S' => (format!("{{\"name\": \"null_terminated_bytes\", \"configuration\": {{\"length_bytes\": {size}}}}}"), "\"\"".to_string()),
+        b'S' => {
+            crate::products::zarr::v3_fill_attr(&mut attrs, &v.fill_value, kind);
+            (format!("{{\"name\": \"null_terminated_bytes\", \"configuration\": {{\"length_bytes\": {size}}}}}"), "\"\"".to_string())
+        }
         _ => {
             let name = crate::products::zarr::v3_dtype(kind, size)
                 .ok_or_else(|| Error::Incompatible(format!("variable '{}': dtype {} has no Zarr v3 equivalent padocc writes", v.name, v.dtype)))?;

@@ -49,6 +49,22 @@ impl NcOut {
         Ok(NcOut { ncid, open: true })
     }
 
+    /// The same file at group `gid` (an id from [`NcOut::def_grp`]); closing
+    /// stays with the file's own handle.
+    pub fn in_group(&self, gid: c_int) -> NcOut {
+        NcOut { ncid: gid, open: false }
+    }
+
+    /// Define a subgroup of this group; its id.
+    pub fn def_grp(&self, name: &str) -> NcResult<c_int> {
+        let n = cstr(name)?;
+        let mut id = 0;
+        let _g = hdf5_sys::LOCK.lock();
+        // SAFETY: valid id, C string and out-pointer.
+        check(unsafe { nc::nc_def_grp(self.ncid, n.as_ptr(), &mut id) }, &format!("nc_def_grp {name}"))?;
+        Ok(id)
+    }
+
     pub fn def_dim(&self, name: &str, len: u64) -> NcResult<c_int> {
         let n = cstr(name)?;
         let mut id = 0;

@@ -219,8 +219,8 @@ impl Product {
         let mut head = [0u8; 8];
         let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).map_err(|e| Error::input_io(path, e))?;
         if n >= 4 && (head.starts_with(b"CDF") || head == *b"\x89HDF\r\n\x1a\n") {
-            let (reader, attrs, vars) = crate::products::cfa::CfaReader::open(path)?;
-            return Ok(Product { path: path.to_path_buf(), files: vec![], attrs, groups: vec![], vars, backend: Backend::Cfa(reader) });
+            let (reader, attrs, groups, vars) = crate::products::cfa::CfaReader::open(path)?;
+            return Ok(Product { path: path.to_path_buf(), files: vec![], attrs, groups, vars, backend: Backend::Cfa(reader) });
         }
         Self::open_json(path)
     }

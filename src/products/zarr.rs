@@ -284,6 +284,13 @@ pub(crate) fn v3_fill_attr(attrs: &mut Attrs, fill: &FillValue, kind: u8) {
         (FillValue::Int(i), b'f') => attrs.insert("_FillValue", AttrValue::Str(base64::engine::general_purpose::STANDARD.encode((*i as f64).to_le_bytes()))),
         (FillValue::Int(i), _) => attrs.insert("_FillValue", AttrValue::Ints(vec![*i])),
         (FillValue::UInt(u), _) => attrs.insert("_FillValue", AttrValue::UInts(vec![*u])),
+        // xarray cannot decode a bytes _FillValue of a character array from
+        // v3 attributes (its FillValueCoder has no case for it) and the store
+        // would not open; CF's missing_value masks the same values.
+        (FillValue::Bytes(b), b'S') if attrs.get("missing_value").is_none() => {
+            let text = String::from_utf8_lossy(b).trim_end_matches('\0').to_string();
+            attrs.insert("missing_value", AttrValue::Str(text))
+        }
         _ => {}
     }
 }
