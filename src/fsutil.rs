@@ -43,6 +43,10 @@ where
         body(&mut w)?;
         let f = w.into_inner().map_err(|e| Error::output(path, e.into_error()))?;
         f.sync_all().map_err(|e| Error::output(path, e))?;
+        // A file replaced keeps its mode (e.g. group-writable in a shared workspace).
+        if let Ok(m) = fs::metadata(path) {
+            let _ = fs::set_permissions(&tmp, m.permissions());
+        }
         fs::rename(&tmp, path).map_err(|e| Error::output(path, e))
     })();
     if result.is_err() {

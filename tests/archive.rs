@@ -412,7 +412,7 @@ fn chunks_that_skipped_filters_are_stored_decoded() {
 /// Input files as padocc finds them: a pattern through a `latest` symlink
 /// records the versioned files the links point to; `init --substitutions`
 /// (padocc's schema: init_file, dataset_file, datasets) rewrites the CSV's
-/// lines, .txt file lists and every file path, and is kept in base-cfg.json.
+/// lines, a .txt pattern and every file path, and is kept in base-cfg.json.
 #[test]
 fn latest_links_and_substitutions_from_the_command_line() {
     use std::os::unix::fs::symlink;
@@ -429,14 +429,16 @@ fn latest_links_and_substitutions_from_the_command_line() {
         symlink(format!("../files/d1/{name}"), root.join("v1").join(&name)).unwrap();
     }
     symlink("v1", root.join("latest")).unwrap();
-    let list = d.path().join("list.txt");
-    std::fs::write(&list, "OLDROOT/files/d1/x_0.nc\nOLDROOT/files/d1/x_1.nc\n").unwrap();
+    // padocc's dataset_file rewrites a .txt pattern (the list's own path).
+    std::fs::create_dir(d.path().join("lists")).unwrap();
+    let list = d.path().join("lists/list.txt");
+    std::fs::write(&list, format!("{0}/files/d1/x_0.nc\n{0}/files/d1/x_1.nc\n", root.display())).unwrap();
     let csv = d.path().join("in.csv");
     std::fs::write(&csv, format!("proj_code,pattern,updates,removals\nlat,{}/latest/*.nc,,\nsub,@LIST@,,\n", root.display())).unwrap();
     let subs = d.path().join("subs.json");
     let subs_doc = serde_json::json!({
-        "init_file": {"@LIST@": list.display().to_string()},
-        "dataset_file": {"OLDROOT": root.display().to_string()},
+        "init_file": {"@LIST@": d.path().join("OLDLISTS/list.txt").display().to_string()},
+        "dataset_file": {"OLDLISTS": "lists"},
         "datasets": {"/files/d1/": "/files/d2/"},
     });
     std::fs::write(&subs, subs_doc.to_string()).unwrap();
@@ -457,6 +459,7 @@ fn latest_links_and_substitutions_from_the_command_line() {
     assert_eq!(allfiles("sub").lines().collect::<Vec<_>>(), want_sub);
     let base: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(wd.join("in_progress/g/sub/base-cfg.json")).unwrap()).unwrap();
     assert_eq!(base["substitutions"], subs_doc);
+    assert_eq!(base["pattern"], list.display().to_string());
     // A latest pattern without substitutions keeps the versioned d1 files.
     let csv2 = d.path().join("in2.csv");
     std::fs::write(&csv2, format!("lat2,{}/latest/*.nc,,\n", root.display())).unwrap();
@@ -618,6 +621,23 @@ fn provenance_and_attribute_edits_of_existing_products() {
     let a = probe_attrs(&zarr);
     assert_eq!((a["global"]["title"].as_str(), a["rain"]["units"].as_str()), (Some("Zarr title"), Some("mm day-1")));
     validate_ok("edited Zarr");
+
+    // One project that cannot be edited (a damaged store) does not stop the others.
+    let t_zarr = wd.join("in_progress/g/t").join(zarr.file_name().unwrap());
+    std::fs::write(t_zarr.join("zarr.json"), "{not json").unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_padocc"))
+        .arg("-w")
+        .arg(&wd)
+        .args(["update_attribute", "-G", "g", "--attr", "comment", "--value", "later", "--format", "json"])
+        .env_remove("WORKDIR")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let by_code = |c: &str| report.as_array().unwrap().iter().find(|r| r["code"] == c).unwrap().clone();
+    assert!(by_code("t")["error"].as_str().unwrap().contains("zarr.json"), "{report:#}");
+    assert!(by_code("e")["error"].is_null() && by_code("e")["edited"].as_array().unwrap().len() == 2, "{report:#}");
+    assert_eq!(probe_attrs(&zarr)["global"]["comment"], "later");
 }
 
 /// Three files along time, each with groups: `grp` (its own dimension `y`,

@@ -102,14 +102,11 @@ fn every_phase_over_the_shared_test_data_and_every_product_opens_equal() {
         };
         check_case(&product, &sources, case);
         // The CFA file compute made beside it (and validate checked), through
-        // cfapyx where cfapyx can present it (docs/products.md lists why not).
+        // cfapyx: every case, grouped sources too.
         let cfa = done.join(format!("data/{code}_c1.0.nca"));
-        // Grouped sources get none (docs/products.md); compute said why.
-        assert_eq!(cfa.exists(), code != "h5netcdf_test", "{}", cfa.display());
-        if CFAPYX_READS.contains(&code.as_str()) {
-            let a = cfa_args(case, sources.len());
-            check(&cfa, &sources, &a.iter().map(String::as_str).collect::<Vec<_>>());
-        }
+        assert!(cfa.exists(), "{}", cfa.display());
+        let a = cfa_args(case, sources.len());
+        check(&cfa, &sources, &a.iter().map(String::as_str).collect::<Vec<_>>());
     }
 
     // The same group as Zarr stores: -C zarr is recorded, validated, published.
@@ -136,17 +133,6 @@ fn every_phase_over_the_shared_test_data_and_every_product_opens_equal() {
         check(&product, &sources, &a.iter().map(String::as_str).collect::<Vec<_>>());
     }
 }
-
-/// Cases whose CFA file cfapyx 2026.10 presents as xarray presents the sources.
-const CFAPYX_READS: &[&str] = &[
-    "padocc-rain",
-    "padocc-3DAgg",
-    "cmip6-FGOALS-g3-Amon-ta",
-    "cmip6-BCC-CSM2-MR-day-ta",
-    "arm-sgp30ebbrE32-b1",
-    "air",
-    "noy_AERmonZ_UKESM1-0-LL_piControl_r1i1p1f2_gnz_200001-200012",
-];
 
 fn cfa_args(case: &serde_json::Value, n_sources: usize) -> Vec<String> {
     let mut args: Vec<String> = case["checker_args"].as_array().map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect()).unwrap_or_default();

@@ -79,32 +79,24 @@ impl Default for InitOptions {
 }
 
 impl ProjectSpec {
-    /// The source files, substituted and absolute.
+    /// The source files, substituted and absolute. The Python layer has
+    /// applied `init_file` and `dataset_file` (to the CSV's lines and to a
+    /// `.txt` pattern, as padocc does): only `datasets` is left, for every path.
     fn files(&self, skip_checks: bool) -> std::result::Result<Vec<PathBuf>, String> {
-        let listed: Vec<String> = match &self.pattern {
-            Pattern::Files(f) => f.clone(),
-            Pattern::One(p) if p.is_empty() => return Err("no file pattern".into()),
-            Pattern::One(p) if p.ends_with(".txt") => {
-                let text = std::fs::read_to_string(p).map_err(|e| format!("cannot read file list {p}: {e}"))?;
-                text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
-            }
-            Pattern::One(p) => {
-                // The CLI's glob, with padocc's `latest` rule.
-                init::glob_resolved(p)?.into_iter().map(|f| f.to_string_lossy().into_owned()).collect()
-            }
+        let datasets = self.substitutions.as_ref().and_then(|s| s.get("datasets")).cloned().unwrap_or(Value::Null);
+        let subs = init::Substitutions {
+            datasets: if datasets.is_null() {
+                Default::default()
+            } else {
+                serde_json::from_value(datasets).map_err(|e| format!("substitutions: \"datasets\" must be {{\"old\": \"new\"}} ({e})"))?
+            },
+            ..Default::default()
         };
-        let subs: Vec<(String, String)> = self
-            .substitutions
-            .as_ref()
-            .and_then(|s| s.get("datasets"))
-            .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(a, b)| (a.clone(), b.as_str().unwrap_or_default().to_string())).collect())
-            .unwrap_or_default();
-        let files: Vec<PathBuf> = listed
-            .into_iter()
-            .map(|f| subs.iter().filter(|(a, _)| !a.is_empty()).fold(f, |f, (a, b)| f.replace(a.as_str(), b)))
-            .map(|f| std::path::absolute(&f).unwrap_or_else(|_| PathBuf::from(f)))
-            .collect();
+        let files = match &self.pattern {
+            Pattern::Files(f) => init::given_files(f.iter().map(PathBuf::from).collect(), &subs)?,
+            Pattern::One(p) if p.is_empty() => return Err("no file pattern".into()),
+            Pattern::One(p) => init::list_with(p, &subs)?,
+        };
         if files.is_empty() {
             return Err(match &self.pattern {
                 Pattern::One(p) => format!("pattern {p} matches no files"),

@@ -340,60 +340,68 @@ pub struct AttributeEdit {
     pub code: String,
     /// Each product edited where it lies, with the attribute documents it changed.
     pub edited: Vec<(String, usize)>,
-    /// Products that take the edit only when compute makes them again, and why.
+    /// What takes the edit only when compute makes it again, or cannot take
+    /// it, and why.
     pub pending: Vec<String>,
+    /// Why this project could not be edited (the others still are).
+    pub error: Option<String>,
 }
 
 /// Edit attributes of the selected projects' products where they lie
 /// (kerchunk JSON/Parquet, a local Zarr store, the CFA file), and record the
 /// edits in base-cfg's `update`/`remove` (padocc's CSV columns), so that a
 /// recompute makes them again and validate expects them. An edit that
-/// contradicts a recorded one replaces it.
+/// contradicts a recorded one replaces it. A project that fails is reported
+/// in its outcome; the others go on.
 pub fn edit_attributes(g: &GroupDir, sel: &Selection, edits: &crate::aggregate::edit::AttrEdits) -> Result<Vec<AttributeEdit>> {
     let codes = sel.codes(g)?;
     let _held = g.lock_all(&codes, "editing attributes")?;
-    let mut out = Vec::new();
-    for code in codes {
-        let p = g.project(&code)?;
-        let mut base = p.base()?;
-        // Recorded first: a kill before the products are edited leaves a
-        // record that the next run of the command (or a recompute) applies.
-        let mut recorded = crate::aggregate::edit::AttrEdits::from_config(base.extra.get("update"), base.extra.get("remove"))?;
-        recorded.merge(edits);
-        let (update, remove) = recorded.to_config();
-        base.extra.insert("update".into(), update);
-        base.extra.insert("remove".into(), remove);
-        p.save_base(&base)?;
-        let (_, product) = p.product(&base);
-        let location = p.product_location(&base);
-        let mut done = AttributeEdit { code: code.clone(), edited: Vec::new(), pending: Vec::new() };
-        let mut targets = Vec::new();
-        if crate::products::s3::is_remote(&location) {
-            done.pending.push(format!("{location}: in an object store; compute -f publishes it again with the edit"));
-        } else if product.extension().is_some_and(|e| e == "icechunk") {
-            done.pending.push(format!("{}: an Icechunk repository; compute -f commits the edit", product.display()));
-        } else if product.exists() {
-            targets.push(product.clone());
-        }
-        let cfa = p.cfa_path();
-        if cfa.exists() && cfa != product {
-            targets.push(cfa);
-        }
-        for t in targets {
-            let n = match crate::products::meta::edit(&t, edits) {
-                Ok(n) => n.documents,
-                // A CFA file that cannot take the edit in place is made again.
-                Err(Error::Unsupported { .. }) if t == p.cfa_path() => {
-                    crate::pipeline::compute::remake_cfa(&p, &crate::control::Control::default())?;
-                    1
-                }
-                Err(e) => return Err(e),
-            };
-            done.edited.push((t.display().to_string(), n));
-        }
-        out.push(done);
+    Ok(codes
+        .into_iter()
+        .map(|code| edit_project_attributes(g, &code, edits).unwrap_or_else(|e| AttributeEdit { code, edited: vec![], pending: vec![], error: Some(e.to_string()) }))
+        .collect())
+}
+
+fn edit_project_attributes(g: &GroupDir, code: &str, edits: &crate::aggregate::edit::AttrEdits) -> Result<AttributeEdit> {
+    let p = g.project(code)?;
+    let mut base = p.base()?;
+    // Recorded first: a kill before the products are edited leaves a record
+    // that the next run of the command (or a recompute) applies.
+    let mut recorded = crate::aggregate::edit::AttrEdits::from_config(base.extra.get("update"), base.extra.get("remove"))?;
+    recorded.merge(edits);
+    let (update, remove) = recorded.to_config();
+    base.extra.insert("update".into(), update);
+    base.extra.insert("remove".into(), remove);
+    p.save_base(&base)?;
+    let (_, product) = p.product(&base);
+    let location = p.product_location(&base);
+    let mut done = AttributeEdit { code: code.to_string(), edited: Vec::new(), pending: Vec::new(), error: None };
+    let mut targets = Vec::new();
+    if crate::products::s3::is_remote(&location) {
+        done.pending.push(format!("{location}: in an object store; compute -f publishes it again with the edit"));
+    } else if product.extension().is_some_and(|e| e == "icechunk") {
+        done.pending.push(format!("{}: an Icechunk repository; compute -f commits the edit", product.display()));
+    } else if product.exists() {
+        targets.push(product.clone());
     }
-    Ok(out)
+    let cfa = p.cfa_path();
+    if cfa.exists() && cfa != product {
+        targets.push(cfa.clone());
+    }
+    for t in targets {
+        let n = match crate::products::meta::edit(&t, edits) {
+            Ok(n) => n.documents,
+            // A CFA file that cannot take the edit in place is made again.
+            Err(Error::Unsupported { .. }) if t == cfa => {
+                let made = crate::pipeline::compute::remake_cfa(&p, &crate::control::Control::default())?;
+                done.pending.extend(made.notes.into_iter().filter(|n| n.contains("keeps its sources' units")).map(|n| format!("{}: {n}", t.display())));
+                1
+            }
+            Err(e) => return Err(e),
+        };
+        done.edited.push((t.display().to_string(), n));
+    }
+    Ok(done)
 }
 
 /// Totals over the selected projects that scan has measured.

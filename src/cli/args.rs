@@ -468,7 +468,7 @@ pub(crate) enum Command {
         #[arg(short = 'i', long = "input_file", alias = "input")]
         input: PathBuf,
         /// padocc's substitutions, a JSON file {"init_file"|"dataset_file"|"datasets": {"old": "new"}}:
-        /// literal replacements in the CSV's lines, in the lines of .txt file lists and in every file path.
+        /// literal replacements in the CSV's lines, in a .txt pattern (the list's path) and in every file path.
         #[arg(long = "substitutions", value_name = "JSON")]
         substitutions: Option<PathBuf>,
         #[arg(short = 'f', long = "forceful", hide = true)]
@@ -485,7 +485,7 @@ pub(crate) enum Command {
         #[arg(short = 'i', long = "input_file", alias = "input")]
         input: PathBuf,
         /// padocc's substitutions, a JSON file {"init_file"|"dataset_file"|"datasets": {"old": "new"}}:
-        /// literal replacements in the CSV's lines, in the lines of .txt file lists and in every file path.
+        /// literal replacements in the CSV's lines, in a .txt pattern (the list's path) and in every file path.
         #[arg(long = "substitutions", value_name = "JSON")]
         substitutions: Option<PathBuf>,
         /// Also update projects that exist.

@@ -41,6 +41,7 @@ where
         }
     };
     let out = Out { mode: mode_of(&cli.command), quiet: cli.quiet };
+    start_logging(cli.verbose, cli.quiet);
     if let Err(e) = crate::source::start_libraries() {
         eprintln!("padocc: error: {e}");
         return e.exit_code();
@@ -70,6 +71,22 @@ where
             e.exit_code()
         }
     }
+}
+
+/// Diagnostics (tracing events: ours, and the object store's and Icechunk's)
+/// on stderr: warnings by default, more with -v/-vv, none with -q;
+/// `PADOCC_LOG` (tracing's filter syntax, e.g. `padocc=debug,object_store=info`)
+/// overrides. stdout stays for results.
+fn start_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "off",
+        (false, 0) => "warn",
+        (false, 1) => "padocc=info,warn",
+        (false, _) => "padocc=debug,icechunk=info,object_store=info,warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PADOCC_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // The Python package may have installed one already: keep it.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
 /// rayon starts its pool on first use and panics when a thread cannot start

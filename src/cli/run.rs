@@ -409,13 +409,11 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
             let value = crate::aggregate::edit::attr_value(&v).ok_or_else(|| Error::Usage(format!("--value {value}: a list must hold only numbers or only strings")))?;
             let (var, name) = crate::aggregate::edit::target(&attr);
             let edits = crate::aggregate::edit::AttrEdits { set: vec![(var, name, value)], remove: vec![] };
-            report_attribute_edits(out, &projects::edit_attributes(&cx.group(&sel.group)?, &selection(&sel), &edits)?, &format!("{attr} = {v}"));
-            Ok(exit::OK)
+            Ok(report_attribute_edits(out, &projects::edit_attributes(&cx.group(&sel.group)?, &selection(&sel), &edits)?, &format!("{attr} = {v}")))
         }
         Command::RemoveAttribute { sel, attr, .. } => {
             let edits = crate::aggregate::edit::AttrEdits { set: vec![], remove: vec![crate::aggregate::edit::target(&attr)] };
-            report_attribute_edits(out, &projects::edit_attributes(&cx.group(&sel.group)?, &selection(&sel), &edits)?, &format!("{attr} removed"));
-            Ok(exit::OK)
+            Ok(report_attribute_edits(out, &projects::edit_attributes(&cx.group(&sel.group)?, &selection(&sel), &edits)?, &format!("{attr} removed")))
         }
         Command::SetAttr { sel, attr, value } => {
             let v = projects::parse_attr_value(&value);
@@ -427,9 +425,14 @@ pub(crate) fn run(command: Command, cx: &Ctx) -> Result<i32> {
     }
 }
 
-fn report_attribute_edits(out: &Out, done: &[projects::AttributeEdit], what: &str) {
+/// The outcome of each project; exit 1 when any failed.
+fn report_attribute_edits(out: &Out, done: &[projects::AttributeEdit], what: &str) -> i32 {
     out.either(&done, || {
         for d in done {
+            if let Some(e) = &d.error {
+                println!("{}: FAILED: {e}", d.code);
+                continue;
+            }
             let edited: Vec<String> = d.edited.iter().map(|(p, n)| if *n == 0 { format!("{p} (already so)") } else { p.clone() }).collect();
             let mut line = format!("{}: {what}", d.code);
             if !edited.is_empty() {
@@ -444,6 +447,11 @@ fn report_attribute_edits(out: &Out, done: &[projects::AttributeEdit], what: &st
             println!("{line}");
         }
     });
+    if done.iter().any(|d| d.error.is_some()) {
+        exit::SOME_FAILED
+    } else {
+        exit::OK
+    }
 }
 
 /// Ask on the terminal; without one, refuse (use --yes in scripts).

@@ -64,30 +64,31 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
         fsutil::write_file_atomic(&dest, |w| writeln!(w, "{location}").map_err(|e| Error::output(&dest, e)))?;
     } else if ext == "nca" {
         let sub = if remote { Some((opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""))) } else { None };
-        crate::products::cfa::export(&product, &dest, sub)?;
+        publish(&dest, &base, |tmp| crate::products::cfa::export(&product, tmp, sub))?;
     } else if ext == "zarr" || ext == "icechunk" {
         // A Zarr store holds the data itself: there are no paths to rewrite.
-        // An Icechunk repository's references are absolute `file://` URLs.
-        fsutil::write_dir_atomic(&dest, |tmp| copy_dir(&product, tmp))?;
+        // An Icechunk repository's references are absolute `file://` URLs
+        // (and it takes no history: an edit there is a commit).
+        if ext == "zarr" {
+            publish(&dest, &base, |tmp| copy_dir_new(&product, tmp))?;
+        } else {
+            fsutil::write_dir_atomic(&dest, |tmp| copy_dir(&product, tmp))?;
+        }
     } else if product.is_dir() {
         match (remote, opts.sub.as_deref(), opts.replace.as_deref()) {
-            (true, Some(from), Some(to)) => crate::products::writer::parquet::copy_rewriting(&product, &dest, from, to)?,
-            _ => fsutil::write_dir_atomic(&dest, |tmp| copy_dir(&product, tmp))?,
+            (true, Some(from), Some(to)) => publish(&dest, &base, |tmp| crate::products::writer::parquet::copy_rewriting(&product, tmp, from, to))?,
+            _ => publish(&dest, &base, |tmp| copy_dir_new(&product, tmp))?,
         }
     } else {
         let (sub, rep) = (opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""));
-        copy_rewriting(&product, &dest, if remote { Some((sub, rep)) } else { None })?;
+        publish(&dest, &base, |tmp| copy_rewriting(&product, tmp, if remote { Some((sub, rep)) } else { None }))?;
     }
     let mut exported = vec![if published { location.clone() } else { dest.display().to_string() }];
-    if !published && ext != "icechunk" {
-        add_history(&dest, &base)?;
-    }
     let cfa = p.cfa_path();
     if cfa.exists() && cfa != product && p.cfa_enabled(&base) {
         let cdest = data.join(format!("{}{sep}c{}{version}.nca", p.code, if remote { "r" } else { "" }));
         let sub = if remote { Some((opts.sub.as_deref().unwrap_or(""), opts.replace.as_deref().unwrap_or(""))) } else { None };
-        crate::products::cfa::export(&cfa, &cdest, sub)?;
-        add_history(&cdest, &base)?;
+        publish(&cdest, &base, |tmp| crate::products::cfa::export(&cfa, tmp, sub))?;
         exported.push(cdest.display().to_string());
     }
     let mut report = Map::new();
@@ -100,6 +101,37 @@ pub fn run(p: &Project, opts: &Options) -> Result<Done> {
     let text = serde_json::to_string_pretty(&Value::Object(report)).expect("JSON");
     fsutil::write_file_atomic(&rpath, |w| w.write_all(text.as_bytes()).map_err(|e| Error::output(&rpath, e)))?;
     Ok(Done { status: "Success".into(), message: Some(exported.join(", ")), skipped: false })
+}
+
+/// Make a published product at a temporary name beside `dest` (its
+/// extension kept, so its kind is known), add padocc's history to it, then
+/// put it in place: no reader sees a copy without its history.
+fn publish(dest: &Path, base: &crate::workdir::config::BaseCfg, make: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dest.with_file_name(format!(".publishing.{}.{name}", std::process::id()));
+    let clear = |p: &Path| {
+        let _ = std::fs::remove_dir_all(p).or_else(|_| std::fs::remove_file(p));
+    };
+    clear(&tmp);
+    let result = make(&tmp).and_then(|_| add_history(&tmp, base)).and_then(|_| {
+        if tmp.is_dir() {
+            fsutil::replace_dir(&tmp, dest)
+        } else {
+            std::fs::rename(&tmp, dest).map_err(|e| Error::output(dest, e))?;
+            fsutil::sync_dir(dest.parent().unwrap_or(Path::new(".")));
+            Ok(())
+        }
+    });
+    if result.is_err() {
+        clear(&tmp);
+    }
+    result
+}
+
+/// A copy of directory `src` as the new directory `dst`.
+fn copy_dir_new(src: &Path, dst: &Path) -> Result<()> {
+    std::fs::create_dir(dst).map_err(|e| Error::output(dst, e))?;
+    copy_dir(src, dst)
 }
 
 /// padocc's `history` on completion: the product's own lines, then the

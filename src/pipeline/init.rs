@@ -107,8 +107,8 @@ pub fn parse_csv(path: &Path, text: &str) -> Result<Vec<Row>> {
 }
 
 /// padocc's substitutions (spec §2.5): literal replacements in the CSV's
-/// lines (`init_file`), in the lines of a `.txt` file list (`dataset_file`)
-/// and in every expanded file path (`datasets`).
+/// lines (`init_file`), in a pattern that is a `.txt` file list
+/// (`dataset_file`) and in every expanded file path (`datasets`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Substitutions {
@@ -149,24 +149,35 @@ pub fn glob_resolved(pattern: &str) -> std::result::Result<Vec<PathBuf>, String>
 
 /// [`expand`] with substitutions.
 pub fn expand_with(pattern: &str, subs: &Substitutions) -> std::result::Result<Vec<PathBuf>, String> {
+    let files = list_with(pattern, subs)?;
+    if let Some(missing) = files.iter().find(|f| !f.is_file()) {
+        return Err(format!("{} does not exist or is not a file", missing.display()));
+    }
+    Ok(files)
+}
+
+/// [`expand_with`] without checking that the files exist.
+pub fn list_with(pattern: &str, subs: &Substitutions) -> std::result::Result<Vec<PathBuf>, String> {
     let files: Vec<PathBuf> = if pattern.ends_with(".txt") {
         let text = std::fs::read_to_string(pattern).map_err(|e| format!("cannot read file list {pattern}: {e}"))?;
-        text.lines().map(|l| Substitutions::replace(&subs.dataset_file, l.trim())).filter(|l| !l.is_empty()).map(PathBuf::from).collect()
+        text.lines().map(str::trim).filter(|l| !l.is_empty()).map(PathBuf::from).collect()
     } else {
         glob_resolved(pattern)?
     };
-    let files: Vec<PathBuf> =
-        if subs.datasets.is_empty() { files } else { files.into_iter().map(|f| PathBuf::from(Substitutions::replace(&subs.datasets, &f.to_string_lossy()))).collect() };
     if files.is_empty() {
         return Err(format!("pattern {pattern} matches no files"));
     }
+    given_files(files, subs)
+}
+
+/// Paths as listed, with the `datasets` substitutions, made absolute.
+pub fn given_files(files: Vec<PathBuf>, subs: &Substitutions) -> std::result::Result<Vec<PathBuf>, String> {
+    let files: Vec<PathBuf> =
+        if subs.datasets.is_empty() { files } else { files.into_iter().map(|f| PathBuf::from(Substitutions::replace(&subs.datasets, &f.to_string_lossy()))).collect() };
     let files: Vec<PathBuf> = files.into_iter().map(|f| std::path::absolute(&f).unwrap_or(f)).collect();
     // allfiles.txt holds one path a line: a name with a line break would split.
     if let Some(bad) = files.iter().find(|f| f.as_os_str().as_encoded_bytes().iter().any(|b| *b == b'\n' || *b == b'\r')) {
         return Err(format!("{bad:?} has a line break in its name, which padocc's file lists cannot hold: rename the file"));
-    }
-    if let Some(missing) = files.iter().find(|f| !f.is_file()) {
-        return Err(format!("{} does not exist or is not a file", missing.display()));
     }
     Ok(files)
 }
@@ -346,9 +357,18 @@ pub fn rows_from_input_with(path: &Path, subs: &Substitutions) -> Result<Vec<Row
             }
             out.push(Row { line_no: i + 1, line: format!("{code},{pattern},,"), code, pattern, update: String::new(), remove: String::new(), keep_vars: vec![] });
         }
-        return Ok(out);
+        return Ok(with_dataset_file(out, subs));
     }
-    parse_csv(path, &text)
+    Ok(with_dataset_file(parse_csv(path, &text)?, subs))
+}
+
+/// padocc applies `dataset_file` to a pattern that is a `.txt` file list
+/// (the list's own path), and records the pattern so substituted.
+fn with_dataset_file(mut rows: Vec<Row>, subs: &Substitutions) -> Vec<Row> {
+    for r in rows.iter_mut().filter(|r| r.pattern.ends_with(".txt")) {
+        r.pattern = Substitutions::replace(&subs.dataset_file, &r.pattern);
+    }
+    rows
 }
 
 #[cfg(test)]

@@ -182,9 +182,9 @@ fn write_attrs(
     Ok(())
 }
 
-/// The largest aggregated variable copied into the file when its units are
-/// edited (see `write`).
-const RELABEL_COPY_LIMIT: u64 = 64 << 20;
+/// The largest variable copied into the file instead of aggregated because
+/// cfapyx could not read it as fragments (units edited, deep groups; see `write`).
+const COPY_LIMIT: u64 = 64 << 20;
 
 fn is_packed(v: &Variable) -> bool {
     v.attrs.get("scale_factor").is_some() || v.attrs.get("add_offset").is_some()
@@ -293,13 +293,21 @@ fn write(
                 gplans.push(Plan::Copied);
                 continue;
             }
+            let small = v.shape.iter().product::<u64>() * v.itemsize() <= COPY_LIMIT;
             if too_deep {
+                if !small {
+                    return Err(Error::unsupported(
+                        &vds.files[0],
+                        &path,
+                        "cfapyx reads fragment variables at most one group deep, and this one is too big to copy into the aggregation file: make references (padocc refs) or a Zarr store (padocc zarr) for it",
+                    ));
+                }
                 notes.push(format!("'{path}' is copied into the aggregation file: cfapyx reads fragment variables at most one group deep"));
                 gplans.push(Plan::Copied);
                 continue;
             }
             if relabelled(&path, &v.name) {
-                if v.shape.iter().product::<u64>() * v.itemsize() <= RELABEL_COPY_LIMIT {
+                if small {
                     notes.push(format!("'{path}' is copied into the aggregation file: its units are edited, and cfapyx would convert its fragments to them"));
                     gplans.push(Plan::Copied);
                     continue;

@@ -65,7 +65,7 @@ pub fn read_global(path: &Path) -> Result<Map<String, Value>> {
                     found = entry.get(".zattrs").cloned();
                     break;
                 }
-                if !line.starts_with(LINE_HEADER) && !line.starts_with('"') {
+                if line.trim_end() != LINE_HEADER && !line.starts_with('"') {
                     // Not the line layout: the whole document.
                     found = read_json(path)?.pointer("/refs/.zattrs").cloned();
                     break;
@@ -92,7 +92,7 @@ pub fn read_global(path: &Path) -> Result<Map<String, Value>> {
 /// Bare NaN/Infinity (as Python's JSON writes them, and this tool's writers)
 /// are held as strings between these marks while a document is edited, and
 /// written back bare: a float attribute stays a float.
-const MARK: &str = "\u{0}";
+const MARK: &str = "\\u0000";
 
 fn parse(s: &str) -> std::result::Result<Value, String> {
     serde_json::from_str(s).or_else(|_| serde_json::from_str(&super::reader::quote_bare_floats(s, MARK)).map_err(|e| e.to_string()))
@@ -159,12 +159,17 @@ fn zattrs_owner<'a>(key: &'a str, arrays: &HashSet<String>) -> Option<Option<&'a
     None
 }
 
+/// Whether `name` is a variable for `var.attr` names: a root variable, as
+/// compute and validate decide (aggregate::edit::AttrEdits::apply); otherwise
+/// `var.attr` is a global attribute with a dot in its name.
 fn exists_in(arrays: &HashSet<String>) -> impl Fn(&str) -> bool + '_ {
-    move |name: &str| arrays.iter().any(|a| a.rsplit('/').next() == Some(name))
+    move |name: &str| arrays.contains(name)
 }
 
-/// Edit every `.zattrs` of a kerchunk/consolidated metadata map.
-fn edit_metadata_map(edits: &AttrEdits, map: &mut Map<String, Value>, path: &Path) -> Result<usize> {
+/// Edit every `.zattrs` of a kerchunk/consolidated metadata map; a root
+/// `.zattrs` made here is a JSON string in kerchunk references (`as_text`),
+/// an object in consolidated metadata.
+fn edit_metadata_map(edits: &AttrEdits, map: &mut Map<String, Value>, path: &Path, as_text: bool) -> Result<usize> {
     let arrays: HashSet<String> = map.keys().filter_map(|k| k.strip_suffix("/.zarray")).map(String::from).collect();
     let exists = exists_in(&arrays);
     let mut n = 0;
@@ -177,7 +182,7 @@ fn edit_metadata_map(edits: &AttrEdits, map: &mut Map<String, Value>, path: &Pat
     }
     // An edit that sets a global attribute of a store without root attributes.
     if !map.contains_key(".zattrs") {
-        let mut doc = Value::String("{}".into());
+        let mut doc = if as_text { Value::String("{}".into()) } else { Value::Object(Map::new()) };
         if edit_attr_doc(edits, &mut doc, None, &exists, path)? {
             map.insert(".zattrs".into(), doc);
             n += 1;
@@ -212,7 +217,7 @@ fn edit_kerchunk_json(path: &Path, edits: &AttrEdits) -> Result<Edited> {
     // Any other layout (padocc writes one line): the whole document.
     let mut doc = read_json(path)?;
     let refs = doc.get_mut("refs").and_then(Value::as_object_mut).ok_or_else(|| Error::corrupt(path, "no \"refs\" object: not kerchunk references"))?;
-    let n = edit_metadata_map(edits, refs, path)?;
+    let n = edit_metadata_map(edits, refs, path, true)?;
     if n > 0 {
         write_json(path, &doc)?;
     }
@@ -220,63 +225,70 @@ fn edit_kerchunk_json(path: &Path, edits: &AttrEdits) -> Result<Edited> {
 }
 
 /// A key-per-line reference file, streamed: only metadata lines are parsed,
-/// so memory stays small however many references there are. The writer puts
-/// every `.zarray` before the chunk keys, and a variable's `.zarray` before
-/// its `.zattrs`.
+/// so memory stays small however many references there are. The first pass
+/// finds the arrays and keeps the attribute lines; the file is rewritten (a
+/// second pass) only when an edit changes one.
 fn edit_kerchunk_lines(path: &Path, edits: &AttrEdits) -> Result<Edited> {
-    // First pass: the arrays (their `.zarray` keys).
     let mut arrays = HashSet::new();
-    let mut root_seen = false;
+    let mut attr_lines: Vec<(usize, String, String)> = Vec::new();
     let open = || std::fs::File::open(path).map(BufReader::new).map_err(|e| Error::input_io(path, e));
-    for line in open()?.lines() {
+    for (i, line) in open()?.lines().enumerate() {
         let line = line.map_err(|e| Error::input_io(path, e))?;
         if let Some(key) = line_key(&line) {
             if let Some(a) = key.strip_suffix("/.zarray") {
                 arrays.insert(a.to_string());
+            } else if key.ends_with(".zattrs") {
+                attr_lines.push((i, key, line));
             }
-            root_seen |= key == ".zattrs";
         }
     }
     let exists = exists_in(&arrays);
-    let mut n = 0;
-    let tmp_result = fsutil::write_file_atomic(path, |w| {
+    let mut replaced: std::collections::HashMap<usize, String> = std::collections::HashMap::new();
+    let mut root_seen = false;
+    for (i, key, line) in &attr_lines {
+        let Some(owner) = zattrs_owner(key, &arrays) else { continue };
+        root_seen |= owner.is_none();
+        let body = line.trim_end().trim_end_matches(',');
+        let Value::Object(mut entry) = parse(&format!("{{{body}}}")).map_err(|e| Error::corrupt(path, format!("line {}: {e}", i + 1)))? else {
+            return Err(Error::corrupt(path, format!("line {}: not a key and a value", i + 1)));
+        };
+        let doc = entry.get_mut(key).ok_or_else(|| Error::corrupt(path, format!("line {}: no {key}", i + 1)))?;
+        if edit_attr_doc(edits, doc, owner, &exists, path)? {
+            let mut out = String::new();
+            super::writer::json_str(&mut out, key);
+            out.push_str(": ");
+            out.push_str(&text(doc));
+            if line.trim_end().ends_with(',') {
+                out.push(',');
+            }
+            replaced.insert(*i, out);
+        }
+    }
+    // Global attributes for a file that had none: a line after the header.
+    let mut added_root = None;
+    if !root_seen {
+        let mut doc = Value::String("{}".into());
+        if edit_attr_doc(edits, &mut doc, None, &exists, path)? {
+            added_root = Some(format!("\".zattrs\": {},\n", text(&doc)));
+        }
+    }
+    let n = replaced.len() + usize::from(added_root.is_some());
+    if n == 0 {
+        return Ok(Edited::default());
+    }
+    fsutil::write_file_atomic(path, |w| {
         for (i, line) in open()?.lines().enumerate() {
             let line = line.map_err(|e| Error::input_io(path, e))?;
-            let out = match line_key(&line).as_deref().and_then(|k| zattrs_owner(k, &arrays).map(|o| (k.to_string(), o.map(String::from)))) {
-                Some((key, owner)) => {
-                    let body = line.trim_end().trim_end_matches(',');
-                    let comma = line.trim_end().ends_with(',');
-                    let entry = parse(&format!("{{{body}}}")).map_err(|e| Error::corrupt(path, format!("line {}: {e}", i + 1)))?;
-                    let Value::Object(mut entry) = entry else { unreachable!("an object was parsed") };
-                    let doc = entry.get_mut(&key).ok_or_else(|| Error::corrupt(path, format!("line {}: no {key}", i + 1)))?;
-                    if edit_attr_doc(edits, doc, owner.as_deref(), &exists, path)? {
-                        n += 1;
-                    }
-                    let mut s = String::new();
-                    super::writer::json_str(&mut s, &key);
-                    s.push_str(": ");
-                    s.push_str(&text(doc));
-                    if comma {
-                        s.push(',');
-                    }
-                    s
-                }
-                None => line,
-            };
+            let out = replaced.get(&i).map_or(line.as_str(), String::as_str);
             w.write_all(out.as_bytes()).and_then(|_| w.write_all(b"\n")).map_err(|e| Error::output(path, e))?;
-            if i == 0 && !root_seen {
-                // Global attributes for a file that had none.
-                let mut doc = Value::String("{}".into());
-                if edit_attr_doc(edits, &mut doc, None, &exists, path)? {
-                    n += 1;
-                    let text = format!("\".zattrs\": {},\n", text(&doc));
-                    w.write_all(text.as_bytes()).map_err(|e| Error::output(path, e))?;
+            if i == 0 {
+                if let Some(root) = &added_root {
+                    w.write_all(root.as_bytes()).map_err(|e| Error::output(path, e))?;
                 }
             }
         }
         Ok(())
-    });
-    tmp_result?;
+    })?;
     Ok(Edited { documents: n })
 }
 
@@ -293,7 +305,7 @@ fn edit_parquet(path: &Path, edits: &AttrEdits) -> Result<Edited> {
     let zm = path.join(".zmetadata");
     let mut doc = read_json(&zm)?;
     let meta = doc.get_mut("metadata").and_then(Value::as_object_mut).ok_or_else(|| Error::corrupt(&zm, "no \"metadata\" object"))?;
-    let n = edit_metadata_map(edits, meta, &zm)?;
+    let n = edit_metadata_map(edits, meta, &zm, false)?;
     if n > 0 {
         write_json(&zm, &doc)?;
     }
@@ -406,39 +418,66 @@ fn collect_v3_arrays(root: &Path, dir: &Path, out: &mut HashSet<String>) -> Resu
 pub const UNITS_OF_AGGREGATED: &str =
     "an aggregated variable's units are its fragments' (cfapyx converts fragment values to them): the aggregation file must be made again, with the variable copied into it";
 
-/// A netCDF (CF aggregation) file: edited on a copy that then replaces it.
+/// A netCDF (CF aggregation) file: edited on a copy that then replaces it
+/// (none when no edit is aimed at it). Variables of every group are edited
+/// by name, as in every other product kind; global attributes are the root's.
 fn edit_netcdf(path: &Path, edits: &AttrEdits) -> Result<Edited> {
     use crate::source::ncapi;
-    let mut n = 0;
+    let global = netcdf_sys::NC_GLOBAL;
+    // (group path, variable name) of every variable; which of them (and the
+    // root) an edit is aimed at.
+    let targets = |ncid: std::ffi::c_int| -> ncapi::NcResult<Vec<(String, Option<String>)>> {
+        let groups = std::iter::once((String::new(), ncid)).chain(ncapi::group_paths(ncid)?);
+        let mut vars = Vec::new();
+        for (g, gid) in groups {
+            for id in ncapi::var_ids(gid)? {
+                vars.push((g.clone(), Some(ncapi::var_info(gid, id)?.name)));
+            }
+        }
+        let roots: Vec<String> = vars.iter().filter(|(g, _)| g.is_empty()).filter_map(|(_, v)| v.clone()).collect();
+        let exists = |v: &str| roots.iter().any(|r| r == v);
+        Ok(std::iter::once((String::new(), None))
+            .chain(vars.iter().cloned())
+            .filter(|(_, v)| {
+                let (removed, set) = edits.aimed_at(v.as_deref(), exists);
+                !(removed.is_empty() && set.is_empty())
+            })
+            .collect())
+    };
+    let aimed = {
+        let f = ncapi::NcFile::open(path).map_err(|e| Error::corrupt(path, e))?;
+        targets(f.ncid).map_err(|e| Error::corrupt(path, e))?
+    };
+    if aimed.is_empty() {
+        return Ok(Edited::default());
+    }
     let mut unlabelled = None;
     let result = super::cfa::edit_copy(path, path, |o| {
         o.redef()?;
-        let mut names = Vec::new();
-        for id in ncapi::var_ids(o.ncid)? {
-            names.push((ncapi::var_info(o.ncid, id)?.name, id));
-        }
-        let exists = |v: &str| names.iter().any(|(n, _)| n == v);
-        let global = netcdf_sys::NC_GLOBAL;
-        for (var, id) in std::iter::once((None, global)).chain(names.iter().map(|(n, id)| (Some(n.as_str()), *id))) {
-            let (removed, set) = edits.aimed_at(var, exists);
-            if removed.is_empty() && set.is_empty() {
-                continue;
-            }
+        let roots: Vec<String> = ncapi::var_ids(o.ncid)?.into_iter().map(|id| ncapi::var_info(o.ncid, id).map(|i| i.name)).collect::<ncapi::NcResult<_>>()?;
+        let exists = |v: &str| roots.iter().any(|r| r == v);
+        for (g, var) in &aimed {
+            let gid = ncapi::group_at(o.ncid, g)?;
+            let id = match var {
+                None => global,
+                Some(v) => ncapi::var_id(gid, v)?,
+            };
+            let (removed, set) = edits.aimed_at(var.as_deref(), exists);
             // See products::cfa: cfapyx converts fragments to the aggregation
             // variable's units and presents those, so a relabelling cannot be
             // written on an aggregated variable.
             let touches_units = removed.iter().any(|n| n == "units") || set.iter().any(|(n, _)| n == "units");
-            if touches_units && id != global && ncapi::attributes(o.ncid, id)?.iter().any(|(n, _)| n == "aggregated_dimensions") {
-                unlabelled = Some(var.unwrap_or_default().to_string());
+            if touches_units && id != global && ncapi::attributes(gid, id)?.iter().any(|(n, _)| n == "aggregated_dimensions") {
+                unlabelled = Some(if g.is_empty() { var.clone().unwrap_or_default() } else { format!("{g}/{}", var.clone().unwrap_or_default()) });
                 return Err(UNITS_OF_AGGREGATED.to_string());
             }
+            let og = o.in_group(gid);
             for name in &removed {
-                o.del_att(id, name)?;
+                og.del_att(id, name)?;
             }
             for (name, value) in &set {
-                o.put_attr(id, name, value)?;
+                og.put_attr(id, name, value)?;
             }
-            n += 1;
         }
         Ok(())
     });
@@ -446,7 +485,7 @@ fn edit_netcdf(path: &Path, edits: &AttrEdits) -> Result<Edited> {
         return Err(Error::unsupported(path, &var, UNITS_OF_AGGREGATED));
     }
     result?;
-    Ok(Edited { documents: n })
+    Ok(Edited { documents: aimed.len() })
 }
 
 #[cfg(test)]
@@ -485,5 +524,23 @@ mod tests {
         edit(&p, &edits(serde_json::json!({"history": "made"}), Value::Null)).unwrap();
         let doc: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
         assert_eq!(doc["refs"][".zattrs"], serde_json::json!({"title": "a", "history": "made"}));
+    }
+
+    #[test]
+    fn nan_and_infinity_stay_numbers() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("k.json");
+        let text = "{\"version\": 1, \"refs\": {\n\".zgroup\": \"{\\\"zarr_format\\\": 2}\",\n\"t/.zarray\": \"{}\",\n\"t/.zattrs\": \"{\\\"missing_value\\\": NaN, \\\"valid_max\\\": Infinity}\"\n}}\n";
+        std::fs::write(&p, text).unwrap();
+        // A global edit on a file without global attributes: a root line appears.
+        assert_eq!(edit(&p, &edits(serde_json::json!({"title": "x"}), Value::Null)).unwrap().documents, 1);
+        assert_eq!(read_global(&p).unwrap().get("title"), Some(&Value::from("x")));
+        edit(&p, &edits(serde_json::json!({"t.units": "K", "t.bad": [1.5, 2.5]}), Value::Null)).unwrap();
+        let after = std::fs::read_to_string(&p).unwrap();
+        let line = after.lines().find(|l| l.starts_with("\"t/.zattrs\"")).unwrap().replace(' ', "");
+        assert!(line.contains("\\\"missing_value\\\":NaN") && line.contains("\\\"valid_max\\\":Infinity") && line.contains("\\\"units\\\":\\\"K\\\""), "{line}");
+        // Still kerchunk's JSON for a Python reader (bare NaN inside strings is allowed).
+        let doc: Value = serde_json::from_str(&after).unwrap();
+        assert!(doc["refs"][".zattrs"].is_string());
     }
 }
