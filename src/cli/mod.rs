@@ -46,7 +46,10 @@ where
         eprintln!("padocc: error: {e}");
         return e.exit_code();
     }
-    start_threads();
+    if let Err(e) = start_threads() {
+        eprintln!("padocc: error: {e}");
+        return e.exit_code();
+    }
     crate::workdir::apply_umask();
     // First Ctrl-C or SIGTERM (what SLURM sends on scancel and at the time
     // limit): stop starting projects and let those in flight stop at the next
@@ -90,12 +93,42 @@ fn start_logging(verbose: u8, quiet: bool) {
 }
 
 /// rayon starts its pool on first use and panics when a thread cannot start
-/// (a memory or process limit, as a job's): start it here, smaller if need be.
-fn start_threads() {
-    let mut n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    while n > 0 && rayon::ThreadPoolBuilder::new().num_threads(n).build_global().is_err() {
-        n /= 2;
+/// (a memory or process limit, as a job's). Its global pool can be built
+/// once only: a build that fails half-way leaves rayon unusable for the rest
+/// of the process. So first find how many threads can run at once (they wait
+/// until all are counted), then build the pool that size.
+fn start_threads() -> crate::error::Result<()> {
+    let want = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let release = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let mut probes = Vec::new();
+    for _ in 0..want {
+        let r = release.clone();
+        let spawned = std::thread::Builder::new().spawn(move || {
+            let (lock, cv) = &*r;
+            let mut done = lock.lock().unwrap_or_else(|p| p.into_inner());
+            while !*done {
+                done = cv.wait(done).unwrap_or_else(|p| p.into_inner());
+            }
+        });
+        match spawned {
+            Ok(h) => probes.push(h),
+            Err(_) => break,
+        }
     }
+    let n = probes.len();
+    {
+        let (lock, cv) = &*release;
+        *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        cv.notify_all();
+    }
+    for h in probes {
+        let _ = h.join();
+    }
+    let out_of_memory = || crate::error::Error::Resources("no thread could start (out of memory, or a process limit): give the job more memory".into());
+    if n == 0 {
+        return Err(out_of_memory());
+    }
+    rayon::ThreadPoolBuilder::new().num_threads(n).build_global().map_err(|_| out_of_memory())
 }
 
 /// Human or JSON, as the command's `--format` (or `--json`) asks.
