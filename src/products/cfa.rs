@@ -750,14 +750,7 @@ impl CfaReader {
         let corrupt = |e: String| Error::corrupt(path, e);
         let nca = NcFile::open(path).map_err(|e| Error::source(path, e))?;
         let to_map = |attrs: Vec<(String, AttrValue)>| -> serde_json::Map<String, serde_json::Value> {
-            attrs
-                .into_iter()
-                .map(|(k, v)| {
-                    let mut t = String::new();
-                    crate::products::writer::attr_value_json(&mut t, &v);
-                    (k, crate::products::reader::json5ish(&t).unwrap_or(serde_json::Value::Null))
-                })
-                .collect()
+            attrs.into_iter().map(|(k, v)| (k, crate::products::reader::attr_json(&v))).collect()
         };
         let gattrs = to_map(ncapi::attributes(nca.ncid, nc::NC_GLOBAL).map_err(corrupt)?);
         let subgroups = ncapi::group_paths(nca.ncid).map_err(corrupt)?;
@@ -843,11 +836,7 @@ impl CfaReader {
                     (vdims, shape, Source::Direct { gid: *gid, varid: *id, isz, string: info.xtype == nc::NC_STRING })
                 }
             };
-            let fill = attrs.iter().find(|(k, _)| k == "_FillValue").map(|(_, v)| {
-                let mut t = String::new();
-                crate::products::writer::attr_value_json(&mut t, v);
-                crate::products::reader::json5ish(&t).unwrap_or(serde_json::Value::Null)
-            });
+            let fill = attrs.iter().find(|(k, _)| k == "_FillValue").map(|(_, v)| crate::products::reader::attr_json(v));
             pattrs.retain(|(k, _)| !k.is_empty());
             sources.insert(name.clone(), source);
             vars.push(crate::products::reader::ProductVar {

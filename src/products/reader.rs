@@ -126,6 +126,14 @@ pub(crate) fn quote_bare_floats(s: &str, mark: &str) -> String {
     out
 }
 
+/// An attribute as the JSON value a client reads (NaN and infinities as the
+/// strings json5ish makes of them).
+pub fn attr_json(v: &crate::model::AttrValue) -> Value {
+    let mut t = String::new();
+    crate::products::writer::attr_value_json(&mut t, v);
+    json5ish(&t).unwrap_or(Value::Null)
+}
+
 pub fn json5ish(s: &str) -> std::result::Result<Value, String> {
     match serde_json::from_str(s) {
         Ok(v) => Ok(v),

@@ -691,11 +691,7 @@ fn runs(sel: &[(usize, u64)], f: usize) -> Vec<(u64, u64, u64)> {
     out
 }
 
-fn attr_json(v: &crate::model::AttrValue) -> Value {
-    let mut s = String::new();
-    crate::products::writer::attr_value_json(&mut s, v);
-    crate::products::reader::json5ish(&s).unwrap_or(Value::Null)
-}
+use crate::products::reader::attr_json;
 
 fn values_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
